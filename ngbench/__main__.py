@@ -1,0 +1,53 @@
+"""Entry point: `python -m ngbench [overrides]` or the `ngbench` console script (Hydra)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from ngbench.cli import check_group_choices, fail, remove_empty_run_dir
+
+log = logging.getLogger("ngbench")
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # Kineto's per-start/stop chatter on stderr; errors still surface
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from ngbench.errors import UserError
+    from ngbench.output import write_json
+    from ngbench.run import failure_summary, run
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = hydra_cfg.runtime.output_dir
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        run(cfg, run_dir)
+    except UserError as error:
+        if in_sweep:  # the cell is recorded as failed and the sweep goes on
+            write_json(f"{run_dir}/summary.json", failure_summary(cfg, error))
+            log.error("cell failed: %s", error)
+            return
+        remove_empty_run_dir(run_dir)
+        fail(str(error))
+    except Exception as error:
+        write_json(f"{run_dir}/summary.json", failure_summary(cfg, error))
+        if in_sweep:
+            log.exception("cell failed: %s", error)
+            return
+        raise
+
+
+def main() -> None:
+    check_group_choices(sys.argv[1:])
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Deployment flows, one file each, behind the interface in flows/base.py."""

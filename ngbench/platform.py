@@ -1,0 +1,81 @@
+"""Resolve the platform group to a device and record the machine a run used."""
+
+from __future__ import annotations
+
+import platform as pyplatform
+import socket
+from importlib import metadata
+
+from ngbench.errors import UserError
+
+LIBRARIES = ("torch", "torchvision", "transformers", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorrt",
+             "bitsandbytes", "hydra-core", "numpy", "pandas")
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(platform_cfg) -> str:
+    """`cpu`, or `cuda:<index>`; platform=cuda without a GPU is a user error."""
+    wanted = platform_cfg.device
+    index = int(platform_cfg.get("index", 0) or 0)
+    if wanted == "cpu":
+        return "cpu"
+    if wanted == "auto":
+        return f"cuda:{index}" if cuda_available() else "cpu"
+    if wanted == "cuda":
+        if not cuda_available():
+            raise UserError("platform=cuda but no CUDA GPU is visible to PyTorch; valid here: platform=cpu or platform=auto")
+        import torch
+
+        if index >= torch.cuda.device_count():
+            raise UserError(f"platform.index={index} but only {torch.cuda.device_count()} GPU(s) are visible")
+        return f"cuda:{index}"
+    raise UserError(f"platform.device={wanted!r} is not valid; valid: cpu, cuda, auto")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return pyplatform.processor() or pyplatform.machine()
+
+
+def describe(device: str) -> dict:
+    """CPU model, GPU name, driver, library versions: what a reader needs to cite a number."""
+    import os
+
+    import torch
+
+    env = {
+        "hostname": socket.gethostname(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": pyplatform.python_version(),
+        "libraries": {},
+    }
+    for name in LIBRARIES:
+        try:
+            env["libraries"][name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    if device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(device)
+        env.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
+                   cuda_runtime=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            env["driver"] = pynvml.nvmlSystemGetDriverVersion()
+        except Exception:
+            env["driver"] = "unknown (nvidia-ml-py missing)"
+    return env

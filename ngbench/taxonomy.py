@@ -1,0 +1,125 @@
+"""Operator taxonomy: the one place that knows which operator belongs to which group.
+
+The rules are data (`taxonomy.yaml`, ordered named patterns); this module applies them to an op table.
+Classification is done once per distinct (op, module_type, fused_ops) and mapped back, so it is cheap
+even for traces with millions of rows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from ngbench.schema import IDLE_OP, UNATTRIBUTED_OP
+
+IDLE = "Idle"
+OTHER = "Other"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: re.Pattern
+    group: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    kind: str
+    group: str
+    group_source: str  # module | op | fused | idle | unmapped
+
+    @property
+    def is_gemm(self) -> bool:
+        return self.group == "GEMM"
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    module_rules: tuple[Rule, ...]
+    op_rules: tuple[Rule, ...]
+    fused_priority: tuple[str, ...]
+
+    def match_op(self, op: str) -> Rule | None:
+        """First op rule whose pattern matches `op` (tried as given and with an `aten::` prefix)."""
+        candidates = (op,) if "::" in op else (op, f"aten::{op}")
+        for rule in self.op_rules:
+            if any(rule.pattern.search(name) for name in candidates):
+                return rule
+        return None
+
+    def match_module(self, module_type: str) -> Rule | None:
+        if not module_type:
+            return None
+        return next((r for r in self.module_rules if r.pattern.search(module_type)), None)
+
+    def classify_one(self, op: str, module_type: str = "", fused_ops: tuple[str, ...] = ()) -> Classification:
+        """Classify one operator (see the rule order in taxonomy.yaml)."""
+        if op == IDLE_OP:
+            return Classification("idle", IDLE, "idle")
+        op_rule = self.match_op(op) if op != UNATTRIBUTED_OP else None
+        if op_rule is not None and op_rule.group == "GEMM":
+            return Classification(op_rule.kind, "GEMM", "op")
+        if len(fused_ops) > 1:
+            return self._classify_fused(fused_ops)
+        module_rule = self.match_module(module_type)
+        if module_rule is not None:
+            return Classification(module_rule.kind, module_rule.group, "module")
+        if op_rule is not None:
+            return Classification(op_rule.kind, op_rule.group, "op")
+        if len(fused_ops) == 1:
+            return self._classify_fused(fused_ops)
+        return Classification("unmapped", OTHER, "unmapped")
+
+    def _classify_fused(self, fused_ops: tuple[str, ...]) -> Classification:
+        matched = [rule for rule in map(self.match_op, fused_ops) if rule is not None]
+        if not matched:
+            return Classification("unmapped", OTHER, "unmapped")
+        rank = {group: i for i, group in enumerate(self.fused_priority)}
+        best = min(matched, key=lambda r: rank.get(r.group, len(rank)))
+        return Classification(best.kind, best.group, "fused")
+
+
+def _rules(entries: list[dict]) -> tuple[Rule, ...]:
+    return tuple(
+        Rule(e["name"], re.compile(e["pattern"]), e["group"], e.get("kind", e["name"])) for e in entries or ()
+    )
+
+
+@lru_cache(maxsize=None)
+def load_taxonomy(path: str | None = None) -> Taxonomy:
+    """Read the taxonomy table (the packaged taxonomy.yaml unless `path` is given)."""
+    import yaml
+
+    if path is None:
+        text = resources.files("ngbench").joinpath("taxonomy.yaml").read_text()
+    else:
+        with open(path) as handle:
+            text = handle.read()
+    data = yaml.safe_load(text)
+    return Taxonomy(_rules(data["module_rules"]), _rules(data["op_rules"]), tuple(data["fused_priority"]))
+
+
+def classify(ops, taxonomy: Taxonomy | None = None):
+    """Return `ops` with the columns kind, group, group_source and is_gemm added."""
+    taxonomy = taxonomy or load_taxonomy()
+    ops = ops.copy()
+    fused = [tuple(v) if v is not None else () for v in ops.get("fused_ops", [()] * len(ops))]
+    module_types = ops["module_type"].fillna("") if "module_type" in ops else [""] * len(ops)
+    keys = list(zip(ops["op"], module_types, fused))
+    memo = {key: taxonomy.classify_one(*key) for key in set(keys)}
+    results = [memo[key] for key in keys]
+    ops["kind"] = [r.kind for r in results]
+    ops["group"] = [r.group for r in results]
+    ops["group_source"] = [r.group_source for r in results]
+    ops["is_gemm"] = [r.is_gemm for r in results]
+    return ops
+
+
+def unmapped_ops(classified) -> dict[str, int]:
+    """Native names that no rule maps (they are counted as Other), with their instance counts."""
+    rows = classified[classified["group_source"] == "unmapped"]
+    return {str(k): int(v) for k, v in rows["op"].value_counts().items()}

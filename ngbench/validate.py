@@ -1,0 +1,82 @@
+"""validate(cfg): every check that can fail before anything is built, each with one clear line."""
+
+from __future__ import annotations
+
+import os
+
+from omegaconf import DictConfig
+
+from ngbench.errors import UserError
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2}
+SOURCES = ("auto", "real", "sample")
+
+
+def _positive_int(cfg: DictConfig, key: str, minimum: int = 1) -> None:
+    value = cfg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise UserError(f"{key}={value!r} is not valid; {key} must be {bound}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check scalar knobs, the dataset, and the flow x quant x platform x precision combination."""
+    _positive_int(cfg, "batch_size")
+    _positive_int(cfg, "iters")
+    _positive_int(cfg, "profile_iters")
+    _positive_int(cfg, "warmup", minimum=0)
+    if cfg.precision not in PRECISIONS:
+        raise UserError(f"precision={cfg.precision!r} is not valid; valid: {', '.join(PRECISIONS)}")
+    _check_dataset(cfg.dataset)
+
+
+def _check_dataset(dataset: DictConfig) -> None:
+    source = dataset.get("source", "auto")
+    if source not in SOURCES:
+        raise UserError(f"dataset.source={source!r} is not valid; valid: {', '.join(SOURCES)}")
+    root = dataset.get("root")
+    if source == "real" and not root:
+        raise UserError(f"dataset.source=real needs dataset.root (the {dataset.name} directory)")
+    if root and not os.path.exists(os.path.expanduser(str(root))):
+        raise UserError(f"dataset.root={root} does not exist (dataset {dataset.name}); "
+                        "point it at the data or use dataset.source=sample")
+
+
+def check_combination(cfg: DictConfig, flow_class, ctx) -> None:
+    """Ask the flow whether it can run this (platform, precision, quant); fail with its reason."""
+    options = {k: v for k, v in cfg.flow.items() if k not in ("_target_", "name")}
+    reason = flow_class.unsupported_reason(ctx, options)
+    if reason:
+        quant = f" +quant={ctx.quant['name']}" if ctx.quant else ""
+        raise UserError(f"flow={cfg.flow.name} platform={cfg.platform.name} precision={cfg.precision}{quant}: {reason}")
+
+
+def check_memory(cfg: DictConfig, device: str) -> None:
+    """Refuse a model whose weights alone would not fit the target device's memory."""
+    params = cfg.model.get("params_published")
+    if not params or cfg.model.get("overrides"):
+        return
+    needed = int(params) * BYTES_PER_PARAM[cfg.precision]
+    available = _available_bytes(device)
+    if available and needed > 0.95 * available:
+        raise UserError(
+            f"model={cfg.model.name} needs about {needed / 2**30:.0f} GiB for its {cfg.precision} weights, "
+            f"but {device} has {available / 2**30:.0f} GiB available; use a smaller precision, a bigger device, "
+            "or shrink it with model.overrides")
+
+
+def _available_bytes(device: str) -> int | None:
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None

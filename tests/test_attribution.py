@@ -1,0 +1,121 @@
+"""Known-answer tests of the attribution on hand-made Kineto traces (times in microseconds)."""
+
+import pytest
+
+from ngbench.attribution import attribute, busy_shares
+from ngbench.schema import IDLE_OP, UNATTRIBUTED_OP
+from ngbench.trace.kineto import events_from_trace
+from ngbench.trace.torch_profiler import annotate, join_annotation
+
+
+def op(name, ts, dur, tid=1, cat="cpu_op", **args):
+    return {"ph": "X", "cat": cat, "name": name, "ts": ts, "dur": dur, "pid": 1, "tid": tid, "args": args}
+
+
+def launch(ts, corr, tid=1):
+    return op("cudaLaunchKernel", ts, 1, tid=tid, cat="cuda_runtime", correlation=corr)
+
+
+def kernel(name, ts, dur, corr, stream=7):
+    return {"ph": "X", "cat": "kernel", "name": name, "ts": ts, "dur": dur, "pid": 0, "tid": stream,
+            "args": {"correlation": corr, "stream": stream}}
+
+
+def iteration(k, ts, dur, tid=1):
+    return op(f"ngbench::iteration#{k}", ts, dur, tid=tid, cat="user_annotation")
+
+
+HOST_BOUND = [
+    iteration(0, 0, 100),
+    op("aten::linear", 10, 20), op("aten::t", 11, 1), op("aten::addmm", 12, 16), launch(20, 1),
+    kernel("sm90_gemm", 25, 10, 1),          # runs past the end of its op's host call
+    op("aten::gelu", 40, 10), launch(45, 2), kernel("gelu_kernel", 46, 2, 2),
+    op("aten::view", 55, 5),                 # no kernel: its wall time is GPU-idle time only
+]
+
+
+def by_op(result):
+    return {row.op: row for row in result.ops.itertuples()}
+
+
+def test_host_bound_iteration_has_exact_three_views():
+    result = attribute(events_from_trace({"traceEvents": HOST_BOUND}), device_is_host=False)
+    rows = by_op(result)
+    assert list(result.ops["op"]) == ["aten::linear", "aten::gelu", "aten::view", IDLE_OP]
+    assert (rows["aten::linear"].host_us, rows["aten::linear"].device_us, rows["aten::linear"].wall_us) == (20, 10, 25)
+    assert (rows["aten::gelu"].host_us, rows["aten::gelu"].device_us, rows["aten::gelu"].wall_us) == (10, 2, 10)
+    assert (rows["aten::view"].host_us, rows["aten::view"].device_us, rows["aten::view"].wall_us) == (5, 0, 5)
+    assert rows[IDLE_OP].wall_us == pytest.approx(60)
+    assert result.ops["wall_us"].sum() == pytest.approx(100)
+    assert result.iteration_us == [100] and result.busy_us == [pytest.approx(12)]
+    assert rows["aten::linear"].kernels == ["sm90_gemm"]
+
+
+def test_device_bound_iteration_tends_to_the_device_view():
+    events = [iteration(0, 0, 100), op("aten::mm", 0, 5), launch(2, 1), kernel("gemm", 5, 60, 1),
+              op("aten::add", 5, 5), launch(7, 2), kernel("add_kernel", 65, 35, 2)]
+    rows = by_op(attribute(events_from_trace(events), device_is_host=False))
+    assert rows["aten::mm"].wall_us == pytest.approx(60 + 5)  # kernel + idle [0, 5] while host in mm
+    assert rows["aten::add"].wall_us == pytest.approx(35)     # host call overlaps busy time only
+    assert rows[IDLE_OP].wall_us == pytest.approx(0)
+
+
+def test_concurrent_kernels_split_the_overlap_evenly():
+    shares, bounds, idle = busy_shares([0.0, 5.0], [10.0, 15.0], 0.0, 20.0)
+    assert list(shares) == [7.5, 7.5]
+    assert sum(b - a for a, b, i in zip(bounds[:-1], bounds[1:], idle) if i) == pytest.approx(5)
+
+
+def test_kernel_launched_outside_any_op_is_its_own_row():
+    events = [iteration(0, 0, 50), op("aten::mm", 0, 10), launch(2, 1), kernel("gemm", 3, 5, 1),
+              launch(20, 9), kernel("stray_kernel", 21, 4, 9)]
+    result = attribute(events_from_trace(events), device_is_host=False)
+    rows = by_op(result)
+    assert rows[UNATTRIBUTED_OP].device_us == 4 and rows[UNATTRIBUTED_OP].kernels == ["stray_kernel"]
+    assert result.ops["wall_us"].sum() == pytest.approx(50)
+
+
+def test_cpu_run_wall_equals_host_plus_idle_row():
+    events = [iteration(0, 0, 100), op("aten::linear", 10, 20), op("aten::addmm", 11, 18),
+              op("aten::softmax", 40, 10), iteration(1, 100, 50), op("aten::linear", 100, 30)]
+    result = attribute(events_from_trace(events), device_is_host=True)
+    first = result.ops[result.ops["iteration"] == 0].set_index("op")
+    assert first.loc["aten::linear", "wall_us"] == 20 and first.loc["aten::linear", "device_us"] == 20
+    assert first.loc[IDLE_OP, "wall_us"] == pytest.approx(70)
+    second = result.ops[result.ops["iteration"] == 1].set_index("op")
+    assert second.loc[IDLE_OP, "wall_us"] == pytest.approx(20)
+    assert result.iteration_us == [100, 50] and result.busy_us == [30, 30]
+
+
+def test_other_threads_are_not_operators_of_the_iteration():
+    events = [iteration(0, 0, 100), op("aten::mm", 10, 10), op("aten::add", 30, 10, tid=2)]
+    result = attribute(events_from_trace(events), device_is_host=True)
+    assert list(result.ops["op"]) == ["aten::mm", IDLE_OP]
+
+
+def scope(path, cls, ts, dur):
+    return op(f"ngbench::module {path} [{cls}]", ts, dur, cat="user_annotation")
+
+
+def test_annotation_gives_innermost_module_and_joins_by_position():
+    events = [iteration(0, 0, 100), scope("<root>", "Net", 0, 100), scope("norm", "LlamaRMSNorm", 10, 30),
+              op("aten::pow", 12, 5, **{"Input Dims": [[1, 4]], "Input type": ["float"]}),
+              op("aten::mul", 20, 5), scope("mlp", "MLP", 50, 40), scope("mlp.act", "SiLU", 60, 10),
+              op("aten::silu", 61, 5), op("aten::add", 80, 5)]
+    notes = annotate(events_from_trace(events))
+    assert notes.to_dict("records")[0] == {"op": "aten::pow", "module": "norm", "module_type": "LlamaRMSNorm",
+                                           "input_shapes": "[[1, 4]]", "dtype": "float"}
+    assert list(notes["module"]) == ["norm", "norm", "mlp.act", "mlp"]
+    timed = attribute(events_from_trace([e for e in events if e["cat"] != "user_annotation"] + [iteration(0, 0, 100)]),
+                      device_is_host=True).ops
+    joined, unmatched = join_annotation(timed, notes)
+    assert unmatched == 0
+    assert list(joined["module_type"]) == ["LlamaRMSNorm", "LlamaRMSNorm", "SiLU", "MLP", ""]
+
+
+def test_join_tolerates_a_different_op_sequence():
+    notes = annotate(events_from_trace([iteration(0, 0, 10), op("aten::mm", 1, 1), op("aten::add", 3, 1)]))
+    timed = attribute(events_from_trace([iteration(0, 0, 10), op("aten::mm", 1, 1), op("aten::item", 2, 1),
+                                         op("aten::add", 3, 1)]), device_is_host=True).ops
+    joined, unmatched = join_annotation(timed, notes)
+    assert unmatched == 1

@@ -1,0 +1,68 @@
+"""Taxonomy: a table of real operator names with the group each must land in."""
+
+import pandas as pd
+import pytest
+
+from ngbench.taxonomy import classify, load_taxonomy
+
+REAL_OPS = [
+    ("aten::linear", "", "GEMM", "matmul"), ("aten::addmm", "", "GEMM", "matmul"),
+    ("aten::conv2d", "", "GEMM", "conv"), ("aten::bmm", "", "GEMM", "matmul"),
+    ("aten::scaled_dot_product_attention", "", "GEMM", "attention"),
+    ("aten::_scaled_dot_product_flash_attention", "", "GEMM", "attention"),
+    ("aten::layer_norm", "", "Normalization", "normalization"),
+    ("aten::batch_norm", "", "Normalization", "normalization"),
+    ("aten::gelu", "", "Activation", "activation"), ("aten::silu", "", "Activation", "activation"),
+    ("aten::relu_", "", "Activation", "activation"),
+    ("aten::softmax", "", "Logit", "softmax"), ("aten::_softmax", "", "Logit", "softmax"),
+    ("torchvision::nms", "", "RoI", "roi"), ("torchvision::roi_align", "", "RoI", "roi"),
+    ("aten::upsample_bilinear2d", "", "Interpolation", "interpolation"),
+    ("aten::max_pool2d", "", "Pooling", "pooling"), ("aten::embedding", "", "Embedding", "embedding"),
+    ("aten::view", "", "Memory", "memory"), ("aten::permute", "", "Memory", "memory"),
+    ("aten::contiguous", "", "Memory", "memory"), ("aten::cat", "", "Memory", "memory"),
+    ("aten::_to_copy", "", "Memory", "memory"), ("Memcpy HtoD (Pageable -> Device)", "", "Memory", "copy"),
+    ("aten::add", "", "Elementwise", "elementwise"), ("aten::div", "", "Elementwise", "elementwise"),
+    ("aten::neg", "", "Elementwise", "elementwise"), ("aten::mean", "", "Elementwise", "reduction"),
+    ("aten::topk", "", "Other", "sort"),
+    ("aten::dequantize", "", "Quantization", "quantization"),
+    ("bitsandbytes::int8_vectorwise_quant", "", "Quantization", "quantization"),
+    ("bitsandbytes::int8_linear_matmul", "", "GEMM", "int8_matmul"),
+]
+
+
+@pytest.mark.parametrize("op,module_type,group,kind", REAL_OPS)
+def test_real_op_names(op, module_type, group, kind):
+    result = load_taxonomy().classify_one(op, module_type)
+    assert (result.group, result.kind) == (group, kind)
+
+
+def test_module_wins_for_norm_and_activation_modules():
+    taxonomy = load_taxonomy()
+    for module_type in ("LlamaRMSNorm", "FrozenBatchNorm2d", "DetrFrozenBatchNorm2d", "LayerNorm"):
+        result = taxonomy.classify_one("aten::mul", module_type)
+        assert (result.group, result.group_source) == ("Normalization", "module")
+    for module_type in ("NewGELUActivation", "SiLU", "GELUActivation"):
+        result = taxonomy.classify_one("aten::tanh" if module_type == "NewGELUActivation" else "aten::mul", module_type)
+        assert (result.group, result.group_source) == ("Activation", "module")
+    # a GEMM stays GEMM, and ops in ordinary modules keep their own group
+    assert taxonomy.classify_one("aten::addmm", "NewGELUActivation").group == "GEMM"
+    assert taxonomy.classify_one("aten::mul", "GPT2MLP").group == "Elementwise"
+    assert taxonomy.classify_one("aten::mul", "GPT2MLP").group_source == "op"
+
+
+def test_fused_kernels_take_the_most_specific_group():
+    taxonomy = load_taxonomy()
+    assert taxonomy.classify_one("k0", "", ("convolution", "native_batch_norm", "relu")).group == "GEMM"
+    fused = taxonomy.classify_one("k1", "", ("add", "native_layer_norm"))
+    assert (fused.group, fused.group_source) == ("Normalization", "fused")
+    assert taxonomy.classify_one("k2", "", ("add", "mul", "tanh")).group == "Activation"
+    assert taxonomy.classify_one("k3", "", ("view", "add")).group == "Elementwise"
+
+
+def test_idle_unmapped_and_vectorised_classify():
+    ops = pd.DataFrame({"op": ["[idle]", "mystery::op", "aten::add"], "module_type": ["", "", ""],
+                        "fused_ops": [[], [], []]})
+    out = classify(ops)
+    assert list(out["group"]) == ["Idle", "Other", "Elementwise"]
+    assert list(out["group_source"]) == ["idle", "unmapped", "op"]
+    assert list(out["is_gemm"]) == [False, False, False]
