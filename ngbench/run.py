@@ -100,7 +100,9 @@ def _summarise(cfg, ctx, bundle, flow, profile, clean, energy, memory, steps) ->
     recon = reconciliation(ops, profile.iteration_us, profile.busy_us, clean["median_ms"])
     groups = group_totals(ops, iterations)
     gemm = groups.get("GEMM", {})
+    clean_seconds = clean["mean_ms"] * clean["iters"] / 1000.0
     per_inference_j = energy.joules / int(cfg.iters) if energy.joules is not None else None
+    power_w = energy.joules / clean_seconds if energy.joules is not None and clean_seconds > 0 else None
     return {
         "status": "ok",
         **_run_columns(cfg, ctx, bundle),
@@ -117,9 +119,7 @@ def _summarise(cfg, ctx, bundle, flow, profile, clean, energy, memory, steps) ->
         "gemm_pct_device": gemm.get("device_pct", 0.0),
         "idle_ms": groups.get("Idle", {}).get("wall_ms", 0.0),
         "reconciliation": recon,
-        "energy": {"joules_per_inference": per_inference_j,
-                   "avg_power_w": (energy.joules / (sum_ms := clean["mean_ms"] * clean["iters"]) * 1000.0)
-                   if energy.joules is not None and sum_ms else None, "note": energy.note},
+        "energy": {"joules_per_inference": per_inference_j, "avg_power_w": power_w, "note": energy.note},
         "memory": {"peak_bytes": memory.peak_bytes, "kind": memory.kind},
         "unmapped_ops": unmapped_ops(ops),
         "profile_notes": profile.notes,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 
@@ -37,6 +38,8 @@ def _profiled_iterations(infer: Callable, iters: int, device: str, trace_path: s
     sync()
     with torch.profiler.profile(activities=_activities(device), record_shapes=record_shapes,
                                 with_stack=False, profile_memory=False, with_modules=False) as prof:
+        infer()  # one unmarked iteration absorbs the profiler's start-up cost; it is in no window
+        sync()
         for i in range(iters):
             with torch.profiler.record_function(f"{ITERATION_PREFIX}{first_index + i}"):
                 infer()
@@ -149,8 +152,11 @@ def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_
                      annotate_modules: bool = True) -> ProfileResult:
     """Timed Kineto pass + annotation pass -> ProfileResult with host/device/wall times per op."""
     with tempfile.TemporaryDirectory() as tmp:
-        timed_path = keep_trace or os.path.join(tmp, "timed.json")
+        timed_path = os.path.join(tmp, "timed.json")
         events = _profiled_iterations(infer, iters, device, timed_path, record_shapes=False)
+        if keep_trace:
+            shutil.copyfile(timed_path, f"{keep_trace}.tmp")
+            os.replace(f"{keep_trace}.tmp", keep_trace)
         result = attribute(events, device_is_host=not device.startswith("cuda"))
         notes = {"annotation_unmatched_ops": 0}
         ops = result.ops

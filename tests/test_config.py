@@ -1,0 +1,42 @@
+"""Every option of every group composes; the sweeps compose; the user's own command composes."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from ngbench.cli import CONF_DIR, options
+from tests.conftest import run_cli
+
+
+@pytest.fixture
+def composer():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        yield lambda *overrides: compose(config_name="config", overrides=list(overrides))
+    GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("group", ["flow", "platform", "dataset"])
+def test_every_option_composes(composer, group):
+    for option in options(group):
+        cfg = composer(f"{group}={option}")
+        assert cfg[group].name == option
+
+
+def test_quant_is_an_optional_group(composer):
+    assert "quant" not in composer()
+    cfg = composer("model=llama2", "flow=ort", "+quant=int8")
+    assert (cfg.model.name, cfg.flow.name, cfg.quant.name) == ("llama2", "ort", "int8")
+
+
+def test_defaults(composer):
+    cfg = composer()
+    assert (cfg.model.name, cfg.flow.name, cfg.platform.name) == ("gpt2", "torch", "auto")
+    assert cfg.batch_size == 1 and cfg.precision == "fp32"
+
+
+@pytest.mark.parametrize("sweep", ["smoke", "fig5", "fig6", "fig9", "table4"])
+def test_sweep_configs_compose(sweep):
+    result = run_cli("--config-dir", "sweeps", "--config-name", sweep, "--cfg", "hydra", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"dir: outputs/sweeps/{sweep}" in result.stdout

@@ -1,0 +1,65 @@
+"""Integration: the real CLI on tiny models, read back ops.parquet and summary.json."""
+
+import pandas as pd
+import pytest
+
+from ngbench.schema import GROUPS, OPS_COLUMNS
+from tests.conftest import TINY, read_summary, run_cli
+
+FOUNDATION_MODELS = ["gpt2", "vit_b16", "swin_t", "faster_rcnn", "detr", "segformer"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", FOUNDATION_MODELS)
+def test_tiny_model_end_to_end(model, run_dir):
+    result = run_cli(f"model={model}", *TINY, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(run_dir)
+    ops = pd.read_parquet(run_dir / "ops.parquet")
+    assert summary["status"] == "ok" and summary["model"] == model
+    assert list(ops.columns[: len(OPS_COLUMNS)]) == OPS_COLUMNS
+    assert set(ops["group"]) <= set(GROUPS) and "GEMM" in set(ops["group"])
+    # every op the model emits is mapped on purpose: nothing fell through to "unmapped"
+    assert summary["unmapped_ops"] == {}, summary["unmapped_ops"]
+    # per iteration, the wall view adds up to the profiled latency
+    per_iteration = ops.groupby("iteration")["wall_us"].sum().to_numpy() / 1000.0
+    assert per_iteration == pytest.approx(summary["profiled_iterations_ms"], rel=1e-6)
+    assert summary["reconciliation"]["wall_over_profiled"] == pytest.approx(1.0, abs=1e-6)
+    assert sum(g["wall_pct"] for g in summary["groups"].values()) == pytest.approx(100.0)
+    assert summary["clean"]["median_ms"] > 0 and summary["memory"]["peak_bytes"] > 0
+    assert summary["model_facts"]["param_count"] > 0 and summary["environment"]["cpu"]
+    assert (ops["module"] != "").mean() > 0.9  # the annotation pass found a module for nearly every op
+    assert ops["group_source"].isin(["module", "op", "fused", "idle"]).all()
+
+
+@pytest.mark.slow
+def test_sweep_records_failed_cells_resumes_and_reports(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "model=swin_t,gpt2", "batch_size=1,0", *TINY, f"hydra.sweep.dir={sweep}"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summaries = {p.parent.name: read_summary(p.parent) for p in sweep.rglob("summary.json")}
+    assert len(summaries) == 4
+    failed = [s for s in summaries.values() if s["status"] == "failed"]
+    assert len(failed) == 2 and all("batch_size=0 is not valid" in s["error"] for s in failed)
+    run_ids = {k: s.get("run_id") for k, s in summaries.items() if s["status"] == "ok"}
+
+    second = run_cli(*args, "resume=true")
+    assert second.returncode == 0
+    assert {k: read_summary(sweep / k)["run_id"] for k in run_ids} == run_ids  # finished cells skipped
+
+    report = run_cli(str(sweep), module="ngbench.report", timeout=300)
+    assert report.returncode == 0, report.stderr
+    out = sweep / "report"
+    breakdown = pd.read_csv(out / "breakdown.csv")
+    assert set(breakdown["model"]) == {"swin_t", "gpt2"}
+    assert breakdown.groupby("run_id")["pct"].sum().to_numpy() == pytest.approx(100.0)
+    assert len(pd.read_csv(out / "failed.csv")) == 2
+    assert (out / "fig6.png").stat().st_size > 10_000 and (out / "fig6.pdf").exists()
+    assert set(pd.read_csv(out / "table4.csv")["model"]) == {"swin_t", "gpt2"}
+
+
+def test_report_on_a_missing_dir_is_one_line(tmp_path):
+    result = run_cli(str(tmp_path / "nothing"), module="ngbench.report", timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr
