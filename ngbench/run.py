@@ -7,6 +7,7 @@ clean timing (+ energy, memory) -> profiled pass -> classify -> write -> print t
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 import traceback
 import uuid
@@ -111,7 +112,7 @@ def _summarise(cfg, ctx, bundle, flow, profile, clean, energy, memory, steps) ->
         "flow_facts": flow.facts(),
         "steps": steps,
         "clean": clean,
-        "profiled_ms": sorted(profile.iteration_us)[iterations // 2] / 1000.0,
+        "profiled_ms": statistics.median(profile.iteration_us) / 1000.0,
         "profiled_iterations_ms": [u / 1000.0 for u in profile.iteration_us],
         "groups": groups,
         "gemm_kinds_ms": gemm_kinds(ops, iterations),

@@ -1,0 +1,290 @@
+"""ModelBundle -> ONNX file, cached on disk, with each ONNX node's nn.Module scope kept beside it.
+
+Shared by the `ort` and `trt` flows. The exporter is torch's dynamo exporter (`torch.onnx.export(...,
+dynamo=True)`, needs onnxscript): it writes each node's module path and class into the node's
+`metadata_props` (`pkg.torch.onnx.name_scopes`, `pkg.torch.onnx.class_hierarchy`), which we read into
+`scopes.json`. The TorchScript exporter (`dynamo=False`) is the fallback; its node names carry the scope
+(`/transformer/h.0/attn/MatMul`) but not the class. A cache entry is one directory
+`<cache_dir>/<model>-<precision>-op<opset>-<hash>/` holding `model.onnx` (+ external data for >2 GB
+models) and `scopes.json`; it is written under a temporary name and renamed whole.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ngbench.errors import UserError, require
+
+MODEL_FILE = "model.onnx"
+SCOPES_FILE = "scopes.json"
+DYNAMO_MIN_OPSET = 18       # the dynamo exporter's lowest native opset; lower ones are converted after
+
+
+@dataclass
+class ExportedModel:
+    """An ONNX file on disk plus what the flows need to read its profile back."""
+
+    path: str
+    input_names: list[str]
+    output_names: list[str]
+    scopes: dict[str, list[str]] = field(default_factory=dict)   # node name -> [module path, module class]
+    op_types: dict[str, str] = field(default_factory=dict)       # node name -> ONNX op type
+    exporter: str = ""
+    opset: int = 0                                                # the opset the file really has
+    export_s: float = 0.0
+    cache_hit: bool = False
+
+
+# ----------------------------------------------------------------------------- inputs and outputs
+def _flat_tensors(value: Any) -> list:
+    """The tensors inside a model output (ModelOutput/dict/tuple/list), in order; caches etc. dropped."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _flat_tensors(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _flat_tensors(v)]
+    return []
+
+
+def flat_inputs(bundle) -> tuple[list, list[str]]:
+    """The bundle's input tensors (args then kwargs) and their names (bundle.input_names when they fit)."""
+    import torch
+
+    tensors = [a for a in bundle.args if isinstance(a, torch.Tensor)]
+    tensors += [v for v in bundle.kwargs.values() if isinstance(v, torch.Tensor)]
+    names = list(bundle.input_names)
+    if len(names) != len(tensors):
+        names = [k for k, v in bundle.kwargs.items() if isinstance(v, torch.Tensor)]
+        names = [f"input_{i}" for i in range(len(tensors) - len(names))] + names
+    return tensors, names
+
+
+def _wrapper(bundle):
+    """An nn.Module taking the input tensors positionally and returning a flat tuple of output tensors."""
+    import torch
+
+    arg_is_tensor = [isinstance(a, torch.Tensor) for a in bundle.args]
+    kw_tensor_keys = [k for k, v in bundle.kwargs.items() if isinstance(v, torch.Tensor)]
+
+    class FlatIO(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors):
+            it = iter(tensors)
+            args = [next(it) if is_t else a for a, is_t in zip(bundle.args, arg_is_tensor, strict=True)]
+            kwargs = dict(bundle.kwargs)
+            kwargs.update({k: next(it) for k in kw_tensor_keys})
+            return tuple(_flat_tensors(self.model(*args, **kwargs)))
+
+    return FlatIO(bundle.model).eval()
+
+
+def _output_names(bundle, count: int) -> list[str]:
+    names = list(bundle.output_names)[:count]
+    return names + [f"output_{i}" for i in range(len(names), count)]
+
+
+# ----------------------------------------------------------------------------- cache key
+def cache_key(model_name: str, model_cfg: dict, tensors: list, precision: str, opset: int) -> str:
+    """Directory name of the cache entry: readable prefix + hash of everything the export depends on."""
+    import torch
+
+    described = {
+        "model": model_name, "model_cfg": model_cfg, "precision": precision, "opset": opset,
+        "inputs": [[list(t.shape), str(t.dtype)] for t in tensors], "torch": torch.__version__,
+    }
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name)
+    return f"{safe}-{precision}-op{opset}-{digest[:16]}"
+
+
+# ----------------------------------------------------------------------------- scopes
+def _strip_root(path: str) -> str:
+    """Module path without the export wrapper's `model.` prefix."""
+    return path[len("model."):] if path.startswith("model.") else ("" if path == "model" else path)
+
+
+def scope_from_metadata(name: str, meta: dict) -> list[str]:
+    """[module path, module class] of a node, from dynamo metadata or a TorchScript-style node name."""
+    if "pkg.torch.onnx.name_scopes" in meta:
+        try:
+            names = ast.literal_eval(meta["pkg.torch.onnx.name_scopes"])
+            classes = ast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
+        except (ValueError, SyntaxError):
+            return ["", ""]
+        if len(names) >= 2:
+            module_type = classes[-2].rsplit(".", 1)[-1] if len(classes) >= 2 else ""
+            path = _strip_root(names[-2])
+            return [path, module_type if path else ""]
+        return ["", ""]
+    if name.startswith("/"):                           # TorchScript: /model/transformer/h.0/attn/MatMul
+        parts = name.strip("/").split("/")[:-1]
+        return [_strip_root(".".join(parts)), ""]
+    return ["", ""]
+
+
+def graph_scopes(proto) -> dict[str, list[str]]:
+    """node name -> [module path, module class] for every node of an ONNX ModelProto's main graph."""
+    return {n.name: scope_from_metadata(n.name, {p.key: p.value for p in n.metadata_props})
+            for n in proto.graph.node if n.name}
+
+
+def resolve_scopes(graph_nodes, known: dict[str, list[str]], producers: dict[str, str]) -> dict[str, list[str]]:
+    """Scopes for the nodes of a rewritten graph (ORT-optimized or quantized: new nodes, new names).
+
+    `graph_nodes` are (name, inputs, outputs) triples in graph order; `known` the exported graph's
+    scopes; `producers` maps each exported tensor name to the node that produced it. A new node takes the
+    scope of, in this order: the exported node whose name it extends (quantization renames `n` to
+    `n_MatMul_quant`); the exported node that produced one of its outputs (fusions keep the last fused
+    node's output); the first resolved node consuming its outputs (a DynamicQuantizeLinear belongs to
+    the MatMul it feeds); the producer of one of its inputs.
+    """
+    resolved: dict[str, list[str]] = {}
+    pending = []
+    for name, inputs, outputs in graph_nodes:
+        source = name if name in known else _known_prefix(name, known)
+        source = source or next((producers[t] for t in outputs if t in producers), None)
+        if source in known:
+            resolved[name] = known[source]
+        else:
+            pending.append((name, inputs, outputs))
+    consumers: dict[str, list[str]] = {}
+    for name, inputs, _ in graph_nodes:
+        for tensor in inputs:
+            consumers.setdefault(tensor, []).append(name)
+    for name, inputs, outputs in pending:
+        users = [u for t in outputs for u in consumers.get(t, []) if u in resolved]
+        if users:
+            resolved[name] = resolved[users[0]]
+            continue
+        source = next((producers[t] for t in inputs if t in producers), None)
+        resolved[name] = known.get(source, ["", ""]) if source else ["", ""]
+    return resolved
+
+
+def _known_prefix(name: str, known: dict) -> str | None:
+    """The longest known node name that `name` extends at a `_` or `/` boundary (node_Gemm_1_MatMul_quant)."""
+    import re
+
+    cuts = [m.start() for m in re.finditer(r"[_/]", name)]
+    return next((name[:cut] for cut in reversed(cuts) if name[:cut] in known), None)
+
+
+def producers_of(proto) -> dict[str, str]:
+    """Tensor name -> name of the node producing it."""
+    return {out: n.name for n in proto.graph.node for out in n.output}
+
+
+# ----------------------------------------------------------------------------- export
+def _first_line(exc: BaseException) -> str:
+    """First line of the root cause (torch's exporter wraps it in a generic multi-line message)."""
+    import re
+
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip() or type(exc).__name__
+    summary = text.split("## Exception summary", 1)
+    if len(summary) == 2 and summary[1].strip():
+        text = summary[1].strip()
+    return text.splitlines()[0][:300]
+
+
+def _export_to(wrapper, tensors, path: Path, names: tuple[list[str], list[str]], opset: int):
+    """Run the exporter (dynamo, else TorchScript) into `path`; returns (exporter name, scopes)."""
+    import torch
+
+    input_names, output_names = names
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):   # their INFO lines would flood the run log
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        program = torch.onnx.export(wrapper, tuple(tensors), None, dynamo=True, verbose=False,
+                                    opset_version=max(opset, DYNAMO_MIN_OPSET), input_names=input_names,
+                                    output_names=output_names, optimize=True)
+        # read the scopes before any opset conversion: converters drop metadata_props, not node names
+        scopes = {n.name: scope_from_metadata(n.name, dict(n.metadata_props))
+                  for n in program.model.graph.all_nodes() if n.name}
+        if opset < DYNAMO_MIN_OPSET:
+            from onnxscript import version_converter
+
+            version_converter.convert_version(program.model, opset, fallback=True)
+        program.save(str(path))
+        return "dynamo", scopes
+    except Exception as dynamo_exc:  # noqa: BLE001 - every exporter failure becomes one user-facing line
+        try:
+            torch.onnx.export(wrapper, tuple(tensors), str(path), dynamo=False, opset_version=opset,
+                              input_names=input_names, output_names=output_names)
+        except Exception:  # noqa: BLE001
+            raise dynamo_exc  # noqa: B904 - keep the dynamo error and its __cause__ (the root cause)
+    import onnx
+
+    return "torchscript", graph_scopes(onnx.load(str(path), load_external_data=False))
+
+
+def _write_entry(bundle, tensors, names, opset: int, final: Path) -> str:
+    """Export into a temporary sibling directory, write scopes.json, then rename it into place."""
+    import torch
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        with torch.no_grad():
+            exporter, scopes = _export_to(_wrapper(bundle), tensors, tmp / MODEL_FILE, names, opset)
+        meta = {"exporter": exporter, "input_names": names[0], "output_names": names[1], "scopes": scopes}
+        (tmp / SCOPES_FILE).write_text(json.dumps(meta))
+        if final.exists():                      # a concurrent run finished first: keep theirs
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, final)
+        return exporter
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_entry(entry: Path, export_s: float = 0.0, cache_hit: bool = True) -> ExportedModel:
+    """Read a finished cache entry."""
+    import onnx
+
+    meta = json.loads((entry / SCOPES_FILE).read_text())
+    proto = onnx.load(str(entry / MODEL_FILE), load_external_data=False)
+    op_types = {n.name: n.op_type for n in proto.graph.node if n.name}
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return ExportedModel(str(entry / MODEL_FILE), meta["input_names"], meta["output_names"],
+                         meta["scopes"], op_types, meta["exporter"], opset, export_s, cache_hit)
+
+
+def export_onnx(bundle, *, model_name: str, model_cfg: dict, precision: str, opset: int,
+                cache_dir: str | os.PathLike) -> ExportedModel:
+    """Export `bundle` to ONNX (or reuse the cached file); raises UserError when the exporter fails."""
+    require("onnx", "onnx", "ONNX export")
+    require("onnxscript", "onnxscript", "ONNX export (torch's dynamo exporter)")
+    import torch
+
+    tensors, input_names = flat_inputs(bundle)
+    entry = Path(cache_dir) / cache_key(model_name, model_cfg, tensors, precision, opset)
+    if (entry / SCOPES_FILE).exists():
+        return load_entry(entry)
+    start = time.perf_counter()
+    try:
+        with torch.no_grad():
+            outputs = _flat_tensors(bundle())
+        names = (input_names, _output_names(bundle, len(outputs)))
+        _write_entry(bundle, tensors, names, opset, entry)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"ONNX export of {model_name} failed: {_first_line(exc)}") from exc
+    return load_entry(entry, time.perf_counter() - start, cache_hit=False)

@@ -1,0 +1,224 @@
+"""flow=trt: ONNX -> TensorRT 10 engine; per-layer times through IProfiler, layer sources through the inspector.
+
+prepare(): export (shared ONNX cache), build with Builder + OnnxParser + BuilderConfig
+(ProfilingVerbosity.DETAILED so the inspector lists each layer's source ONNX nodes), serialise the engine
+next to the ONNX file (cached), create an IExecutionContext with tensors bound by `set_tensor_address`.
+infer(): `execute_async_v3` on a torch CUDA stream. profile(): an `IProfiler` collects
+`report_layer_time` per iteration; ngbench.trace.trt_profile turns that and the inspector JSON into rows.
+Precision: fp32 (default), fp16 (BuilderFlag.FP16), bf16 (BuilderFlag.BF16); int8 is refused (it needs a
+calibrator or a Q/DQ model, which ngbench does not make). NOT RUN on a machine with TensorRT yet; see
+docs/flows-ort-trt.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ngbench.errors import UserError
+from ngbench.flows.base import Flow, ProfileResult, RunContext
+
+NEEDS_TRT = "flow=trt needs TensorRT: pip install tensorrt (NVIDIA GPUs with CUDA only)"
+
+
+def _has_tensorrt() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorrt") is not None
+
+
+def _layer_profiler(trt):
+    """An IProfiler that keeps {layer name: ms} per execution (TensorRT calls it once per layer)."""
+
+    class LayerTimes(trt.IProfiler):
+        def __init__(self):
+            trt.IProfiler.__init__(self)
+            self.iterations: list[dict[str, float]] = []
+
+        def start(self) -> None:
+            self.iterations.append({})
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            if not self.iterations:
+                self.iterations.append({})
+            current = self.iterations[-1]
+            current[layer_name] = current.get(layer_name, 0.0) + ms
+
+    return LayerTimes()
+
+
+class TrtFlow(Flow):
+    """A TensorRT engine built from the shared ONNX export."""
+
+    name = "trt"
+
+    def __init__(self, name: str | None = None, opset: int = 18, workspace_gb: float = 8,
+                 cache_dir: str = "outputs/onnx_cache", **options: Any):
+        super().__init__(name, **options)
+        self.opset, self.workspace_gb, self.cache_dir = int(opset), float(workspace_gb), cache_dir
+        self._engine = self._context = self._stream = self._exported = None
+        self._tensors: dict = {}
+        self._layers_json: dict = {}
+
+    @classmethod
+    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
+        """Impossible flow=trt combinations, found before any model is built."""
+        if not _has_tensorrt():
+            return NEEDS_TRT if ctx.is_cuda else f"{NEEDS_TRT}, and a GPU platform (platform=cuda)"
+        if not ctx.is_cuda:
+            return "flow=trt runs on NVIDIA GPUs: use platform=cuda"
+        if ctx.quant:
+            return ("+quant on flow=trt is not supported (TensorRT int8 needs a calibrator or a Q/DQ model): "
+                    "use precision=fp16, or flow=ort +quant=int8")
+        return None
+
+    # ------------------------------------------------------------------------------- prepare
+    def prepare(self, bundle, ctx: RunContext) -> None:
+        """Export to ONNX (cached), build or load the engine, bind the inputs and outputs."""
+        reason = self.unsupported_reason(ctx, {})
+        if reason:
+            raise UserError(reason)
+        import tensorrt as trt
+        import torch
+
+        from ngbench.flows.onnx_export import export_onnx, flat_inputs
+
+        self._exported = export_onnx(bundle, model_name=ctx.model_name, model_cfg=ctx.model_cfg,
+                                     precision=ctx.precision, opset=self.opset, cache_dir=self.cache_dir)
+        self._facts.update(exporter=self._exported.exporter, export_s=round(self._exported.export_s, 3),
+                           export_cache_hit=self._exported.cache_hit, onnx_path=self._exported.path,
+                           tensorrt_version=trt.__version__, precision_flags=ctx.precision)
+        logger = trt.Logger(trt.Logger.WARNING)
+        plan = self._engine_file(trt, ctx)
+        if not plan.exists():
+            start = time.perf_counter()
+            self._build(trt, logger, ctx.precision, plan)
+            self._facts["engine_build_s"] = round(time.perf_counter() - start, 3)
+        self._facts["engine_path"] = str(plan)
+        self._engine = trt.Runtime(logger).deserialize_cuda_engine(plan.read_bytes())
+        self._context = self._engine.create_execution_context()
+        self._stream = torch.cuda.Stream(device=ctx.device)
+        tensors, _ = flat_inputs(bundle)
+        self._bind(trt, dict(zip(self._exported.input_names, tensors, strict=True)), ctx.device)
+        self._layers_json = self._inspect(trt)
+
+    def _engine_file(self, trt, ctx: RunContext) -> Path:
+        import torch
+
+        gpu = torch.cuda.get_device_name(ctx.device)
+        key = hashlib.sha256(f"{trt.__version__}|{gpu}|{ctx.precision}|{self.workspace_gb}".encode()).hexdigest()
+        return Path(self._exported.path).with_name(f"engine-{ctx.precision}-{key[:12]}.plan")
+
+    def _build(self, trt, logger, precision: str, plan: Path) -> None:
+        """Builder + OnnxParser + BuilderConfig -> serialized engine, written atomically to `plan`."""
+        builder = trt.Builder(logger)
+        network = builder.create_network(0)              # TensorRT 10: networks are explicit-batch
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse_from_file(self._exported.path):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise UserError(f"TensorRT could not parse {self._exported.path}: {errors[:300]}")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(self.workspace_gb * (1 << 30)))
+        config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+        if precision == "fp16":
+            config.set_flag(trt.BuilderFlag.FP16)
+        elif precision == "bf16":
+            config.set_flag(trt.BuilderFlag.BF16)
+        serialized = builder.build_serialized_network(network, config)
+        if serialized is None:
+            raise UserError(f"TensorRT could not build an engine from {self._exported.path} (see its log above)")
+        fd, tmp = tempfile.mkstemp(prefix=".engine.", dir=plan.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(memoryview(serialized))
+        os.replace(tmp, plan)
+
+    def _bind(self, trt, inputs: dict, device: str) -> None:
+        """set_input_shape + set_tensor_address for every I/O tensor; outputs are torch tensors."""
+        import torch
+
+        dtypes = {trt.float32: torch.float32, trt.float16: torch.float16, trt.bfloat16: torch.bfloat16,
+                  trt.int32: torch.int32, trt.int64: torch.int64, trt.bool: torch.bool,
+                  trt.int8: torch.int8, trt.uint8: torch.uint8}
+        for i in range(self._engine.num_io_tensors):
+            name = self._engine.get_tensor_name(i)
+            if self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                tensor = inputs[name].contiguous()
+                self._context.set_input_shape(name, tuple(tensor.shape))
+                self._tensors[name] = tensor
+        for i in range(self._engine.num_io_tensors):
+            name = self._engine.get_tensor_name(i)
+            if name not in self._tensors:
+                shape = tuple(self._context.get_tensor_shape(name))
+                dtype = dtypes[self._engine.get_tensor_dtype(name)]
+                self._tensors[name] = torch.empty(shape, dtype=dtype, device=device)
+            self._context.set_tensor_address(name, self._tensors[name].data_ptr())
+
+    def _inspect(self, trt) -> dict:
+        import json
+
+        inspector = self._engine.create_engine_inspector()
+        inspector.execution_context = self._context
+        return json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+
+    # ------------------------------------------------------------------------------- run
+    def infer(self) -> Any:
+        """One execute_async_v3 on this flow's CUDA stream (the timer synchronises)."""
+        if not self._context.execute_async_v3(self._stream.cuda_stream):
+            raise RuntimeError("TensorRT execute_async_v3 failed")
+        return self._tensors
+
+    def profile(self, iters: int, ctx: RunContext) -> ProfileResult:
+        """Per-layer times from IProfiler, idle = enqueue-to-sync wall time minus Σ layer times."""
+        import tensorrt as trt
+
+        from ngbench.trace.trt_profile import layer_events, parse_layers
+
+        profiler = _layer_profiler(trt)
+        self._context.profiler = profiler
+        self.infer()                                        # the first profiled run pays set-up costs
+        self._stream.synchronize()
+        profiler.iterations.clear()
+        latency_us = []
+        for _ in range(iters):
+            profiler.start()
+            start = time.perf_counter()
+            self.infer()
+            self._stream.synchronize()
+            latency_us.append((time.perf_counter() - start) * 1e6)
+        self._context.profiler = None
+        order = {name: i for i, name in enumerate(self._exported.op_types)}
+        layers = parse_layers(self._layers_json, order)
+        ops, iteration_us, busy_us = layer_events(layers, profiler.iterations, self._exported.op_types,
+                                                  self._exported.scopes, latency_us)
+        self._facts["layers"] = len(layers)
+        self._facts["layer_types"] = _count(layer.layer_type for layer in layers)
+        trace_path = self._save_layers(ctx) if ctx.save_trace else None
+        return ProfileResult(ops, iteration_us, busy_us, trace_path=trace_path,
+                             notes={"layer_info": "engine inspector JSON (ProfilingVerbosity.DETAILED)"})
+
+    def _save_layers(self, ctx: RunContext) -> str:
+        import json
+
+        path = Path(ctx.run_dir) / "trt_layers.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self._layers_json))
+        os.replace(tmp, path)
+        return str(path)
+
+    def fusion_table(self):
+        """Where each ONNX node landed in the engine (see ngbench.trace.trt_profile.trt_fusion_table)."""
+        from ngbench.trace.trt_profile import parse_layers, trt_fusion_table
+
+        order = {name: i for i, name in enumerate(self._exported.op_types)}
+        return trt_fusion_table(parse_layers(self._layers_json, order), self._exported.op_types)
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts

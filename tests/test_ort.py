@@ -1,0 +1,278 @@
+"""flow=ort: ONNX export cache, ORT CPU profiling end to end, and known-answer tests of the profile parsers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ngbench.errors import UserError
+from ngbench.flows.base import RunContext
+from ngbench.schema import EVENT_COLUMNS, IDLE_OP, UNATTRIBUTED_OP
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+torch = pytest.importorskip("torch")
+
+
+def _ctx(tmp_path, name="tiny", device="cpu", precision="fp32", quant=None):
+    return RunContext(device=device, precision=precision, batch_size=1, quant=quant, model_name=name,
+                      run_dir=str(tmp_path / "run"), model_cfg={"name": name})
+
+
+def _sequential_bundle():
+    from ngbench.models.base import ModelBundle
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.LayerNorm(32), torch.nn.GELU(),
+                                torch.nn.Linear(32, 8), torch.nn.Softmax(dim=-1)).eval()
+    return ModelBundle(model=model, args=(torch.randn(4, 16),), input_names=["x"], output_names=["probs"])
+
+
+def _gpt2_bundle():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from ngbench.models.base import ModelBundle
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=100, bos_token_id=0, eos_token_id=0)
+    model = GPT2LMHeadModel(config).eval()
+    ids = torch.randint(0, 100, (1, 8))
+    return ModelBundle(model=model, kwargs={"input_ids": ids}, input_names=["input_ids"],
+                       output_names=["logits"])
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("onnx_cache"))
+
+
+def _flow(cache_dir, **options):
+    from ngbench.flows.ort import OrtFlow
+
+    return OrtFlow(cache_dir=cache_dir, **options)
+
+
+def _check_table(result):
+    ops = result.ops
+    assert list(ops.columns[: len(EVENT_COLUMNS)]) == EVENT_COLUMNS
+    sums = ops.groupby("iteration")["wall_us"].sum().tolist()
+    assert sums == pytest.approx(result.iteration_us, rel=1e-6)
+    assert (ops["op"] == IDLE_OP).sum() == len(result.iteration_us)
+    real = ops[ops["op"] != IDLE_OP]
+    assert (real["host_us"] == real["device_us"]).all() and (real["wall_us"] == real["host_us"]).all()
+    return ops
+
+
+# ----------------------------------------------------------------------------- export
+def test_export_is_cached_and_keeps_module_scopes(cache_dir):
+    from ngbench.flows.onnx_export import export_onnx
+
+    bundle = _sequential_bundle()
+    args = dict(model_name="seq", model_cfg={"layers": 2}, precision="fp32", opset=18, cache_dir=cache_dir)
+    first = export_onnx(bundle, **args)
+    second = export_onnx(bundle, **args)
+    assert not first.cache_hit and second.cache_hit and first.path == second.path
+    assert first.exporter == "dynamo" and first.opset == 18
+    by_type = {(scope[0], scope[1]) for scope in first.scopes.values()}
+    assert ("1", "LayerNorm") in by_type and ("0", "Linear") in by_type
+    other_shape = export_onnx(_sequential_bundle().__class__(model=bundle.model, args=(torch.randn(2, 16),)),
+                              **args)
+    assert other_shape.path != first.path
+
+
+def test_export_failure_is_one_user_line(cache_dir):
+    from ngbench.flows.onnx_export import export_onnx
+    from ngbench.models.base import ModelBundle
+
+    class Refuses(torch.nn.Module):
+        def forward(self, x):
+            if torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting():
+                raise RuntimeError("cannot be traced\nsecond line")
+            return x + 1
+
+    bundle = ModelBundle(model=Refuses(), args=(torch.ones(2),))
+    with pytest.raises(UserError, match=r"^ONNX export of refuses failed: .*cannot be traced$"):
+        export_onnx(bundle, model_name="refuses", model_cfg={}, precision="fp32", opset=18, cache_dir=cache_dir)
+
+
+# ----------------------------------------------------------------------------- ORT CPU end to end
+def test_ort_cpu_sequential(tmp_path, cache_dir):
+    flow = _flow(cache_dir)
+    ctx = _ctx(tmp_path, "seq")
+    flow.prepare(_sequential_bundle(), ctx)
+    out = flow.infer()
+    assert out[0].shape == (4, 8)
+    result = flow.profile(3, ctx)
+    ops = _check_table(result)
+    assert len(result.iteration_us) == 3
+    assert {"LayerNormalization", "Softmax"} <= set(ops["op"])
+    assert ops[ops["op"] == "LayerNormalization"]["module_type"].eq("LayerNorm").all()
+    facts = flow.facts()
+    assert facts["placement"] == {"CPUExecutionProvider": int((ops["iteration"] == 0).sum() - 1)}
+    assert {"export_s", "session_build_s", "ort_version", "providers"} <= set(facts)
+
+
+def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
+    from ngbench.taxonomy import classify
+
+    flow = _flow(cache_dir)
+    ctx = _ctx(tmp_path, "gpt2_tiny")
+    flow.prepare(_gpt2_bundle(), ctx)
+    result = flow.profile(2, ctx)
+    ops = _check_table(result)
+    kinds = set(ops["op"])
+    assert {"Gemm", "Reshape", "Softmax", "SkipLayerNormalization", "FastGelu", "Gather"} <= kinds
+    classified = classify(ops)
+    group = dict(zip(classified["op"], classified["group"], strict=True))
+    assert group["Gemm"] == "GEMM" and group["Softmax"] == "Logit" and group["Reshape"] == "Memory"
+    assert group["SkipLayerNormalization"] == "Normalization" and group["FastGelu"] == "Activation"
+    assert group[IDLE_OP] == "Idle"
+    assert (classified["group_source"] != "unmapped").all(), classified[classified["group_source"] == "unmapped"]
+    gelu = ops[ops["op"] == "FastGelu"].iloc[0]
+    assert gelu["module"] == "transformer.h.0.mlp.act" and gelu["module_type"] == "NewGELUActivation"
+
+
+def test_ort_int8_dynamic_quantization_adds_quant_nodes(tmp_path, cache_dir):
+    from ngbench.taxonomy import classify
+
+    flow = _flow(cache_dir, graph_optimization="disable")
+    ctx = _ctx(tmp_path, "seq", quant={"name": "int8"})
+    flow.prepare(_sequential_bundle(), ctx)
+    assert flow.facts()["quantization"].startswith("dynamic int8")
+    classified = classify(flow.profile(1, ctx).ops)
+    group = dict(zip(classified["op"], classified["group"], strict=True))
+    assert group["DynamicQuantizeLinear"] == "Quantization"
+    assert group["MatMulInteger"] == "GEMM"
+    flow2 = _flow(cache_dir, graph_optimization="disable")
+    flow2.prepare(_sequential_bundle(), ctx)
+    assert flow2.facts()["quantize_cache_hit"] is True
+
+
+# ----------------------------------------------------------------------------- bad combinations
+def test_provider_cuda_on_cpu_platform_is_refused(tmp_path):
+    from ngbench.flows.ort import OrtFlow
+
+    reason = OrtFlow.unsupported_reason(_ctx(tmp_path), {"provider": "cuda"})
+    assert "platform=cuda" in reason
+    assert "cpu|cuda|tensorrt" in OrtFlow.unsupported_reason(_ctx(tmp_path), {"provider": "rocm"})
+    assert "precision=fp32" in OrtFlow.unsupported_reason(_ctx(tmp_path, precision="fp16"), {})
+
+
+def test_provider_cuda_without_cuda_ep_names_onnxruntime_gpu(tmp_path, cache_dir):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has the CUDA provider")
+    from ngbench.flows.ort import OrtFlow
+
+    ctx = _ctx(tmp_path, device="cuda:0", precision="fp16")
+    assert "pip install onnxruntime-gpu" in OrtFlow.unsupported_reason(ctx, {"provider": "cuda"})
+    with pytest.raises(UserError, match="onnxruntime-gpu"):
+        _flow(cache_dir, provider="cuda").prepare(_sequential_bundle(), ctx)
+
+
+def test_modules_import_no_heavy_libraries():
+    code = ("import sys, ngbench.flows.ort, ngbench.flows.trt, ngbench.trace.ort_profile, "
+            "ngbench.trace.trt_profile, ngbench.flows.onnx_export; "
+            "bad = [m for m in ('torch', 'onnxruntime', 'onnx', 'tensorrt') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- known answers: parsers
+def _node(name, op, ts, dur, provider="CPUExecutionProvider"):
+    return {"cat": "Node", "pid": 1, "tid": 1, "ph": "X", "name": f"{name}_kernel_time", "ts": ts, "dur": dur,
+            "args": {"op_name": op, "provider": provider,
+                     "input_type_shape": [{"float": [1, 8, 32]}, {"int64": [3]}]}}
+
+
+def _run(ts, dur):
+    return {"cat": "Session", "pid": 1, "tid": 1, "ph": "X", "name": "model_run", "ts": ts, "dur": dur, "args": {}}
+
+
+ORT_PROFILE = [
+    {"cat": "Session", "pid": 1, "tid": 1, "ph": "X", "name": "session_initialization", "ts": 0, "dur": 90,
+     "args": {}},
+    _run(100, 50), _node("warm", "Add", 110, 30),                              # warm-up run: dropped
+    _run(1000, 100), _node("a", "Reshape", 1010, 20), _node("b", "MatMul", 1035, 40),
+    _node("c", "Softmax", 1080, 10),
+    _run(2000, 80), _node("a", "Reshape", 2005, 30), _node("b", "MatMul", 2040, 25),
+    _node("c", "Softmax", 2070, 5),
+]
+
+
+def test_ort_profile_parser_known_answer():
+    from ngbench.trace.ort_profile import cpu_op_table
+
+    scopes = {"b": ["encoder.proj", "Linear"]}
+    ops, iteration_us, busy_us = cpu_op_table(ORT_PROFILE, scopes, last=2)
+    assert iteration_us == [100.0, 80.0] and busy_us == [70.0, 60.0]
+    assert ops["op"].tolist() == ["Reshape", "MatMul", "Softmax", IDLE_OP] * 2
+    assert ops["wall_us"].tolist() == [20.0, 40.0, 10.0, 30.0, 30.0, 25.0, 5.0, 20.0]
+    assert ops["seq"].tolist() == [0, 1, 2, 3] * 2
+    row = ops.iloc[1]
+    assert (row["module"], row["module_type"], row["node"]) == ("encoder.proj", "Linear", "b")
+    assert row["input_shapes"] == "[[1, 8, 32], [3]]" and row["dtype"] == "float"
+    assert row["placement"] == "CPUExecutionProvider"
+
+
+def _kineto_trace():
+    def x(name, cat, ts, dur, **args):
+        return {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur, "pid": 1, "tid": 7, "args": args}
+
+    return {"baseTimeNanoseconds": 1_000_000_000 - 500_000, "traceEvents": [
+        x("ngbench::iteration#0", "user_annotation", 590, 130),
+        x("cudaLaunchKernel", "cuda_runtime", 615, 3, correlation=1),
+        x("cudaLaunchKernel", "cuda_runtime", 655, 3, correlation=2),
+        x("cudaLaunchKernel", "cuda_runtime", 700, 1, correlation=3),
+        x("gemm_kernel", "kernel", 620, 40, correlation=1),
+        x("softmax_kernel", "kernel", 665, 25, correlation=2),
+        x("copy_kernel", "kernel", 702, 3, correlation=3),
+    ]}
+
+
+def test_cuda_launch_window_matching_known_answer():
+    from ngbench.trace.kineto import events_from_trace
+    from ngbench.trace.ort_profile import cuda_op_table
+
+    trace = _kineto_trace()
+    ort_events = [_run(100, 100), _node("n1", "MatMul", 110, 20, "CUDAExecutionProvider"),
+                  _node("n2", "Reshape", 135, 5, "CPUExecutionProvider"),
+                  _node("n3", "Softmax", 150, 20, "CUDAExecutionProvider")]
+    ops, iteration_us, busy_us, misfit = cuda_op_table(ort_events, {}, events_from_trace(trace),
+                                                       trace["baseTimeNanoseconds"], 1_000_000_000)
+    assert misfit == 0.0 and iteration_us == [130.0] and busy_us == [68.0]
+    assert ops["op"].tolist() == ["MatMul", "Reshape", "Softmax", UNATTRIBUTED_OP, IDLE_OP]
+    assert ops["host_us"].tolist() == [20.0, 5.0, 20.0, 0.0, 0.0]
+    assert ops["device_us"].tolist() == [40.0, 0.0, 25.0, 3.0, 0.0]
+    assert ops["wall_us"].tolist() == [50.0, 0.0, 30.0, 3.0, 47.0]
+    assert ops["kernels"].tolist() == [["gemm_kernel"], [], ["softmax_kernel"], ["copy_kernel"], []]
+    assert ops["placement"].tolist()[:3] == ["CUDAExecutionProvider", "CPUExecutionProvider",
+                                             "CUDAExecutionProvider"]
+    assert sum(ops["wall_us"]) == pytest.approx(iteration_us[0])
+
+
+def test_clock_alignment_falls_back_to_window_start():
+    from ngbench.trace.ort_profile import align_offsets
+
+    offsets, misfit = align_offsets([(100, 200), (300, 350)], [(590, 720), (790, 840)], 500.0)
+    assert offsets == [500.0, 500.0] and misfit == 10.0          # 350 + 500 ends 10 µs after 840: tolerated
+    offsets, misfit = align_offsets([(100, 200)], [(590, 720)], 10_000.0)
+    assert offsets == [490.0] and misfit == 9_480.0
+
+
+def test_scopes_of_rewritten_nodes():
+    from ngbench.flows.onnx_export import resolve_scopes
+
+    known = {"node_Gemm_1": ["h.0.mlp.c_fc", "Conv1D"], "node_mul_3": ["h.0.mlp.act", "NewGELUActivation"],
+             "node_view_2": ["h.0.attn", "GPT2Attention"]}
+    producers = {"mul_3": "node_mul_3", "view_2": "node_view_2"}
+    nodes = [("x_QuantizeLinear", ["mul_3"], ["x_q"]), ("node_Gemm_1_MatMul_quant", ["x_q"], ["x"]),
+             ("GPT2Gelu", ["gemm_out"], ["mul_3"]), ("view_2_QuantizeLinear", ["view_2"], ["q"]),
+             ("Orphan", ["nothing"], ["none"])]
+    assert resolve_scopes(nodes, known, producers) == {
+        "x_QuantizeLinear": ["h.0.mlp.c_fc", "Conv1D"],            # its consumer's, not its input's
+        "node_Gemm_1_MatMul_quant": ["h.0.mlp.c_fc", "Conv1D"], "GPT2Gelu": ["h.0.mlp.act", "NewGELUActivation"],
+        "view_2_QuantizeLinear": ["h.0.attn", "GPT2Attention"], "Orphan": ["", ""]}
