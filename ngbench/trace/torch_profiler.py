@@ -30,7 +30,7 @@ def _activities(device: str):
     return [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
 
 
-def _profiled_iterations(infer: Callable, iters: int, device: str, trace_path: str, record_shapes: bool,
+def profiled_iterations(infer: Callable, iters: int, device: str, trace_path: str, record_shapes: bool,
                          first_index: int = 0):
     import torch
 
@@ -153,7 +153,7 @@ def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_
     """Timed Kineto pass + annotation pass -> ProfileResult with host/device/wall times per op."""
     with tempfile.TemporaryDirectory() as tmp:
         timed_path = os.path.join(tmp, "timed.json")
-        events = _profiled_iterations(infer, iters, device, timed_path, record_shapes=False)
+        events = profiled_iterations(infer, iters, device, timed_path, record_shapes=False)
         if keep_trace:
             shutil.copyfile(timed_path, f"{keep_trace}.tmp")
             os.replace(f"{keep_trace}.tmp", keep_trace)
@@ -163,7 +163,7 @@ def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_
         if annotate_modules:
             scopes = ModuleScopes(model) if model is not None else _NullScope()
             with scopes:
-                annotation_events = _profiled_iterations(infer, 1, device, os.path.join(tmp, "annot.json"),
+                annotation_events = profiled_iterations(infer, 1, device, os.path.join(tmp, "annot.json"),
                                                          record_shapes=True)
             ops, notes["annotation_unmatched_ops"] = join_annotation(ops, annotate(annotation_events))
     ops = ops.drop(columns=[c for c in ("ts", "end", "cat", "pid", "tid", "correlation", "external_id",

@@ -1,0 +1,133 @@
+"""Reports across deployment flows: one model side by side on torch / inductor / ort / trt (paper Figs. 7
+and 8) and the fusion table (Table V). Input is the sweep's tidy ops table (every ok cell's ops.parquet).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ngbench.schema import GROUPS
+
+FLOW_ORDER = ("torch", "inductor", "ort", "trt")
+EAGER_FLOW = "torch"
+FUSING_FLOWS = ("inductor", "trt")
+# A flow comparison is drawn per cell: the same model, device, precision, quantization and batch size.
+PANEL_KEYS = ["model", "device", "precision", "quant", "batch_size"]
+
+
+def _flow_rank(flow: str) -> tuple[int, str]:
+    return (FLOW_ORDER.index(flow) if flow in FLOW_ORDER else len(FLOW_ORDER), flow)
+
+
+def _panels(table, flows: tuple[str, ...]):
+    """(panel key, rows) of the breakdown table for each cell measured on the eager flow and another of `flows`."""
+    keys = [k for k in PANEL_KEYS if k in table.columns]
+    rows = table[table["flow"].isin(flows)].copy()
+    for key in keys:
+        rows[key] = rows[key].fillna("")
+    panels = []
+    for key, part in rows.groupby(keys, sort=True):
+        present = set(part["flow"])
+        if EAGER_FLOW in present and len(present) > 1:
+            panels.append((dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), part))
+    return panels
+
+
+def _stack_by_flow(ax, part, value: str, colours: dict) -> None:
+    """Stacked bars of the groups, one bar per flow in FLOW_ORDER (GEMM at the bottom)."""
+    pivot = part.pivot_table(index="flow", columns="group", values=value, aggfunc="sum", fill_value=0.0)
+    pivot = pivot.loc[sorted(pivot.index, key=_flow_rank)]
+    bottom = None
+    for group in [g for g in GROUPS if g in pivot.columns]:
+        heights = pivot[group].to_numpy()
+        ax.bar(list(pivot.index), heights, bottom=bottom, color=colours[group], label=group)
+        bottom = heights if bottom is None else bottom + heights
+
+
+def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> list[Path]:
+    """One column per cell (model, device, precision, quant, batch), rows ms and %; x = flow."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ngbench.report.figures import _save, palette
+
+    panels = _panels(table, flows)
+    if not panels:
+        return []
+    fig, axes = plt.subplots(2, len(panels), figsize=(max(4.0, 2.4 * len(panels)), 5.6), squeeze=False)
+    colours = palette()
+    for column, (key, part) in enumerate(panels):
+        for row, (value, label) in enumerate((("ms", "ms per inference"), ("pct", "% of latency"))):
+            ax = axes[row][column]
+            _stack_by_flow(ax, part, value, colours)
+            ax.set_ylabel(label if column == 0 else "", fontsize=8)
+            ax.tick_params(labelsize=7)
+        quant = f" {key['quant']}" if key.get("quant") else ""
+        axes[0][column].set_title(f"{key['model']} | {key['device']}\n{key['precision']}{quant} bs={key['batch_size']}",
+                                  fontsize=8)
+    present = [g for g in GROUPS if g in set(table["group"])]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[g]) for g in present]
+    fig.legend(handles, present, loc="center left", fontsize=7, bbox_to_anchor=(1.0, 0.5))
+    return _save(fig, out_dir, name)
+
+
+def _cells(ops):
+    """(cell key dict, eager ops, {flow: fused ops}) for every cell with an eager run and a fusing run."""
+    keys = [k for k in PANEL_KEYS if k in ops.columns]
+    ops = ops.copy()
+    for key in keys:
+        ops[key] = ops[key].fillna("")
+    for key, part in ops.groupby(keys, sort=True):
+        flows = dict(tuple(part.groupby("flow")))
+        if EAGER_FLOW not in flows:
+            continue
+        fused = {flow: rows for flow, rows in flows.items() if flow != EAGER_FLOW and _has_fused_ops(rows)}
+        if fused:
+            yield dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), flows[EAGER_FLOW], fused
+
+
+def _has_fused_ops(rows) -> bool:
+    from ngbench.fusion import _as_list
+
+    return "fused_ops" in rows and any(len(_as_list(v)) > 0 for v in rows["fused_ops"])
+
+
+def fusion_tables(ops, time_column: str = "wall_us"):
+    """Table V (one row per cell and fusing flow) and its per-group split; both DataFrames (maybe empty)."""
+    import pandas as pd
+
+    from ngbench.fusion import fusion_by_group, fusion_summary
+
+    summary_rows, group_frames = [], []
+    for key, eager, fused_flows in _cells(ops):
+        for flow, fused in sorted(fused_flows.items(), key=lambda item: _flow_rank(item[0])):
+            summary_rows.append({**key, "flow": flow, **fusion_summary(eager, fused, time_column)})
+            groups = fusion_by_group(eager, fused)
+            group_frames.append(groups.assign(**key, flow=flow))
+    table = pd.DataFrame(summary_rows)
+    groups = pd.concat(group_frames, ignore_index=True) if group_frames else pd.DataFrame()
+    if not groups.empty:
+        first = [k for k in PANEL_KEYS if k in groups.columns] + ["flow", "group"]
+        groups = groups[first + [c for c in groups.columns if c not in first]]
+    return table, groups
+
+
+def write_flow_reports(ops, out_dir: str | Path, view: str = "wall") -> list[Path]:
+    """Figures 7 and 8 (when the sweep holds the flows they compare) and the Table V CSVs."""
+    from ngbench.report.load import breakdown
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if ops.empty:
+        return []
+    table = breakdown(ops, view)
+    written = flow_comparison(table, out, "fig8_fusion_flows", (EAGER_FLOW,) + FUSING_FLOWS)
+    written += flow_comparison(table, out, "fig7_torch_vs_ort", (EAGER_FLOW, "ort"))
+    table5, groups = fusion_tables(ops, f"{view}_us")
+    if not table5.empty:
+        for frame, name in ((table5, "table5_fusion"), (groups, "table5_fusion_by_group")):
+            frame.to_csv(out / f"{name}.csv", index=False)
+            written.append(out / f"{name}.csv")
+    return written
