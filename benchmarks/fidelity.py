@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 from common import environment_line, markdown, run_cell, save, top_non_gemm
@@ -45,13 +46,17 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--profile-iters", type=int, default=5)
     parser.add_argument("--tiny", action="store_true", help="shrink the models (CPU checks)")
+    parser.add_argument("--deadline-s", type=float, default=1e9, help="start no new cell after this")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     summaries = []
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             for precision in args.precisions.split(","):
                 for batch in args.batch_sizes.split(","):
+                    if time.perf_counter() - began > args.deadline_s:
+                        continue
                     overrides = [f"model={model}", f"precision={precision}", f"batch_size={batch}",
                                  f"platform={args.platform}", f"iters={args.iters}",
                                  f"profile_iters={args.profile_iters}", "warmup=5"]

@@ -9,7 +9,9 @@ non-GEMM group and its % (wall view, and the device view beside it).
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
+import time
 from pathlib import Path
 
 from common import environment_line, markdown, run_cell, save, top_non_gemm
@@ -58,12 +60,27 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--profile-iters", type=int, default=3)
     parser.add_argument("--extra", default="", help="more Hydra overrides, space separated")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="a benchmark .json (e.g. fidelity's) whose ok cells need not run again")
+    parser.add_argument("--deadline-s", type=float, default=1e9, help="start no new cell after this")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    done = {}
+    if args.reuse and args.reuse.exists():
+        done = {(s["model"], s["precision"], str(s["batch_size"])): s
+                for s in json.loads(args.reuse.read_text()) if s.get("status") == "ok"}
     summaries = []
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for model, precision, batch in cells(args.models.split(","), args.precisions.split(","),
                                              args.batch_sizes.split(",")):
+            if time.perf_counter() - began > args.deadline_s:
+                summaries.append({"model": model, "precision": precision, "batch_size": batch,
+                                  "status": "failed", "error": "not run: benchmark deadline"})
+                continue
+            if (model, precision, batch) in done:
+                summaries.append(done[(model, precision, batch)])
+                continue
             overrides = [f"model={model}", f"precision={precision}", f"batch_size={batch}",
                          f"platform={args.platform}", f"iters={args.iters}",
                          f"profile_iters={args.profile_iters}", "warmup=3", *args.extra.split()]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 from ngbench.schema import IDLE_OP, UNATTRIBUTED_OP
@@ -89,7 +89,7 @@ def _rules(entries: list[dict]) -> tuple[Rule, ...]:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_taxonomy(path: str | None = None) -> Taxonomy:
     """Read the taxonomy table (the packaged taxonomy.yaml unless `path` is given)."""
     import yaml

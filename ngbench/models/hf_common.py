@@ -1,0 +1,104 @@
+"""Shared by the transformers builders: the architecture config from the model YAML, the module with random
+(meta-built) or pretrained weights, spread over several devices when the platform lists them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from ngbench.errors import UserError
+from ngbench.models import placement as placement_mod
+from ngbench.models.weights import materialise, params_on_meta, pretrained_failed
+
+
+def plain(node: Any) -> Any:
+    """An OmegaConf node (or anything) as plain Python containers."""
+    if isinstance(node, DictConfig) or OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def transformers_attr(name: str, what: str) -> Any:
+    """`transformers.<name>`, or a UserError naming the missing class."""
+    import transformers
+
+    try:
+        return getattr(transformers, name)
+    except AttributeError as exc:
+        raise UserError(f"{what} '{name}' is not in transformers {transformers.__version__}") from exc
+
+
+def architecture_values(model_cfg: DictConfig, tiny: bool = True) -> dict:
+    """The model's `config` values with `overrides` merged in (deep merge; `tiny=False` ignores them)."""
+    values = OmegaConf.create(plain(model_cfg.get("config")) or {})
+    if tiny and model_cfg.get("overrides"):
+        values = OmegaConf.merge(values, model_cfg.overrides)
+    return plain(values)
+
+
+def make_config(model_cfg: DictConfig, tiny: bool = True):
+    """The transformers `*Config` named by `config_class`, built from the YAML values (no hub access)."""
+    config_class = transformers_attr(model_cfg.config_class, "config class")
+    config = config_class(**architecture_values(model_cfg, tiny))
+    if model_cfg.get("attn_implementation"):
+        # the top-level model only: a backbone sub-config (ResNet, Swin) keeps its own default
+        config._attn_implementation = {"": str(model_cfg.attn_implementation)}
+    return config
+
+
+def model_class(model_cfg: DictConfig):
+    """The transformers model class named by `model_class` (e.g. LlamaForCausalLM)."""
+    return transformers_attr(model_cfg.model_class, "model class")
+
+
+def build_meta(model_cfg: DictConfig, tiny: bool = False) -> nn.Module:
+    """The full-size (or tiny) module with its parameters on the meta device: for counting parameters."""
+    with params_on_meta():
+        return model_class(model_cfg)(make_config(model_cfg, tiny))
+
+
+def devices_of(cfg: DictConfig, device: str) -> list[str]:
+    """The devices to spread the model over: platform.devices when it lists several, else [device]."""
+    platform = cfg.get("platform") or {}
+    devices = list(platform.get("devices") or [])
+    return [str(d) for d in devices] if len(devices) > 1 else [device]
+
+
+def load_model(cfg: DictConfig, device: str, dtype: torch.dtype) -> tuple[nn.Module, dict]:
+    """The eval-mode transformers module on `device` in `dtype` and its placement (module -> device)."""
+    model_cfg = cfg.model
+    devices = devices_of(cfg, device)
+    weights = model_cfg.get("weights", "random")
+    if weights == "pretrained":
+        return load_pretrained(model_cfg, devices, dtype)
+    if weights != "random":
+        raise UserError(f"model.weights '{weights}' is not valid: use random or pretrained")
+    with params_on_meta():
+        model = model_class(model_cfg)(make_config(model_cfg))
+    plan = placement_mod.plan(model, devices) if len(devices) > 1 else {}
+    materialise(model, placement_mod.device_lookup(plan, devices[0]), dtype, int(cfg.get("seed", 0)))
+    if plan:
+        plan = placement_mod.dispatch(model, plan)
+    return model.eval(), plan
+
+
+def load_pretrained(model_cfg: DictConfig, devices: list[str], dtype: torch.dtype) -> tuple[nn.Module, dict]:
+    """from_pretrained(hub id or model.path); UserError when it cannot be reached (offline, gated...)."""
+    source = model_cfg.get("path") or model_cfg.hub_id
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if model_cfg.get("attn_implementation"):
+        kwargs["attn_implementation"] = {"": str(model_cfg.attn_implementation)}  # not the backbone's
+    if len(devices) > 1:
+        kwargs["device_map"] = "auto"
+        kwargs["max_memory"] = placement_mod.max_memory(devices)
+    try:
+        model = model_class(model_cfg).from_pretrained(source, **kwargs)
+    except Exception as exc:  # offline, gated, missing files, bad path: all one line for the user
+        raise pretrained_failed(model_cfg.name, source, exc) from exc
+    if len(devices) > 1:
+        plan = {name: str(dev) for name, dev in getattr(model, "hf_device_map", {}).items()}
+        return model.eval(), plan
+    return model.to(devices[0]).eval(), {}
