@@ -11,6 +11,9 @@ Per iteration window W (the `ngbench::iteration#k` range, which ends with a devi
   events is split evenly between them) + the part of every device-idle interval during which the host
   was inside the operator. Device-idle time while the host was in no operator is one `[idle]` row.
 So Σ wall_us over an iteration equals the window exactly, whether the run is device-bound or host-bound.
+With several GPUs the busy timeline is the union over all of them (the wall clock is idle only when no
+GPU works); each GPU's own busy time is reported beside it (`busy_us_by_device`, keyed by Kineto's
+device pid), and copies between GPUs are device events of the copy op that launched them (Memory).
 On a CPU-only run there are no device events: the device is the host, and wall_us = host_us.
 """
 
@@ -31,6 +34,7 @@ class Attribution:
     ops: object                 # pandas.DataFrame
     iteration_us: list[float]
     busy_us: list[float]
+    busy_us_by_device: dict[str, float] | None = None  # summed over iterations, per GPU (Kineto pid)
 
 
 def outermost(intervals):
@@ -142,12 +146,16 @@ def attribute(events, device_is_host: bool) -> Attribution:
     device_events = events[events["cat"].isin(DEVICE_CATEGORIES)].sort_values("ts")
     cpu_ops = events[events["cat"] == "cpu_op"].sort_values(["ts", "end"], ascending=[True, False])
     frames, iteration_us, busy_us = [], [], []
+    by_device: dict[str, float] = {}
     for index, lo, hi, tid in iteration_windows(events):
         in_window = cpu_ops[(cpu_ops["tid"] == tid) & (cpu_ops["ts"] >= lo) & (cpu_ops["end"] <= hi)]
         ops = outermost(in_window)
         in_launch = launches[(launches["ts"] >= lo) & (launches["ts"] <= hi)]
         mine = device_events[device_events["correlation"].isin(set(in_launch["correlation"]))]
         rows, busy = attribute_iteration(ops, in_launch, mine, lo, hi, device_is_host)
+        for device, events_of_device in mine.groupby("pid"):
+            shares, _, _ = busy_shares(events_of_device["ts"].to_numpy(), events_of_device["end"].to_numpy(), lo, hi)
+            by_device[device] = by_device.get(device, 0.0) + float(shares.sum())
         rows["iteration"] = index
         rows["seq"] = np.arange(len(rows))
         frames.append(rows)
@@ -156,4 +164,4 @@ def attribute(events, device_is_host: bool) -> Attribution:
     if not frames:
         raise RuntimeError("the profiler trace holds no ngbench::iteration ranges")
     table = pd.concat(frames, ignore_index=True).rename(columns={"name": "op"})
-    return Attribution(table, iteration_us, busy_us)
+    return Attribution(table, iteration_us, busy_us, by_device)

@@ -53,16 +53,17 @@ def check_combination(cfg: DictConfig, flow_class, ctx) -> None:
 
 
 def check_memory(cfg: DictConfig, device: str) -> None:
-    """Refuse a model whose weights alone would not fit the target device's memory."""
+    """Refuse a model whose weights alone would not fit the memory of its device(s) (platform.devices)."""
     params = cfg.model.get("params_published")
     if not params or cfg.model.get("overrides"):
         return
     needed = int(params) * BYTES_PER_PARAM[cfg.precision]
-    available = _available_bytes(device)
+    devices = list(dict.fromkeys(str(d) for d in (cfg.platform.get("devices") or [device])))
+    available = sum(_available_bytes(d) or 0 for d in devices)
     if available and needed > 0.95 * available:
         raise UserError(
             f"model={cfg.model.name} needs about {needed / 2**30:.0f} GiB for its {cfg.precision} weights, "
-            f"but {device} has {available / 2**30:.0f} GiB available; use a smaller precision, a bigger device, "
+            f"but {'+'.join(devices)} has {available / 2**30:.0f} GiB available; use a smaller precision, a bigger device, "
             "or shrink it with model.overrides")
 
 

@@ -119,3 +119,15 @@ def test_join_tolerates_a_different_op_sequence():
                                          op("aten::add", 3, 1)]), device_is_host=True).ops
     joined, unmatched = join_annotation(timed, notes)
     assert unmatched == 1
+
+
+def test_two_gpus_busy_is_the_union_and_each_gpu_has_its_own_share():
+    gpu1_kernel = {**kernel("gemm_on_gpu1", 10, 20, 2), "pid": 1}
+    events = [iteration(0, 0, 100), op("aten::mm", 0, 10), launch(2, 1), kernel("gemm_on_gpu0", 5, 30, 1),
+              op("aten::copy_", 10, 5), launch(11, 2), gpu1_kernel]
+    result = attribute(events_from_trace(events), device_is_host=False)
+    assert result.busy_us == [pytest.approx(30)]                 # union of [5, 35] and [10, 30]
+    assert result.busy_us_by_device == {"0": pytest.approx(30), "1": pytest.approx(20)}
+    assert result.ops["wall_us"].sum() == pytest.approx(100)
+    rows = by_op(result)
+    assert rows["aten::copy_"].device_us == 20 and rows["aten::copy_"].kernels == ["gemm_on_gpu1"]

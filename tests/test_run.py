@@ -63,3 +63,17 @@ def test_report_on_a_missing_dir_is_one_line(tmp_path):
     result = run_cli(str(tmp_path / "nothing"), module="ngbench.report", timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "does not exist" in result.stderr
+
+
+OTHER_MODELS = ["vit_l16", "vit_h14", "swin_s", "swin_b", "mask_rcnn", "maskformer", "gpt2_large", "gpt2_xl",
+                "llama2", "llama3", "bert", "mixtral"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", OTHER_MODELS)
+def test_rest_of_the_zoo_profiles_with_every_op_mapped(model, run_dir):
+    result = run_cli(f"model={model}", *TINY, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(run_dir)
+    assert summary["status"] == "ok" and summary["unmapped_ops"] == {}, summary["unmapped_ops"]
+    assert summary["reconciliation"]["wall_over_profiled"] == pytest.approx(1.0, abs=1e-6)

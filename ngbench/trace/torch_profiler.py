@@ -159,6 +159,10 @@ def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_
             os.replace(f"{keep_trace}.tmp", keep_trace)
         result = attribute(events, device_is_host=not device.startswith("cuda"))
         notes = {"annotation_unmatched_ops": 0}
+        if result.busy_us_by_device:
+            window = sum(result.iteration_us)
+            notes["device_busy_share_by_device"] = {f"gpu{pid}": busy / window
+                                                    for pid, busy in sorted(result.busy_us_by_device.items())}
         ops = result.ops
         if annotate_modules:
             scopes = ModuleScopes(model) if model is not None else _NullScope()
