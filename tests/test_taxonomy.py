@@ -24,7 +24,7 @@ REAL_OPS = [
     ("aten::add", "", "Elementwise", "elementwise"), ("aten::div", "", "Elementwise", "elementwise"),
     ("aten::neg", "", "Elementwise", "elementwise"), ("aten::mean", "", "Elementwise", "reduction"),
     ("aten::topk", "", "Other", "sort"), ("aten::_grouped_mm", "", "GEMM", "matmul"),
-    ("aten::histc", "", "Other", "routing"),
+    ("aten::histc", "", "Other", "routing"), ("If", "", "Other", "control_flow"),
     ("aten::dequantize", "", "Quantization", "quantization"),
     ("bitsandbytes::int8_vectorwise_quant", "", "Quantization", "quantization"),
     ("bitsandbytes::int8_linear_matmul", "", "GEMM", "int8_matmul"),

@@ -14,8 +14,10 @@ def palette() -> dict[str, tuple]:
     """One fixed colour per group, the same in every figure."""
     import seaborn as sns
 
-    colours = sns.color_palette("tab20", len(GROUPS))
-    return dict(zip(GROUPS, colours))
+    operators = [g for g in GROUPS if g != "Idle"]
+    colours = dict(zip(operators, sns.color_palette("tab20", len(operators))))
+    colours["Idle"] = (0.55, 0.55, 0.55)  # grey: not an operator, the host between operators
+    return colours
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
