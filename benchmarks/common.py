@@ -70,3 +70,17 @@ def save(path: Path, text: str, summaries: list[dict]) -> None:
     with open(path.with_suffix(".json"), "w") as handle:
         json.dump([{k: v for k, v in s.items() if k not in ("config", "traceback")} for s in summaries],
                   handle, indent=1, default=str)
+
+
+def cell_overrides(args, model: str, precision: str, batch: str, warmup: int, *extra: str) -> list[str]:
+    """The Hydra overrides of one benchmark cell (args: --platform, --iters, --profile-iters)."""
+    return [f"model={model}", f"precision={precision}", f"batch_size={batch}", f"platform={args.platform}",
+            f"iters={args.iters}", f"profile_iters={args.profile_iters}", f"warmup={warmup}", *extra]
+
+
+def publish(title: str, table: str, summaries: list[dict], out: Path | None) -> None:
+    """Print the benchmark's markdown (title, environment, table) and save it with the summaries."""
+    text = f"# {title}\n\n{environment_line(summaries)}\n\n{table}"
+    print(text)
+    if out:
+        save(out, text, summaries)

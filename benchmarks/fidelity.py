@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import environment_line, markdown, run_cell, save, top_non_gemm
+from common import cell_overrides, markdown, publish, run_cell, top_non_gemm
 
 MODELS = ["gpt2", "vit_b16", "swin_t", "faster_rcnn", "detr", "segformer"]
 COLUMNS = ["model", "precision", "batch", "clean ms", "profiled/clean", "Σwall/profiled", "GPU busy %",
@@ -57,18 +57,11 @@ def main() -> None:
                 for batch in args.batch_sizes.split(","):
                     if time.perf_counter() - began > args.deadline_s:
                         continue
-                    overrides = [f"model={model}", f"precision={precision}", f"batch_size={batch}",
-                                 f"platform={args.platform}", f"iters={args.iters}",
-                                 f"profile_iters={args.profile_iters}", "warmup=5"]
+                    overrides = cell_overrides(args, model, precision, batch, 5)
                     if args.tiny:
                         overrides.append("model.overrides=${model.tiny}")
                     summaries.append(run_cell(overrides, Path(tmp) / f"{model}_{precision}_{batch}"))
-    text = (f"# Measurement fidelity, torch flow\n\n{environment_line(summaries)}\n\n"
-            + markdown([row(s) for s in summaries], COLUMNS))
-    print(text)
-    if args.out:
-        save(args.out, text, summaries)
-
+    publish("Measurement fidelity, torch flow", markdown([row(s) for s in summaries], COLUMNS), summaries, args.out)
 
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import environment_line, markdown, run_cell, save
+from common import markdown, publish, run_cell
 
 MODELS = "swin_t:fp32,swin_b:fp32,detr:fp32,segformer:fp32,gpt2_xl:fp16,llama2:fp16"
 FLOWS = ["torch", "inductor", "ort"]
@@ -93,13 +93,9 @@ def main() -> None:
                     ort_table += ort_rows(model, ops)
                 rows.append(row)
                 print(markdown([row], COLUMNS).splitlines()[-1], flush=True)
-    text = (f"# Flows side by side, batch 1\n\n{environment_line(summaries)}\n\n" + markdown(rows, COLUMNS)
-            + "\n## ONNX Runtime (CUDA provider): host time of nodes vs GPU time of their kernels\n\n"
-            + markdown(ort_table, ORT_COLUMNS))
-    print(text)
-    if args.out:
-        save(args.out, text, summaries)
-
+    tables = (markdown(rows, COLUMNS) + "\n## ONNX Runtime (CUDA provider): host time of nodes vs GPU time of their "
+              "kernels\n\n" + markdown(ort_table, ORT_COLUMNS))
+    publish("Flows side by side, batch 1", tables, summaries, args.out)
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import environment_line, markdown, run_cell, save, top_non_gemm
+from common import cell_overrides, markdown, publish, run_cell, top_non_gemm
 
 VISION = ["vit_b16", "vit_l16", "vit_h14", "swin_t", "swin_s", "swin_b", "faster_rcnn", "mask_rcnn", "detr",
           "maskformer", "segformer"]
@@ -81,18 +81,11 @@ def main() -> None:
             if (model, precision, batch) in done:
                 summaries.append(done[(model, precision, batch)])
                 continue
-            overrides = [f"model={model}", f"precision={precision}", f"batch_size={batch}",
-                         f"platform={args.platform}", f"iters={args.iters}",
-                         f"profile_iters={args.profile_iters}", "warmup=3", *args.extra.split()]
+            overrides = cell_overrides(args, model, precision, batch, 3, *args.extra.split())
             summary = run_cell(overrides, Path(tmp) / f"{model}_{precision}_{batch}")
             summaries.append(summary)
             print(markdown([row(summary)], COLUMNS).splitlines()[-1], flush=True)
-    text = (f"# Model zoo, torch flow (eager)\n\n{environment_line(summaries)}\n\n"
-            + markdown([row(s) for s in summaries], COLUMNS))
-    print(text)
-    if args.out:
-        save(args.out, text, summaries)
-
+    publish("Model zoo, torch flow (eager)", markdown([row(s) for s in summaries], COLUMNS), summaries, args.out)
 
 if __name__ == "__main__":
     main()
