@@ -289,27 +289,16 @@ class InductorFlow(Flow):
             return self.compiled(*self.bundle.args, **self.bundle.kwargs)
 
     def profile(self, iters: int, ctx: RunContext) -> ProfileResult:
-        import os
-        import tempfile
+        from ngbench.trace.torch_profiler import profile_callable
 
-        from ngbench.attribution import attribute
-        from ngbench.trace.torch_profiler import annotate, join_annotation, profiled_iterations
+        def label(ops, events):
+            regions = events.loc[(events["cat"] == "cpu_op") & events["name"].str.match(REGION_EVENT), ["ts", "end"]]
+            return label_kernels(ops, self.origins, self.templates, list(regions.itertuples(index=False, name=None)),
+                                 type(self.bundle.model).__name__)
 
-        with tempfile.TemporaryDirectory() as tmp:
-            timed_path = f"{ctx.run_dir}/trace.json" if ctx.save_trace else os.path.join(tmp, "timed.json")
-            events = profiled_iterations(self.infer, iters, ctx.device, timed_path, record_shapes=False)
-            result = attribute(compiled_events(events), device_is_host=not ctx.is_cuda)
-            shape_events = profiled_iterations(self.infer, 1, ctx.device, os.path.join(tmp, "shapes.json"),
-                                                record_shapes=True)
-        ops, unmatched = join_annotation(result.ops, annotate(compiled_events(shape_events)))
-        regions = events.loc[(events["cat"] == "cpu_op") & events["name"].str.match(REGION_EVENT), ["ts", "end"]]
-        ops = label_kernels(ops, self.origins, self.templates, list(regions.itertuples(index=False, name=None)),
-                            type(self.bundle.model).__name__)
-        ops = ops.drop(columns=[c for c in ("ts", "end", "cat", "pid", "tid", "correlation", "external_id",
-                                            "input_dims", "input_types", "dur") if c in ops.columns])
-        notes = {"annotation_unmatched_ops": unmatched}
-        return ProfileResult(ops=ops, iteration_us=result.iteration_us, busy_us=result.busy_us,
-                             trace_path=timed_path if ctx.save_trace else None, notes=notes)
+        trace = f"{ctx.run_dir}/trace.json" if ctx.save_trace else None
+        return profile_callable(self.infer, iters, ctx.device, keep_trace=trace, events_filter=compiled_events,
+                                post=label)
 
 
 def _read(module) -> str:

@@ -149,27 +149,32 @@ def join_annotation(ops, annotation) -> tuple[object, int]:
 
 
 def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_trace: str | None = None,
-                     annotate_modules: bool = True) -> ProfileResult:
-    """Timed Kineto pass + annotation pass -> ProfileResult with host/device/wall times per op."""
+                     events_filter: Callable | None = None, post: Callable | None = None) -> ProfileResult:
+    """Timed Kineto pass + annotation pass -> ProfileResult with host/device/wall times per op.
+
+    `model` gets module-scope hooks in the annotation pass (None: shapes only). A flow can reshape the
+    event table before attribution (`events_filter(events) -> events`, applied to both passes) and
+    relabel the attributed ops (`post(ops, timed_events) -> ops`, while ts/end are still there).
+    """
+    keep = events_filter or (lambda events: events)
     with tempfile.TemporaryDirectory() as tmp:
         timed_path = os.path.join(tmp, "timed.json")
         events = profiled_iterations(infer, iters, device, timed_path, record_shapes=False)
         if keep_trace:
             shutil.copyfile(timed_path, f"{keep_trace}.tmp")
             os.replace(f"{keep_trace}.tmp", keep_trace)
-        result = attribute(events, device_is_host=not device.startswith("cuda"))
-        notes = {"annotation_unmatched_ops": 0}
+        result = attribute(keep(events), device_is_host=not device.startswith("cuda"))
+        notes = {}
         if result.busy_us_by_device:
             window = sum(result.iteration_us)
             notes["device_busy_share_by_device"] = {f"gpu{pid}": busy / window
                                                     for pid, busy in sorted(result.busy_us_by_device.items())}
-        ops = result.ops
-        if annotate_modules:
-            scopes = ModuleScopes(model) if model is not None else _NullScope()
-            with scopes:
-                annotation_events = profiled_iterations(infer, 1, device, os.path.join(tmp, "annot.json"),
-                                                         record_shapes=True)
-            ops, notes["annotation_unmatched_ops"] = join_annotation(ops, annotate(annotation_events))
+        with ModuleScopes(model) if model is not None else _NullScope():
+            annotation_events = profiled_iterations(infer, 1, device, os.path.join(tmp, "annot.json"),
+                                                     record_shapes=True)
+        ops, notes["annotation_unmatched_ops"] = join_annotation(result.ops, annotate(keep(annotation_events)))
+    if post is not None:
+        ops = post(ops, events)
     ops = ops.drop(columns=[c for c in ("ts", "end", "cat", "pid", "tid", "correlation", "external_id",
                                         "input_dims", "input_types", "dur") if c in ops.columns])
     return ProfileResult(ops=ops, iteration_us=result.iteration_us, busy_us=result.busy_us,
