@@ -9,7 +9,7 @@ bash .device/core/install.sh > "$OUT/run.log" 2>&1 || tail -20 "$OUT/run.log"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >> "$OUT/run.log"
 cd benchmarks
 export PYTHONUNBUFFERED=1 KINETO_LOG_LEVEL=5 PYTHONWARNINGS=ignore HF_HUB_OFFLINE=1
-timeout 230 python fidelity.py --iters 20 --profile-iters 3 --deadline-s ${FIDELITY_S:-160} \
+timeout 230 python fidelity.py --iters 20 --profile-iters 5 --deadline-s ${FIDELITY_S:-160} \
     --out "$OUT/fidelity-h100.md" >> "$OUT/run.log" 2>&1
 timeout 260 python zoo.py --reuse "$OUT/fidelity-h100.json" --deadline-s ${ZOO_S:-180} \
     --out "$OUT/zoo-h100.md" >> "$OUT/run.log" 2>&1

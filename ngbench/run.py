@@ -41,7 +41,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     quant = OmegaConf.to_container(cfg.quant, resolve=True) if cfg.get("quant") else None
     ctx = RunContext(device=device, precision=cfg.precision, batch_size=int(cfg.batch_size), quant=quant,
                      model_name=cfg.model.name, run_dir=str(run_dir), seed=int(cfg.seed),
-                     save_trace=bool(cfg.get("save_trace")),
+                     save_trace=bool(cfg.get("save_trace")), profile_warmup=int(cfg.get("profile_warmup", 3)),
                      model_cfg=OmegaConf.to_container(cfg.model, resolve=True))
     flow_class = get_class(cfg.flow._target_)
     check_combination(cfg, flow_class, ctx)

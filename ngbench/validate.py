@@ -26,6 +26,7 @@ def validate(cfg: DictConfig) -> None:
     _positive_int(cfg, "iters")
     _positive_int(cfg, "profile_iters")
     _positive_int(cfg, "warmup", minimum=0)
+    _positive_int(cfg, "profile_warmup", minimum=0)
     if cfg.precision not in PRECISIONS:
         raise UserError(f"precision={cfg.precision!r} is not valid; valid: {', '.join(PRECISIONS)}")
     _check_dataset(cfg.dataset)

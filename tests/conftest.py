@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["model.overrides=${model.tiny}", "iters=2", "profile_iters=2", "warmup=1", "platform=cpu"]
+TINY = ["model.overrides=${model.tiny}", "iters=2", "profile_iters=2", "profile_warmup=1", "warmup=1", "platform=cpu"]
 
 
 def run_cli(*args: str, module: str = "ngbench", timeout: int = 600) -> subprocess.CompletedProcess:

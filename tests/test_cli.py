@@ -18,6 +18,7 @@ BAD_INPUT = [
     (["batch_size=-2"], "batch_size=-2 is not valid"),
     (["batch_size=abc"], "batch_size='abc' is not valid"),
     (["batch_size=1.5"], "batch_size=1.5 is not valid"),
+    (["profile_warmup=-1"], "profile_warmup=-1 is not valid; profile_warmup must be an integer >= 0"),
     (["precision=fp8"], "precision='fp8' is not valid; valid: fp32, fp16, bf16"),
     (["dataset.root=/no/such/dir"], "dataset.root=/no/such/dir does not exist"),
     (["model=gpt2", "+quant=int8", "precision=fp16", "platform=cpu"], "CPU dynamic int8 runs fp32 activations"),

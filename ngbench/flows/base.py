@@ -19,6 +19,7 @@ class RunContext:
     run_dir: str
     seed: int = 0
     save_trace: bool = False
+    profile_warmup: int = 3     # unmarked inferences under the profiler before the profiled ones
     model_cfg: dict = field(default_factory=dict)
 
     @property

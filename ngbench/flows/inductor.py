@@ -298,7 +298,7 @@ class InductorFlow(Flow):
 
         trace = f"{ctx.run_dir}/trace.json" if ctx.save_trace else None
         return profile_callable(self.infer, iters, ctx.device, keep_trace=trace, events_filter=compiled_events,
-                                post=label)
+                                post=label, warmup=ctx.profile_warmup)
 
 
 def _read(module) -> str:

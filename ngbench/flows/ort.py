@@ -24,7 +24,6 @@ LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
           "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
             "tensorrt": "TensorrtExecutionProvider"}
-PROFILE_WARMUP = 2
 SAVE_OPTIMIZED_MAX_BYTES = 1_500_000_000   # above this the optimized graph is not written (2 GB protobuf cap)
 INT8_FILE = "model.int8-dynamic.onnx"
 
@@ -231,7 +230,7 @@ class OrtFlow(Flow):
         if self.provider != "tensorrt" and os.path.getsize(self._model_path) < SAVE_OPTIMIZED_MAX_BYTES:
             optimized = str(work / "optimized.onnx")
         self._open(profile_prefix=str(work / "ort_profile"), optimized_path=optimized)
-        for _ in range(PROFILE_WARMUP):
+        for _ in range(ctx.profile_warmup):
             self.infer()
         if self._binding is None:
             kineto = None

@@ -37,4 +37,5 @@ class TorchFlow(Flow):
         from ngbench.trace.torch_profiler import profile_callable
 
         trace = f"{ctx.run_dir}/trace.json" if ctx.save_trace else None
-        return profile_callable(self.infer, iters, ctx.device, model=self.bundle.model, keep_trace=trace)
+        return profile_callable(self.infer, iters, ctx.device, model=self.bundle.model, keep_trace=trace,
+                                warmup=ctx.profile_warmup)

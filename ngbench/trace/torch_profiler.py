@@ -31,15 +31,18 @@ def _activities(device: str):
 
 
 def profiled_iterations(infer: Callable, iters: int, device: str, trace_path: str, record_shapes: bool,
-                         first_index: int = 0):
+                         first_index: int = 0, warmup: int = 1):
+    """`warmup` unmarked inferences (in no iteration window) absorb the profiler's start-up costs, then
+    `iters` marked ones; returns the Kineto event table."""
     import torch
 
     sync = synchronizer(device)
     sync()
     with torch.profiler.profile(activities=_activities(device), record_shapes=record_shapes,
                                 with_stack=False, profile_memory=False, with_modules=False) as prof:
-        infer()  # one unmarked iteration absorbs the profiler's start-up cost; it is in no window
-        sync()
+        for _ in range(warmup):
+            infer()
+            sync()
         for i in range(iters):
             with torch.profiler.record_function(f"{ITERATION_PREFIX}{first_index + i}"):
                 infer()
@@ -149,7 +152,8 @@ def join_annotation(ops, annotation) -> tuple[object, int]:
 
 
 def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_trace: str | None = None,
-                     events_filter: Callable | None = None, post: Callable | None = None) -> ProfileResult:
+                     events_filter: Callable | None = None, post: Callable | None = None,
+                     warmup: int = 1) -> ProfileResult:
     """Timed Kineto pass + annotation pass -> ProfileResult with host/device/wall times per op.
 
     `model` gets module-scope hooks in the annotation pass (None: shapes only). A flow can reshape the
@@ -159,7 +163,7 @@ def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_
     keep = events_filter or (lambda events: events)
     with tempfile.TemporaryDirectory() as tmp:
         timed_path = os.path.join(tmp, "timed.json")
-        events = profiled_iterations(infer, iters, device, timed_path, record_shapes=False)
+        events = profiled_iterations(infer, iters, device, timed_path, record_shapes=False, warmup=warmup)
         if keep_trace:
             shutil.copyfile(timed_path, f"{keep_trace}.tmp")
             os.replace(f"{keep_trace}.tmp", keep_trace)
@@ -171,7 +175,7 @@ def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_
                                                     for pid, busy in sorted(result.busy_us_by_device.items())}
         with ModuleScopes(model) if model is not None else _NullScope():
             annotation_events = profiled_iterations(infer, 1, device, os.path.join(tmp, "annot.json"),
-                                                     record_shapes=True)
+                                                     record_shapes=True, warmup=0)
         ops, notes["annotation_unmatched_ops"] = join_annotation(result.ops, annotate(keep(annotation_events)))
     if post is not None:
         ops = post(ops, events)
