@@ -39,7 +39,7 @@ fig8:  ## Figure 8: eager vs Inductor vs TensorRT on swin_t, swin_b, detr, segfo
 	$(SWEEP) --config-name fig8 $(ARGS) && $(REPORT) outputs/sweeps/fig8
 
 fig9:  ## Figure 9: Llama-3-8B LLM.int8() vs fp16 over sequence lengths
-	$(SWEEP) --config-name fig9 $(ARGS) && $(REPORT) outputs/sweeps/fig9
+	$(SWEEP) --config-name fig9 $(ARGS) && $(SWEEP) --config-name fig9 +quant=int8 $(ARGS) && $(REPORT) outputs/sweeps/fig9
 
 table1 table4:  ## Tables I and IV: non-GEMM operators with shapes, dominant group per model (GPU)
 	$(SWEEP) --config-name table4 $(ARGS) && $(REPORT) outputs/sweeps/table4

@@ -16,3 +16,17 @@ def test_cpu_dynamic_int8_turns_linears_into_int8_gemms(run_dir):
     int8 = ops[ops["kind"] == "int8_matmul"]
     assert len(int8) > 0 and set(int8["group"]) == {"GEMM"}
     assert (ops["quant"] == "int8").all() and summary["unmapped_ops"] == {}
+
+
+@pytest.mark.slow
+def test_fig9_shape_report_from_a_sweep_with_and_without_int8(tmp_path):
+    sweep = tmp_path / "fig9"
+    for extra in ([], ["+quant=int8"]):
+        result = run_cli("-m", "model=llama3", "model.seq_len=16,32", *extra, *TINY, f"hydra.sweep.dir={sweep}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    report = run_cli(str(sweep), module="ngbench.report", timeout=300)
+    assert report.returncode == 0, report.stderr
+    cells = pd.read_csv(sweep / "report" / "cells.csv")
+    assert sorted(cells["seq_len"]) == [16, 16, 32, 32]
+    assert set(cells["quant"].fillna("")) == {"", "int8"}
+    assert (sweep / "report" / "fig9.png").stat().st_size > 10_000

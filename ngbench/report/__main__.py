@@ -36,8 +36,10 @@ def write_reports(sweep_dir: str | Path, view: str = "wall", out_dir: str | Path
     written += figures.group_breakdown(table, out, "fig6")
     if sweep.cells["energy_j"].notna().any():
         written += figures.energy(sweep.cells, out, "fig5")
-    if (sweep.cells["quant"].fillna("") != "").any():
-        written += figures.group_breakdown(table, out, "fig9", value="ms")
+    if (sweep.cells["quant"].fillna("") != "").any():  # Figure 9: ms per group over sequence lengths
+        with_seq = table.merge(sweep.cells[["run_id", "seq_len"]], on="run_id")
+        x = "seq_len" if with_seq["seq_len"].notna().all() else "batch_size"
+        written += figures.group_breakdown(with_seq, out, "fig9", value="ms", x=x)
     if sweep.cells["flow"].nunique() > 1:
         from ngbench.report.flows import write_flow_reports
 

@@ -32,6 +32,7 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
 
 
 def _stacked(ax, table, x: str, value: str, colours: dict) -> None:
+    """Stacked bars of `value` per group at each value of column `x`."""
     pivot = table.pivot_table(index=x, columns="group", values=value, aggfunc="sum", fill_value=0.0)
     order = [g for g in GROUPS if g in pivot.columns]
     bottom = None
@@ -41,8 +42,8 @@ def _stacked(ax, table, x: str, value: str, colours: dict) -> None:
         bottom = heights if bottom is None else bottom + heights
 
 
-def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct") -> list[Path]:
-    """One panel per (device, model): stacked group shares per batch size."""
+def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct", x: str = "batch_size") -> list[Path]:
+    """One panel per (device, model, flow, precision, quant): stacked groups at each `x` (batch size)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,10 +56,10 @@ def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct"
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False)
     colours = palette()
     for ax, ((device, model, flow, precision, quant), cell) in zip(axes.flat, panels):
-        _stacked(ax, cell, "batch_size", value, colours)
+        _stacked(ax, cell, x, value, colours)
         label = f"{model} | {flow} | {device}\n{precision}{' ' + quant if quant else ''}"
         ax.set_title(label, fontsize=8)
-        ax.set_xlabel("batch size", fontsize=8)
+        ax.set_xlabel(x.replace("_", " "), fontsize=8)
         ax.set_ylabel("% of latency" if value == "pct" else "ms per inference", fontsize=8)
     for ax in list(axes.flat)[count:]:
         ax.axis("off")

@@ -60,6 +60,7 @@ def _cell_row(summary: dict, run_dir: Path) -> dict:
         "energy_j": energy.get("joules_per_inference"),
         "peak_memory_bytes": (summary.get("memory") or {}).get("peak_bytes"),
         "param_count": (summary.get("model_facts") or {}).get("param_count"),
+        "seq_len": (summary.get("model_facts") or {}).get("seq_len"),
         "gpu": (summary.get("environment") or {}).get("gpu", ""),
         "cpu": (summary.get("environment") or {}).get("cpu", ""),
     }
