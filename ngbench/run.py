@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from ngbench.errors import UserError
 from ngbench.output import print_breakdown, read_summary, write_json, write_parquet
 from ngbench.schema import OPS_COLUMNS, RUN_COLUMNS
-from ngbench.validate import check_combination, check_memory, validate
+from ngbench.validate import check_combination, check_memory, flow_options, validate
 
 log = logging.getLogger("ngbench")
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -66,8 +66,7 @@ def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
     log.info("building %s on %s (%s)", cfg.model.name, ctx.device, ctx.precision)
     bundle = build_bundle(cfg, ctx.device, getattr(torch, DTYPES[ctx.precision]))
     steps["build_s"] = time.perf_counter() - began
-    options = {k: v for k, v in cfg.flow.items() if k not in ("_target_", "name")}
-    flow = flow_class(name=cfg.flow.name, **options)
+    flow = flow_class(name=cfg.flow.name, **flow_options(cfg))
     began = time.perf_counter()
     log.info("preparing flow=%s", cfg.flow.name)
     flow.prepare(bundle, ctx)

@@ -44,10 +44,14 @@ def _check_dataset(dataset: DictConfig) -> None:
                         "point it at the data or use dataset.source=sample")
 
 
+def flow_options(cfg: DictConfig) -> dict:
+    """The flow group's own knobs (everything but `_target_` and `name`)."""
+    return {k: v for k, v in cfg.flow.items() if k not in ("_target_", "name")}
+
+
 def check_combination(cfg: DictConfig, flow_class, ctx) -> None:
     """Ask the flow whether it can run this (platform, precision, quant); fail with its reason."""
-    options = {k: v for k, v in cfg.flow.items() if k not in ("_target_", "name")}
-    reason = flow_class.unsupported_reason(ctx, options)
+    reason = flow_class.unsupported_reason(ctx, flow_options(cfg))
     if reason:
         quant = f" +quant={ctx.quant['name']}" if ctx.quant else ""
         raise UserError(f"flow={cfg.flow.name} platform={cfg.platform.name} precision={cfg.precision}{quant}: {reason}")
