@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import sys
@@ -84,3 +85,17 @@ def publish(title: str, table: str, summaries: list[dict], out: Path | None) -> 
     print(text)
     if out:
         save(out, text, summaries)
+
+
+def cell_parser(doc: str, models: str, precisions: str, batch_sizes: str, iters: int, profile_iters: int):
+    """The arguments every cell benchmark takes (models, precisions, batch sizes, platform, counts, output)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--models", default=models)
+    parser.add_argument("--precisions", default=precisions)
+    parser.add_argument("--batch-sizes", default=batch_sizes)
+    parser.add_argument("--platform", default="cuda")
+    parser.add_argument("--iters", type=int, default=iters)
+    parser.add_argument("--profile-iters", type=int, default=profile_iters)
+    parser.add_argument("--deadline-s", type=float, default=1e9, help="start no new cell after this")
+    parser.add_argument("--out", type=Path, default=None)
+    return parser

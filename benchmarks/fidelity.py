@@ -9,12 +9,11 @@ Targets: Σ wall / profiled in [0.99, 1.01] on every row; profiled / clean <= 1.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from common import cell_overrides, markdown, publish, run_cell, top_non_gemm
+from common import cell_overrides, cell_parser, markdown, publish, run_cell, top_non_gemm
 
 MODELS = ["gpt2", "vit_b16", "swin_t", "faster_rcnn", "detr", "segformer"]
 COLUMNS = ["model", "precision", "batch", "clean ms", "profiled/clean", "Σwall/profiled", "GPU busy %",
@@ -38,16 +37,8 @@ def row(summary: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--precisions", default="fp32,fp16")
-    parser.add_argument("--platform", default="cuda")
-    parser.add_argument("--iters", type=int, default=30)
-    parser.add_argument("--profile-iters", type=int, default=5)
+    parser = cell_parser(__doc__, ",".join(MODELS), "fp32,fp16", "1,8", iters=30, profile_iters=5)
     parser.add_argument("--tiny", action="store_true", help="shrink the models (CPU checks)")
-    parser.add_argument("--deadline-s", type=float, default=1e9, help="start no new cell after this")
-    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     summaries = []
     began = time.perf_counter()

@@ -8,13 +8,12 @@ non-GEMM group and its % (wall view, and the device view beside it).
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 from pathlib import Path
 
-from common import cell_overrides, markdown, publish, run_cell, top_non_gemm
+from common import cell_overrides, cell_parser, markdown, publish, run_cell, top_non_gemm
 
 VISION = ["vit_b16", "vit_l16", "vit_h14", "swin_t", "swin_s", "swin_b", "faster_rcnn", "mask_rcnn", "detr",
           "maskformer", "segformer"]
@@ -52,18 +51,10 @@ def row(summary: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(VISION + LANGUAGE))
-    parser.add_argument("--precisions", default="fp32,fp16")
-    parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--platform", default="cuda")
-    parser.add_argument("--iters", type=int, default=20)
-    parser.add_argument("--profile-iters", type=int, default=3)
+    parser = cell_parser(__doc__, ",".join(VISION + LANGUAGE), "fp32,fp16", "1,8", iters=20, profile_iters=3)
     parser.add_argument("--extra", default="", help="more Hydra overrides, space separated")
     parser.add_argument("--reuse", type=Path, default=None,
                         help="a benchmark .json (e.g. fidelity's) whose ok cells need not run again")
-    parser.add_argument("--deadline-s", type=float, default=1e9, help="start no new cell after this")
-    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     done = {}
     if args.reuse and args.reuse.exists():

@@ -9,22 +9,28 @@ from tests.conftest import TINY, read_summary, run_cli
 FOUNDATION_MODELS = ["gpt2", "vit_b16", "swin_t", "faster_rcnn", "detr", "segformer"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model", FOUNDATION_MODELS)
-def test_tiny_model_end_to_end(model, run_dir):
+def run_tiny(model: str, run_dir) -> dict:
+    """The real CLI on the model's tiny variant; its summary, checked for status, mapping and reconciliation."""
     result = run_cli(f"model={model}", *TINY, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_summary(run_dir)
-    ops = pd.read_parquet(run_dir / "ops.parquet")
     assert summary["status"] == "ok" and summary["model"] == model
-    assert list(ops.columns[: len(OPS_COLUMNS)]) == OPS_COLUMNS
-    assert set(ops["group"]) <= set(GROUPS) and "GEMM" in set(ops["group"])
     # every op the model emits is mapped on purpose: nothing fell through to "unmapped"
     assert summary["unmapped_ops"] == {}, summary["unmapped_ops"]
+    assert summary["reconciliation"]["wall_over_profiled"] == pytest.approx(1.0, abs=1e-6)
+    return summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", FOUNDATION_MODELS)
+def test_tiny_model_end_to_end(model, run_dir):
+    summary = run_tiny(model, run_dir)
+    ops = pd.read_parquet(run_dir / "ops.parquet")
+    assert list(ops.columns[: len(OPS_COLUMNS)]) == OPS_COLUMNS
+    assert set(ops["group"]) <= set(GROUPS) and "GEMM" in set(ops["group"])
     # per iteration, the wall view adds up to the profiled latency
     per_iteration = ops.groupby("iteration")["wall_us"].sum().to_numpy() / 1000.0
     assert per_iteration == pytest.approx(summary["profiled_iterations_ms"], rel=1e-6)
-    assert summary["reconciliation"]["wall_over_profiled"] == pytest.approx(1.0, abs=1e-6)
     assert sum(g["wall_pct"] for g in summary["groups"].values()) == pytest.approx(100.0)
     assert summary["clean"]["median_ms"] > 0 and summary["memory"]["peak_bytes"] > 0
     assert summary["model_facts"]["param_count"] > 0 and summary["environment"]["cpu"]
@@ -72,8 +78,4 @@ OTHER_MODELS = ["vit_l16", "vit_h14", "swin_s", "swin_b", "mask_rcnn", "maskform
 @pytest.mark.slow
 @pytest.mark.parametrize("model", OTHER_MODELS)
 def test_rest_of_the_zoo_profiles_with_every_op_mapped(model, run_dir):
-    result = run_cli(f"model={model}", *TINY, f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = read_summary(run_dir)
-    assert summary["status"] == "ok" and summary["unmapped_ops"] == {}, summary["unmapped_ops"]
-    assert summary["reconciliation"]["wall_over_profiled"] == pytest.approx(1.0, abs=1e-6)
+    run_tiny(model, run_dir)
