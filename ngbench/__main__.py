@@ -9,13 +9,14 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ngbench.cli import check_group_choices, fail, remove_empty_run_dir
+from ngbench.cli import CONF_DIR, check_group_choices, fail, remove_empty_run_dir
 
 log = logging.getLogger("ngbench")
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # Kineto's per-start/stop chatter on stderr; errors still surface
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+# An absolute path: the same conf/ whether started as `python -m ngbench` or as the `ngbench` script.
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode

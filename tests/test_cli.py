@@ -58,3 +58,14 @@ def test_import_ngbench_loads_no_heavy_library():
             "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'transformers') if m in sys.modules]; "
             "assert not heavy, heavy")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_console_script_works_from_any_directory(tmp_path):
+    import shutil
+
+    script = shutil.which("ngbench")
+    assert script, "the ngbench console script is not installed (pip install -e .)"
+    result = subprocess.run([script, "--cfg", "job", "model=swin_t"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "name: swin_t" in result.stdout
