@@ -152,7 +152,10 @@ def attribute(events, device_is_host: bool) -> Attribution:
         ops = outermost(in_window)
         in_launch = launches[(launches["ts"] >= lo) & (launches["ts"] <= hi)]
         mine = device_events[device_events["correlation"].isin(set(in_launch["correlation"]))]
-        rows, busy = attribute_iteration(ops, in_launch, mine, lo, hi, device_is_host)
+        # only launches of the iteration's own thread can belong to its operators; device work launched
+        # by another thread still counts as busy time, in the [unattributed kernels] row
+        own = in_launch[in_launch["tid"] == tid]
+        rows, busy = attribute_iteration(ops, own, mine, lo, hi, device_is_host)
         for device, events_of_device in mine.groupby("pid"):
             shares, _, _ = busy_shares(events_of_device["ts"].to_numpy(), events_of_device["end"].to_numpy(), lo, hi)
             by_device[device] = by_device.get(device, 0.0) + float(shares.sum())

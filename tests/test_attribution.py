@@ -131,3 +131,13 @@ def test_two_gpus_busy_is_the_union_and_each_gpu_has_its_own_share():
     assert result.ops["wall_us"].sum() == pytest.approx(100)
     rows = by_op(result)
     assert rows["aten::copy_"].device_us == 20 and rows["aten::copy_"].kernels == ["gemm_on_gpu1"]
+
+
+def test_a_launch_from_another_thread_is_busy_time_but_no_operators():
+    events = [iteration(0, 0, 100), op("aten::mm", 0, 50), launch(10, 1), kernel("gemm", 12, 10, 1),
+              launch(20, 2, tid=9), kernel("side_stream_kernel", 30, 10, 2)]
+    result = attribute(events_from_trace(events), device_is_host=False)
+    rows = by_op(result)
+    assert rows["aten::mm"].kernels == ["gemm"] and rows["aten::mm"].device_us == 10
+    assert rows[UNATTRIBUTED_OP].kernels == ["side_stream_kernel"]
+    assert result.busy_us == [pytest.approx(20)] and result.ops["wall_us"].sum() == pytest.approx(100)
