@@ -13,6 +13,12 @@ class MissingDependency(UserError):
                          f"pip install {pip_name}")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when the message is empty)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
 def require(module: str, pip_name: str, purpose: str):
     """Import an optional heavy module, turning ImportError into a MissingDependency."""
     import importlib

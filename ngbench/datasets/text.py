@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ngbench.errors import UserError, require
+from ngbench.errors import UserError, first_line, require
 
 BUILDERS = {".parquet": "parquet", ".txt": "text", ".raw": "text", ".tokens": "text", ".json": "json",
             ".jsonl": "json", ".arrow": "arrow", ".csv": "csv"}
@@ -44,7 +44,7 @@ def load_split(ds_cfg: DictConfig):
         raise
     except Exception as exc:  # datasets wraps parser errors in many types; all mean "this data is bad"
         raise UserError(f"cannot load {root} (split '{split}') with datasets: "
-                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
+                        f"{first_line(exc)}") from exc
 
 
 def usable(line: str) -> bool:

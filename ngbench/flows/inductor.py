@@ -15,7 +15,7 @@ import re
 import time
 from functools import lru_cache
 
-from ngbench.errors import UserError
+from ngbench.errors import UserError, first_line
 from ngbench.flows.base import Flow, ProfileResult, RunContext
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -214,11 +214,6 @@ def label_kernels(ops, origins: dict[str, list[str]], templates: set[str], regio
     return ops
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
 class InductorFlow(Flow):
     """torch.compile(model, backend="inductor", mode=..., fullgraph=..., dynamic=...) under inference_mode."""
 
@@ -264,7 +259,7 @@ class InductorFlow(Flow):
                 self.sync()
                 self._facts["second_call_s"] = time.perf_counter() - begin
             except Exception as exc:  # any compiler failure is the user's one line
-                raise UserError(f"flow=inductor: torch.compile failed for {ctx.model_name}: {_first_line(exc)}") from exc
+                raise UserError(f"flow=inductor: torch.compile failed for {ctx.model_name}: {first_line(exc)}") from exc
         self._read_generated_code(PyCodeCache.modules[seen:])
         self._facts.update({"mode": opts["mode"], "fullgraph": opts["fullgraph"], "dynamic": opts["dynamic"],
                             "compiled_graphs": len(self.code), "generated_kernels": _count_kernels(self.code),

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ngbench.errors import UserError, require
+from ngbench.errors import UserError, first_line, require
 from ngbench.flows.base import Flow, ProfileResult, RunContext
 
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
@@ -149,7 +149,7 @@ class OrtFlow(Flow):
                     os.replace(item, target.parent / item.name)
             os.replace(tmp / INT8_FILE, target)
         except Exception as exc:  # noqa: BLE001
-            raise UserError(f"int8 dynamic quantization of {source} failed: {str(exc).splitlines()[0]}") from exc
+            raise UserError(f"int8 dynamic quantization of {source} failed: {first_line(exc)}") from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         self._facts.update(quantize_cache_hit=False, quantize_s=round(time.perf_counter() - start, 3))
@@ -185,7 +185,7 @@ class OrtFlow(Flow):
             self._session = ort.InferenceSession(self._model_path, options, providers=self._provider_list())
         except Exception as exc:  # noqa: BLE001
             raise UserError(f"ONNX Runtime could not load {self._model_path} on provider={self.provider}: "
-                            f"{str(exc).splitlines()[0][:300]}") from exc
+                            f"{first_line(exc)[:300]}") from exc
         wanted = {i.name for i in self._session.get_inputs()}
         feeds = {k: v for k, v in self._inputs.items() if k in wanted}
         if self.provider == "cpu":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from ngbench.errors import UserError
+from ngbench.errors import UserError, first_line
 from ngbench.models.base import ModelBundle
 from ngbench.models.hf_common import plain
 from ngbench.models.weights import count_parameters
@@ -25,7 +25,7 @@ def instantiate(model_cfg: DictConfig) -> torch.nn.Module:
         module = hydra_instantiate(spec)
     except InstantiationException as exc:
         raise UserError(f"model '{model_cfg.get('name')}': cannot instantiate {spec['_target_']}: "
-                        f"{str(exc).splitlines()[0]}") from exc
+                        f"{first_line(exc)}") from exc
     if not isinstance(module, torch.nn.Module):
         raise UserError(f"model '{model_cfg.get('name')}': {spec['_target_']} gave "
                         f"{type(module).__name__}, not a torch.nn.Module")

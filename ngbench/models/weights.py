@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from ngbench.errors import UserError
+from ngbench.errors import UserError, first_line
 
 INIT_STD = 0.02  # normal(0, 0.02) for weights: the usual transformer init, safe in fp16 (no overflow)
 CPU_CHUNK = 1 << 24  # CPU tensors above this many elements are filled in parallel chunks
@@ -124,7 +124,7 @@ def torch_dtype(precision: str | torch.dtype) -> torch.dtype:
 
 def pretrained_failed(model_name: str, source: str, exc: BaseException) -> UserError:
     """The one-line error for weights that could not be loaded (offline, bad path, gated repo...)."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = first_line(exc)
     return UserError(
         f"model '{model_name}': cannot load pretrained weights from '{source}' ({reason[:200]}); "
         f"connect to the network, set model.path to a local copy, or use model.weights=random")
