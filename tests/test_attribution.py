@@ -141,3 +141,9 @@ def test_a_launch_from_another_thread_is_busy_time_but_no_operators():
     assert rows["aten::mm"].kernels == ["gemm"] and rows["aten::mm"].device_us == 10
     assert rows[UNATTRIBUTED_OP].kernels == ["side_stream_kernel"]
     assert result.busy_us == [pytest.approx(20)] and result.ops["wall_us"].sum() == pytest.approx(100)
+
+
+def test_event_table_keeps_the_trace_base_time():
+    trace = {"traceEvents": [iteration(0, 0, 10)], "baseTimeNanoseconds": 1_700_000_000_000}
+    assert events_from_trace(trace).attrs["base_time_ns"] == 1_700_000_000_000
+    assert events_from_trace([iteration(0, 0, 10)]).attrs["base_time_ns"] == 0.0

@@ -237,7 +237,7 @@ class OrtFlow(Flow):
             for _ in range(iters):
                 self.infer()
         else:
-            kineto = self._profile_cuda(iters, work)
+            kineto = self._profile_cuda(iters, work, ctx.device)
         start_ns = self._session.get_profiling_start_time_ns()
         events = ort_profile.load_profile(self._session.end_profiling())
         scopes = self._scopes(optimized)
@@ -253,24 +253,13 @@ class OrtFlow(Flow):
         shutil.rmtree(work, ignore_errors=True)
         return ProfileResult(ops, iteration_us, busy_us, trace_path=trace_path, notes=notes)
 
-    def _profile_cuda(self, iters: int, work: Path):
+    def _profile_cuda(self, iters: int, work: Path, device: str):
         """Run under torch.profiler (CUDA activity = CUPTI); returns (Kineto event table, base ns)."""
-        import json
+        from ngbench.trace.torch_profiler import profiled_iterations
 
-        import torch
-        from torch.profiler import ProfilerActivity, profile, record_function
-
-        from ngbench.trace.kineto import ITERATION_PREFIX, events_from_trace
-
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            for i in range(iters):
-                with record_function(f"{ITERATION_PREFIX}{i}"):
-                    self.infer()
-                    torch.cuda.synchronize()
-        path = work / "kineto.json"
-        prof.export_chrome_trace(str(path))
-        trace = json.loads(path.read_text())
-        return events_from_trace(trace), float(trace.get("baseTimeNanoseconds", 0))
+        events = profiled_iterations(self.infer, iters, device, str(work / "kineto.json"), record_shapes=False,
+                                     warmup=0)
+        return events, events.attrs["base_time_ns"]
 
     def _scopes(self, optimized: str | None) -> dict:
         """Module scope of every node of the graph ORT ran (fused nodes resolved to their sources)."""

@@ -45,7 +45,9 @@ def events_from_trace(trace: dict | list):
             _int_or(args.get("correlation")), _int_or(args.get("External id")),
             args.get("Input Dims"), args.get("Input type"),
         ))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table.attrs["base_time_ns"] = float(trace.get("baseTimeNanoseconds", 0)) if isinstance(trace, dict) else 0.0
+    return table
 
 
 def load_trace(path: str | Path):
