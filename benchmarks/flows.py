@@ -2,23 +2,28 @@
 paper's fusion and LLM models, printing non-GEMM ms and %, the fusion rate against eager, and for ORT the
 host time of its nodes beside the GPU time of their kernels, per group.
 
-    python benchmarks/flows.py --out docs/results/flows-h100.md
+    python benchmarks/flows.py --out docs/results/flows-h100.md                      # on the GPU machine
+    python benchmarks/flows.py --platform cpu --tiny --models gpt2:fp32 --out /tmp/f.md  # a quick CPU check
+    python benchmarks/flows.py --combine part1.rows.json part2.rows.json --out flows-h100.md
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
 
-from common import markdown, publish, run_cell
+from common import environment_line, markdown, publish, run_cell, save
 
+TITLE = "Flows side by side, batch 1"
 MODELS = "swin_t:fp32,swin_b:fp32,detr:fp32,segformer:fp32,gpt2_xl:fp16,llama2:fp16"
 FLOWS = ["torch", "inductor", "ort"]
 COLUMNS = ["model", "precision", "flow", "clean ms", "prepare s", "non-GEMM ms (wall)", "non-GEMM %",
            "fusion rate %", "with GEMM %", "non-GEMM only %", "GPU busy %", "status"]
 ORT_COLUMNS = ["model", "group", "host ms", "kernel ms", "wall ms", "nodes", "on CPU EP"]
+GEMM_FUSED_COLUMNS = ["model", "kernel", "group", "source ops", "per iteration"]
 
 
 def fusion_row(eager_ops, fused_ops) -> dict:
@@ -55,6 +60,50 @@ def ort_rows(model: str, ops) -> list[dict]:
     return rows
 
 
+def gemm_fused_rows(model: str, ops, limit: int = 8) -> list[dict]:
+    """The fused kernels of one Inductor iteration that the fusion rate counts as 'with a GEMM'."""
+    from ngbench.fusion import _as_list, fused_kernel_rows
+
+    counted: dict[str, dict] = {}
+    for row, _, with_gemm in fused_kernel_rows(ops):
+        if with_gemm:
+            entry = counted.setdefault(row.op, {
+                "model": model, "kernel": str(row.op)[:60], "group": row.group, "per iteration": 0,
+                "source ops": ", ".join(sorted(set(_as_list(row.fused_ops))))[:120]})
+            entry["per iteration"] += 1
+    return sorted(counted.values(), key=lambda r: -r["per iteration"])[:limit]
+
+
+def render(parts: dict) -> str:
+    """The three markdown tables of one or several runs' rows."""
+    return (markdown(parts["rows"], COLUMNS)
+            + "\n## ONNX Runtime (CUDA provider): host time of nodes vs GPU time of their kernels\n\n"
+            + markdown(parts["ort"], ORT_COLUMNS)
+            + "\n## Inductor kernels counted as fused with a GEMM (one iteration, top 8 per model)\n\n"
+            + markdown(parts["gemm_fused"], GEMM_FUSED_COLUMNS))
+
+
+def save_parts(parts: dict, summaries: list[dict], out: Path | None) -> None:
+    """Write what has run so far (a timed-out run still leaves its finished cells)."""
+    if out:
+        save(out, f"# {TITLE}\n\n{environment_line(summaries)}\n\n{render(parts)}", summaries)
+        out.with_suffix(".rows.json").write_text(json.dumps(parts, indent=1))
+
+
+def combine(paths: list[Path], out: Path | None) -> None:
+    """One report from several runs' .rows.json (and their summaries' .json beside them)."""
+    parts = {"rows": [], "ort": [], "gemm_fused": []}
+    summaries = []
+    for path in paths:
+        loaded = json.loads(path.read_text())
+        for key in parts:
+            parts[key] += loaded.get(key, [])
+        summaries += json.loads(Path(str(path).replace(".rows.json", ".json")).read_text())
+    publish(TITLE, render(parts), summaries, out)
+    if out:
+        out.with_suffix(".rows.json").write_text(json.dumps(parts, indent=1))
+
+
 def main() -> None:
     import pandas as pd
 
@@ -65,10 +114,17 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--profile-iters", type=int, default=3)
     parser.add_argument("--deadline-s", type=float, default=540, help="start no new model after this")
+    parser.add_argument("--tiny", action="store_true", help="shrink the models (CPU checks)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--combine", type=Path, nargs="+", default=None,
+                        help="merge earlier runs' .rows.json files into --out instead of running")
     args = parser.parse_args()
+    if args.combine:
+        combine(args.combine, args.out)
+        return
     began = time.perf_counter()
-    rows, ort_table, summaries = [], [], []
+    parts = {"rows": [], "ort": [], "gemm_fused": []}
+    rows, ort_table, summaries = parts["rows"], parts["ort"], []
     with tempfile.TemporaryDirectory() as tmp:
         for item in args.models.split(","):
             model, precision = item.split(":")
@@ -78,10 +134,11 @@ def main() -> None:
             eager = None
             for flow in args.flows.split(","):
                 run_dir = Path(tmp) / f"{model}_{flow}"
-                summary = run_cell([f"model={model}", f"precision={precision}", "batch_size=1", f"flow={flow}",
-                                    f"platform={args.platform}", f"iters={args.iters}",
-                                    f"profile_iters={args.profile_iters}", "warmup=3",
-                                    f"flow.cache_dir={tmp}/onnx" if flow == "ort" else "warmup=3"], run_dir)
+                overrides = [f"model={model}", f"precision={precision}", "batch_size=1", f"flow={flow}",
+                             f"platform={args.platform}", f"iters={args.iters}", f"profile_iters={args.profile_iters}",
+                             "warmup=3", *([f"flow.cache_dir={tmp}/onnx"] if flow == "ort" else []),
+                             *(["model.overrides=${model.tiny}"] if args.tiny else [])]
+                summary = run_cell(overrides, run_dir)
                 summaries.append(summary)
                 ops = pd.read_parquet(run_dir / "ops.parquet") if summary.get("status") == "ok" else None
                 row = cell_row(summary, ops)
@@ -89,13 +146,15 @@ def main() -> None:
                     eager = ops
                 elif ops is not None and eager is not None and flow == "inductor":
                     row.update(fusion_row(eager, ops))
+                    parts["gemm_fused"] += gemm_fused_rows(model, ops)
                 if flow == "ort" and ops is not None:
                     ort_table += ort_rows(model, ops)
                 rows.append(row)
                 print(markdown([row], COLUMNS).splitlines()[-1], flush=True)
-    tables = (markdown(rows, COLUMNS) + "\n## ONNX Runtime (CUDA provider): host time of nodes vs GPU time of their "
-              "kernels\n\n" + markdown(ort_table, ORT_COLUMNS))
-    publish("Flows side by side, batch 1", tables, summaries, args.out)
+                save_parts(parts, summaries, args.out)
+    publish(TITLE, render(parts), summaries, args.out)
+    if args.out:
+        args.out.with_suffix(".rows.json").write_text(json.dumps(parts, indent=1))
 
 if __name__ == "__main__":
     main()

@@ -88,8 +88,8 @@ def _is_gemm_name(name: str) -> bool:
     return any(rule is not None and rule.group == "GEMM" for rule in rules)
 
 
-def fused_kernels(fused) -> list[tuple[frozenset[str], bool]]:
-    """(distinct source-op keys, with_gemm) of every row of one iteration that fuses ≥ 2 operators."""
+def fused_kernel_rows(fused) -> list[tuple[object, frozenset[str], bool]]:
+    """(row, distinct source-op keys, with_gemm) of every row of one iteration that fuses ≥ 2 operators."""
     kernels = []
     for row in _operators(_one_iteration(fused)).itertuples(index=False):
         sources = _as_list(row.fused_ops)
@@ -97,8 +97,13 @@ def fused_kernels(fused) -> list[tuple[frozenset[str], bool]]:
         if len(keys) < 2:
             continue
         with_gemm = bool(getattr(row, "is_gemm", False)) or any(_is_gemm_name(s) for s in sources)
-        kernels.append((keys, with_gemm))
+        kernels.append((row, keys, with_gemm))
     return kernels
+
+
+def fused_kernels(fused) -> list[tuple[frozenset[str], bool]]:
+    """(distinct source-op keys, with_gemm) of every row of one iteration that fuses ≥ 2 operators."""
+    return [(keys, with_gemm) for _, keys, with_gemm in fused_kernel_rows(fused)]
 
 
 def fusion_by_op(eager, fused):

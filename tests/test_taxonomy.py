@@ -67,3 +67,15 @@ def test_idle_unmapped_and_vectorised_classify():
     assert list(out["group"]) == ["Idle", "Other", "Elementwise"]
     assert list(out["group_source"]) == ["idle", "unmapped", "op"]
     assert list(out["is_gemm"]) == [False, False, False]
+
+
+@pytest.mark.parametrize("kernel", [
+    "cpp_fused__scaled_dot_product_flash_attention_for_cpu_clone_index_0",
+    "triton_poi_fused__scaled_dot_product_efficient_attention_clone_3",
+    "graph_0_cpp_fused__scaled_dot_product_flash_attention_for_cpu__to_copy_add_1",
+])
+def test_generated_kernel_named_after_attention_is_classified_by_its_sources(kernel):
+    # Inductor names the layout copy it makes for an SDPA input after the SDPA node; the kernel itself
+    # only copies, so its group comes from its fused ops, not from the attention in its name
+    result = load_taxonomy().classify_one(kernel, "SwinTransformer", ("aten::clone", "aten::permute"))
+    assert (result.group, result.group_source) == ("Memory", "fused")
