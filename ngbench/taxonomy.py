@@ -42,6 +42,11 @@ class Taxonomy:
     module_rules: tuple[Rule, ...]
     op_rules: tuple[Rule, ...]
     fused_priority: tuple[str, ...]
+    containers: tuple[Rule, ...] = ()
+
+    def is_container(self, name: str) -> bool:
+        """Whether a profiler range wraps operators without being one (taxonomy.yaml `containers`)."""
+        return any(rule.pattern.search(name) for rule in self.containers)
 
     def match_op(self, op: str) -> Rule | None:
         """First op rule whose pattern matches `op` (tried as given and with an `aten::` prefix)."""
@@ -83,9 +88,10 @@ class Taxonomy:
         return Classification(best.kind, best.group, "fused")
 
 
-def _rules(entries: list[dict]) -> tuple[Rule, ...]:
+def _rules(entries: list[dict] | None, group: str | None = None) -> tuple[Rule, ...]:
     return tuple(
-        Rule(e["name"], re.compile(e["pattern"]), e["group"], e.get("kind", e["name"])) for e in entries or ()
+        Rule(e["name"], re.compile(e["pattern"]), e["group"] if group is None else group, e.get("kind", e["name"]))
+        for e in entries or ()
     )
 
 
@@ -100,7 +106,8 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
         with open(path) as handle:
             text = handle.read()
     data = yaml.safe_load(text)
-    return Taxonomy(_rules(data["module_rules"]), _rules(data["op_rules"]), tuple(data["fused_priority"]))
+    return Taxonomy(_rules(data["module_rules"]), _rules(data["op_rules"]), tuple(data["fused_priority"]),
+                    _rules(data.get("containers"), group=""))
 
 
 def classify(ops, taxonomy: Taxonomy | None = None):

@@ -147,3 +147,45 @@ def test_event_table_keeps_the_trace_base_time():
     trace = {"traceEvents": [iteration(0, 0, 10)], "baseTimeNanoseconds": 1_700_000_000_000}
     assert events_from_trace(trace).attrs["base_time_ns"] == 1_700_000_000_000
     assert events_from_trace([iteration(0, 0, 10)]).attrs["base_time_ns"] == 0.0
+
+
+# LLM.int8() as bitsandbytes runs it on CUDA: an autograd Function range (MatMul8bitLt) around the
+# quantization of the input and a composite op (int8_mixed_scaled_mm) around the int8 GEMM and the dequant.
+LLM_INT8 = [
+    iteration(0, 0, 100),
+    op("MatMul8bitLt", 10, 50),
+    op("aten::to", 11, 3), launch(12, 1), kernel("cast_kernel", 13, 1, 1),
+    op("bitsandbytes::int8_vectorwise_quant", 15, 10), launch(20, 2), kernel("kInt8VectorQuant", 21, 2, 2),
+    op("bitsandbytes::int8_mixed_scaled_mm", 26, 32),
+    op("bitsandbytes::int8_linear_matmul", 27, 13), launch(30, 3), kernel("int8_gemm", 31, 5, 3),
+    op("bitsandbytes::int8_mm_dequant", 41, 9), launch(45, 4), kernel("kdequant", 46, 3, 4),
+    op("aten::add", 70, 5), launch(72, 5), kernel("add_kernel", 73, 1, 5),
+]
+
+
+def test_llm_int8_containers_give_way_to_quant_gemm_and_dequant():
+    from ngbench.taxonomy import classify, load_taxonomy
+    from ngbench.trace.kineto import drop_containers
+
+    events = drop_containers(events_from_trace(LLM_INT8), load_taxonomy().is_container)
+    result = attribute(events, device_is_host=False)
+    ops = classify(result.ops)
+    assert list(ops["op"]) == ["aten::to", "bitsandbytes::int8_vectorwise_quant", "bitsandbytes::int8_linear_matmul",
+                               "bitsandbytes::int8_mm_dequant", "aten::add", IDLE_OP]
+    assert list(ops["group"]) == ["Memory", "Quantization", "GEMM", "Quantization", "Elementwise", "Idle"]
+    assert list(ops["device_us"]) == [1, 2, 5, 3, 1, 0]
+    # the container's own host time (Python between its children) is outside every operator
+    assert ops["wall_us"].sum() == pytest.approx(100)
+    assert ops.loc[ops["op"] == "bitsandbytes::int8_linear_matmul", "wall_us"].item() == pytest.approx(13)
+
+
+def test_a_container_with_no_operator_inside_stays_an_operator():
+    from ngbench.taxonomy import load_taxonomy
+    from ngbench.trace.kineto import drop_containers
+
+    events = [iteration(0, 0, 50), op("MatMul8bitLt", 5, 20), launch(10, 1), kernel("fused_int8", 11, 4, 1),
+              op("aten::add", 30, 5)]
+    kept = drop_containers(events_from_trace(events), load_taxonomy().is_container)
+    result = attribute(kept, device_is_host=False)
+    assert list(result.ops["op"]) == ["MatMul8bitLt", "aten::add", IDLE_OP]
+    assert result.ops["device_us"].iloc[0] == 4

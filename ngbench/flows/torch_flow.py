@@ -34,8 +34,12 @@ class TorchFlow(Flow):
             return self.bundle()
 
     def profile(self, iters: int, ctx: RunContext) -> ProfileResult:
+        from ngbench.taxonomy import load_taxonomy
+        from ngbench.trace.kineto import drop_containers
         from ngbench.trace.torch_profiler import profile_callable
 
         trace = f"{ctx.run_dir}/trace.json" if ctx.save_trace else None
+        taxonomy = load_taxonomy()
         return profile_callable(self.infer, iters, ctx.device, model=self.bundle.model, keep_trace=trace,
+                                events_filter=lambda events: drop_containers(events, taxonomy.is_container),
                                 warmup=ctx.profile_warmup)

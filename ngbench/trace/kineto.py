@@ -64,3 +64,24 @@ def iteration_windows(events) -> list[tuple[int, float, float, str]]:
         index = int(row["name"][len(ITERATION_PREFIX):])
         windows.append((index, float(row["ts"]), float(row["end"]), row["tid"]))
     return windows
+
+
+def drop_containers(events, is_container):
+    """The event table without the operator ranges that `is_container(name)` names and that enclose another
+    operator on their thread (their children then become the top-level operators)."""
+    import numpy as np
+
+    ops = events[events["cat"] == "cpu_op"]
+    candidates = ops[ops["name"].map(is_container)]
+    if candidates.empty:
+        return events
+    dropped = []
+    for tid, inner in ops.groupby("tid"):
+        inner = inner.sort_values("ts")
+        starts, ends, index = inner["ts"].to_numpy(), inner["end"].to_numpy(), inner.index.to_numpy()
+        for row in candidates[candidates["tid"] == tid].itertuples():
+            lo, hi = np.searchsorted(starts, row.ts, "left"), np.searchsorted(starts, row.end, "right")
+            inside = (ends[lo:hi] <= row.end) & (index[lo:hi] != row.Index)
+            if inside.any():
+                dropped.append(row.Index)
+    return events.drop(index=dropped)
