@@ -37,6 +37,11 @@ def resolve_device(platform_cfg) -> str:
     raise UserError(f"platform.device={wanted!r} is not valid; valid: cpu, cuda, auto")
 
 
+def model_devices(platform_cfg, device: str) -> list[str]:
+    """The devices the model runs on: platform.devices when it spreads the model, else the one device."""
+    return list(dict.fromkeys(str(d) for d in (platform_cfg.get("devices") or [device])))
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as handle:

@@ -56,7 +56,7 @@ def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
     from ngbench.measure.memory import MemoryTracker
     from ngbench.measure.timing import latency_stats, synchronizer, time_inferences
     from ngbench.models import build_bundle
-    from ngbench.platform import describe
+    from ngbench.platform import describe, model_devices
 
     torch.manual_seed(ctx.seed)
     if cfg.platform.get("threads"):
@@ -76,7 +76,8 @@ def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
         flow.infer()
     sync()
     log.info("clean timing: %d inferences", cfg.iters)
-    with MemoryTracker(ctx.device) as memory, EnergyTracker(ctx.device) as energy:
+    devices = model_devices(cfg.platform, ctx.device)
+    with MemoryTracker(devices) as memory, EnergyTracker(devices) as energy:
         clean = time_inferences(flow.infer, int(cfg.iters), ctx.device)
     log.info("profiling: %d inferences", cfg.profile_iters)
     profile = flow.profile(int(cfg.profile_iters), ctx)
@@ -120,7 +121,8 @@ def _summarise(cfg, ctx, bundle, flow, profile, clean, energy, memory, steps) ->
         "idle_ms": groups.get("Idle", {}).get("wall_ms", 0.0),
         "reconciliation": recon,
         "energy": {"joules_per_inference": per_inference_j, "avg_power_w": power_w, "note": energy.note},
-        "memory": {"peak_bytes": memory.peak_bytes, "kind": memory.kind},
+        "memory": {"peak_bytes": memory.peak_bytes, "kind": memory.kind,
+                   **({"by_device": memory.by_device} if len(memory.by_device) > 1 else {})},
         "unmapped_ops": unmapped_ops(ops),
         "profile_notes": profile.notes,
         "warnings": warnings_for(recon, profile.notes.get("annotation_unmatched_ops", 0)),

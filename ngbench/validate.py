@@ -7,6 +7,7 @@ import os
 from omegaconf import DictConfig
 
 from ngbench.errors import UserError
+from ngbench.platform import model_devices
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2}
@@ -63,7 +64,7 @@ def check_memory(cfg: DictConfig, device: str) -> None:
     if not params or cfg.model.get("overrides"):
         return
     needed = int(params) * BYTES_PER_PARAM[cfg.precision]
-    devices = list(dict.fromkeys(str(d) for d in (cfg.platform.get("devices") or [device])))
+    devices = model_devices(cfg.platform, device)
     available = sum(_available_bytes(d) or 0 for d in devices)
     if available and needed > 0.95 * available:
         raise UserError(

@@ -1,38 +1,42 @@
-"""GPU energy through NVML's total-energy counter (millijoules since driver load)."""
+"""GPU energy through NVML's total-energy counter (millijoules since driver load), summed over the GPUs
+the model is spread over."""
 
 from __future__ import annotations
 
 
 class EnergyTracker:
-    """Context manager: energy the GPU used inside the block; `joules` is None when NVML can't tell."""
+    """Context manager: energy the GPUs used inside the block; `joules` is None when NVML can't tell."""
 
-    def __init__(self, device: str):
-        self.device = device
+    def __init__(self, devices: str | list[str]):
+        self.devices = [devices] if isinstance(devices, str) else list(devices)
+        self.gpus = [d for d in self.devices if d.startswith("cuda")]
         self.joules: float | None = None
         self.note = ""
-        self._handle = None
-        self._start_mj = None
+        self._handles: list = []
+        self._start_mj: list[int] = []
 
     def __enter__(self):
-        if not self.device.startswith("cuda"):
+        if not self.gpus:
             self.note = "energy is measured on NVIDIA GPUs only"
             return self
         try:
             import pynvml
 
             pynvml.nvmlInit()
-            index = int(self.device.split(":")[1]) if ":" in self.device else 0
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            self._start_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
+            indices = [int(d.split(":")[1]) if ":" in d else 0 for d in self.gpus]
+            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in indices]
+            self._start_mj = [pynvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self._handles]
         except Exception as exc:  # NVML missing, or the counter unsupported on this GPU
             self.note = f"NVML energy counter unavailable: {exc}"
-            self._handle = None
+            self._handles = []
+        if len(self.gpus) > 1 and self._handles:
+            self.note = f"sum over {', '.join(self.gpus)}"
         return self
 
     def __exit__(self, *exc_info):
-        if self._handle is not None:
+        if self._handles:
             import pynvml
 
-            end_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(self._handle)
-            self.joules = (end_mj - self._start_mj) / 1000.0
+            end_mj = [pynvml.nvmlDeviceGetTotalEnergyConsumption(h) for h in self._handles]
+            self.joules = sum(e - s for e, s in zip(end_mj, self._start_mj, strict=True)) / 1000.0
         return False
