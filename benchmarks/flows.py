@@ -74,14 +74,14 @@ def ort_rows(model: str, ops) -> list[dict]:
 
 def gemm_fused_rows(model: str, ops, limit: int = 8) -> list[dict]:
     """The fused kernels of one Inductor iteration that the fusion rate counts as 'with a GEMM'."""
-    from ngbench.fusion import _as_list, fused_kernel_rows
+    from ngbench.fusion import fused_kernel_rows
 
     counted: dict[str, dict] = {}
     for row, _, with_gemm in fused_kernel_rows(ops):
         if with_gemm:
             entry = counted.setdefault(row.op, {
                 "model": model, "kernel": str(row.op)[:60], "group": row.group, "per iteration": 0,
-                "source ops": ", ".join(sorted(set(_as_list(row.fused_ops))))[:120]})
+                "source ops": ", ".join(sorted(set(row.fused_ops)))[:120]})
             entry["per iteration"] += 1
     return sorted(counted.values(), key=lambda r: -r["per iteration"])[:limit]
 
@@ -95,10 +95,13 @@ def render(parts: dict) -> str:
             + markdown(parts["gemm_fused"], GEMM_FUSED_COLUMNS))
 
 
-def save_parts(parts: dict, summaries: list[dict], out: Path | None) -> None:
-    """Write what has run so far (a timed-out run still leaves its finished cells)."""
-    if out:
+def save_parts(parts: dict, summaries: list[dict], out: Path | None, final: bool = False) -> None:
+    """Write what has run so far (a timed-out run still leaves its finished cells); `final` also prints it."""
+    if final:
+        publish(TITLE, render(parts), summaries, out)
+    elif out:
         save(out, f"# {TITLE}\n\n{environment_line(summaries)}\n\n{render(parts)}", summaries)
+    if out:
         out.with_suffix(".rows.json").write_text(json.dumps(parts, indent=1))
 
 
@@ -116,9 +119,7 @@ def combine(paths: list[Path], out: Path | None) -> None:
         summary = by_cell.get((row.get("model"), row.get("precision"), row.get("flow")))
         if summary and "non-GEMM kernel ms" not in row:
             row.update(summary_columns(summary))
-    publish(TITLE, render(parts), summaries, out)
-    if out:
-        out.with_suffix(".rows.json").write_text(json.dumps(parts, indent=1))
+    save_parts(parts, summaries, out, final=True)
 
 
 def main() -> None:
@@ -169,9 +170,7 @@ def main() -> None:
                 rows.append(row)
                 print(markdown([row], COLUMNS).splitlines()[-1], flush=True)
                 save_parts(parts, summaries, args.out)
-    publish(TITLE, render(parts), summaries, args.out)
-    if args.out:
-        args.out.with_suffix(".rows.json").write_text(json.dumps(parts, indent=1))
+    save_parts(parts, summaries, args.out, final=True)
 
 if __name__ == "__main__":
     main()
