@@ -84,8 +84,7 @@ def _is_gemm_name(name: str) -> bool:
     from ngbench.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
-    rules = [taxonomy.match_op(str(name)), taxonomy.match_op(source_op_type(name))]
-    return any(rule is not None and rule.group == "GEMM" for rule in rules)
+    return taxonomy.is_gemm_op(str(name)) or taxonomy.is_gemm_op(source_op_type(name))
 
 
 def fused_kernel_rows(fused) -> list[tuple[object, frozenset[str], bool]]:

@@ -44,6 +44,11 @@ class Taxonomy:
     fused_priority: tuple[str, ...]
     containers: tuple[Rule, ...] = ()
 
+    def is_gemm_op(self, op: str) -> bool:
+        """Whether the first op rule that matches `op` is a GEMM rule (the op itself, no module or fused ops)."""
+        rule = self.match_op(op)
+        return rule is not None and rule.group == "GEMM"
+
     def is_container(self, name: str) -> bool:
         """Whether a profiler range wraps operators without being one (taxonomy.yaml `containers`)."""
         return any(rule.pattern.search(name) for rule in self.containers)

@@ -135,13 +135,6 @@ def kernel_op_name(name: str) -> str:
     return GRAPH_PREFIX.sub("", name) if GENERATED_KERNEL.match(name) else name
 
 
-def _is_gemm_op(op: str) -> bool:
-    from ngbench.taxonomy import load_taxonomy
-
-    rule = load_taxonomy().match_op(op)
-    return rule is not None and rule.group == "GEMM"
-
-
 def fused_ops_of(name: str, origins: dict[str, list[str]], templates: set[str] = frozenset()) -> list[str]:
     """Source aten ops of a generated kernel (provenance comment first, then its name); [] otherwise.
 
@@ -149,13 +142,15 @@ def fused_ops_of(name: str, origins: dict[str, list[str]], templates: set[str] =
     extern GEMM it took over (addmm's bias add, SDPA's mask, a conv's input layout copy), so it is left
     out when other ops remain. GEMM templates keep theirs.
     """
+    from ngbench.taxonomy import load_taxonomy
+
     if not GENERATED_KERNEL.match(name):
         return []
     kernel = kernel_op_name(name)
     ops = list(origins.get(kernel) or parse_kernel_name(kernel))
     if kernel in templates:
         return ops
-    rest = [op for op in ops if not _is_gemm_op(op)]
+    rest = [op for op in ops if not load_taxonomy().is_gemm_op(op)]
     return rest or ops
 
 

@@ -202,13 +202,6 @@ def layer_events(layers: list[Layer], iterations: list[dict[str, float]], onnx_o
 
 
 # ----------------------------------------------------------------------------- fusion data
-def _default_is_gemm(op_type: str) -> bool:
-    from ngbench.taxonomy import load_taxonomy
-
-    rule = load_taxonomy().match_op(op_type)
-    return rule is not None and rule.group == "GEMM"
-
-
 def trt_fusion_table(layers: list[Layer], onnx_nodes: dict[str, str], is_gemm=None):
     """Where every source ONNX node landed in the engine; the input of the fusion-rate analysis.
 
@@ -223,7 +216,10 @@ def trt_fusion_table(layers: list[Layer], onnx_nodes: dict[str, str], is_gemm=No
     """
     import pandas as pd
 
-    is_gemm = is_gemm or _default_is_gemm
+    if is_gemm is None:
+        from ngbench.taxonomy import load_taxonomy
+
+        is_gemm = load_taxonomy().is_gemm_op
     placed: dict[str, Layer] = {}
     for layer in layers:
         for source in layer.sources:
