@@ -157,7 +157,7 @@ def resolve_scopes(graph_nodes, known: dict[str, list[str]], producers: dict[str
     resolved: dict[str, list[str]] = {}
     pending = []
     for name, inputs, outputs in graph_nodes:
-        source = name if name in known else _known_prefix(name, known)
+        source = known_node(name, known)
         source = source or next((producers[t] for t in outputs if t in producers), None)
         if source in known:
             resolved[name] = known[source]
@@ -177,11 +177,12 @@ def resolve_scopes(graph_nodes, known: dict[str, list[str]], producers: dict[str
     return resolved
 
 
-def _known_prefix(name: str, known: dict) -> str | None:
-    """The longest known node name that `name` extends at a `_` or `/` boundary (node_Gemm_1_MatMul_quant)."""
-    import re
-
-    cuts = [m.start() for m in re.finditer(r"[_/]", name)]
+def known_node(name: str, known, boundaries: str = "_/") -> str | None:
+    """`name` if it is a known node, else the longest known node name it extends at one of the `boundaries`
+    characters (ORT's `node_Gemm_1_MatMul_quant`, TensorRT's `/x/MatMul_myl0_3`); None when there is none."""
+    if name in known:
+        return name
+    cuts = [i for i, char in enumerate(name) if char in boundaries]
     return next((name[:cut] for cut in reversed(cuts) if name[:cut] in known), None)
 
 

@@ -84,14 +84,6 @@ def parse_layer_name(name: str) -> tuple[list[str], tuple[str, str] | None]:
     return sources, None
 
 
-def _known(name: str, order: dict[str, int]) -> str | None:
-    """`name` if it is an ONNX node, else the longest node name it extends (`/x/MatMul_myl0_3`)."""
-    if name in order:
-        return name
-    cuts = [m.start() for m in re.finditer(r"[_/ ]", name)]
-    return next((name[:c] for c in reversed(cuts) if name[:c] in order), None)
-
-
 def layer_sources(entry: dict | str, onnx_order: dict[str, int]) -> list[str]:
     """ONNX node names behind one inspector layer: Metadata first, else the parsed name."""
     if isinstance(entry, dict) and ONNX_LAYER.search(entry.get("Metadata") or ""):
@@ -104,7 +96,9 @@ def layer_sources(entry: dict | str, onnx_order: dict[str, int]) -> list[str]:
             found = [n for n, i in onnx_order.items() if lo <= i <= hi]
         elif span:                            # no graph order to expand the range: keep its ends
             found = list(span)
-    resolved = [_known(s, onnx_order) or s for s in found] if onnx_order else list(found)
+    from ngbench.flows.onnx_export import known_node
+
+    resolved = [known_node(s, onnx_order, "_/ ") or s for s in found] if onnx_order else list(found)
     return list(dict.fromkeys(resolved))
 
 
