@@ -48,6 +48,13 @@ def outermost(intervals):
     return intervals[keep]
 
 
+def window_ops(cpu_ops, lo: float, hi: float, tid):
+    """The operators of one iteration window: the outermost `cpu_op` events of thread `tid` inside [lo, hi]
+    (the timed and the annotation pass both take them from here, so their op sequences line up)."""
+    in_window = cpu_ops[(cpu_ops["tid"] == tid) & (cpu_ops["ts"] >= lo) & (cpu_ops["end"] <= hi)]
+    return outermost(in_window.sort_values(["ts", "end"], ascending=[True, False]))
+
+
 def busy_shares(starts: np.ndarray, ends: np.ndarray, lo: float, hi: float):
     """Split the busy timeline inside [lo, hi] between possibly overlapping intervals.
 
@@ -144,12 +151,11 @@ def attribute(events, device_is_host: bool) -> Attribution:
 
     launches = events[events["cat"].isin(LAUNCH_CATEGORIES)]
     device_events = events[events["cat"].isin(DEVICE_CATEGORIES)].sort_values("ts")
-    cpu_ops = events[events["cat"] == "cpu_op"].sort_values(["ts", "end"], ascending=[True, False])
+    cpu_ops = events[events["cat"] == "cpu_op"]
     frames, iteration_us, busy_us = [], [], []
     by_device: dict[str, float] = {}
     for index, lo, hi, tid in iteration_windows(events):
-        in_window = cpu_ops[(cpu_ops["tid"] == tid) & (cpu_ops["ts"] >= lo) & (cpu_ops["end"] <= hi)]
-        ops = outermost(in_window)
+        ops = window_ops(cpu_ops, lo, hi, tid)
         in_launch = launches[(launches["ts"] >= lo) & (launches["ts"] <= hi)]
         mine = device_events[device_events["correlation"].isin(set(in_launch["correlation"]))]
         # only launches of the iteration's own thread can belong to its operators; device work launched

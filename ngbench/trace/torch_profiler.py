@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
-from ngbench.attribution import attribute, outermost
+from ngbench.attribution import attribute, window_ops
 from ngbench.flows.base import ProfileResult
 from ngbench.measure.timing import synchronizer
 from ngbench.trace.kineto import ITERATION_PREFIX, MODULE_PREFIX, iteration_windows, load_trace
@@ -98,7 +98,7 @@ def annotate(events):
 
     index, lo, hi, tid = iteration_windows(events)[0]
     on_thread = events[(events["tid"] == tid) & (events["ts"] >= lo) & (events["end"] <= hi)]
-    ops = outermost(on_thread[on_thread["cat"] == "cpu_op"].sort_values(["ts", "end"], ascending=[True, False]))
+    ops = window_ops(events[events["cat"] == "cpu_op"], lo, hi, tid)
     scopes = on_thread[(on_thread["cat"] == "user_annotation") & on_thread["name"].str.startswith(MODULE_PREFIX)]
     marks = sorted([(t, 0, e, n) for t, e, n in zip(scopes["ts"], scopes["end"], scopes["name"])]
                    + [(t, 1, e, i) for i, (t, e) in enumerate(zip(ops["ts"], ops["end"]))])
