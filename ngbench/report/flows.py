@@ -19,18 +19,20 @@ def _flow_rank(flow: str) -> tuple[int, str]:
     return (FLOW_ORDER.index(flow) if flow in FLOW_ORDER else len(FLOW_ORDER), flow)
 
 
+def _by_cell(frame):
+    """(cell key dict, rows) for every cell of `frame` (PANEL_KEYS it has; missing values as '')."""
+    keys = [k for k in PANEL_KEYS if k in frame.columns]
+    frame = frame.copy()
+    for key in keys:
+        frame[key] = frame[key].fillna("")
+    for key, part in frame.groupby(keys, sort=True):
+        yield dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), part
+
+
 def _panels(table, flows: tuple[str, ...]):
     """(panel key, rows) of the breakdown table for each cell measured on the eager flow and another of `flows`."""
-    keys = [k for k in PANEL_KEYS if k in table.columns]
-    rows = table[table["flow"].isin(flows)].copy()
-    for key in keys:
-        rows[key] = rows[key].fillna("")
-    panels = []
-    for key, part in rows.groupby(keys, sort=True):
-        present = set(part["flow"])
-        if EAGER_FLOW in present and len(present) > 1:
-            panels.append((dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), part))
-    return panels
+    return [(key, part) for key, part in _by_cell(table[table["flow"].isin(flows)])
+            if EAGER_FLOW in set(part["flow"]) and part["flow"].nunique() > 1]
 
 
 def _stack_by_flow(ax, part, value: str, colours: dict) -> None:
@@ -75,17 +77,13 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> 
 
 def _cells(ops):
     """(cell key dict, eager ops, {flow: fused ops}) for every cell with an eager run and a fusing run."""
-    keys = [k for k in PANEL_KEYS if k in ops.columns]
-    ops = ops.copy()
-    for key in keys:
-        ops[key] = ops[key].fillna("")
-    for key, part in ops.groupby(keys, sort=True):
+    for key, part in _by_cell(ops):
         flows = dict(tuple(part.groupby("flow")))
         if EAGER_FLOW not in flows:
             continue
         fused = {flow: rows for flow, rows in flows.items() if flow != EAGER_FLOW and _has_fused_ops(rows)}
         if fused:
-            yield dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), flows[EAGER_FLOW], fused
+            yield key, flows[EAGER_FLOW], fused
 
 
 def _has_fused_ops(rows) -> bool:
