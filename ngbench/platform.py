@@ -37,9 +37,16 @@ def resolve_device(platform_cfg) -> str:
     raise UserError(f"platform.device={wanted!r} is not valid; valid: cpu, cuda, auto")
 
 
+def spread_devices(platform_cfg, device: str) -> list[str]:
+    """The devices the model is spread over: platform.devices when it lists several (a repeat is a part of
+    its own: [cpu, cpu] cuts the model in two on the CPU), else [device]."""
+    devices = [str(d) for d in (platform_cfg.get("devices") or [])]
+    return devices if len(devices) > 1 else [device]
+
+
 def model_devices(platform_cfg, device: str) -> list[str]:
-    """The devices the model runs on: platform.devices when it spreads the model, else the one device."""
-    return list(dict.fromkeys(str(d) for d in (platform_cfg.get("devices") or [device])))
+    """The distinct devices the model runs on (for memory and energy): those of spread_devices()."""
+    return list(dict.fromkeys(spread_devices(platform_cfg, device)))
 
 
 def _cpu_model() -> str:

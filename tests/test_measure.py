@@ -14,6 +14,7 @@ from ngbench.platform import model_devices
 def test_model_devices_are_platform_devices_or_the_one_device():
     assert model_devices({"devices": ["cuda:0", "cuda:1", "cuda:0"]}, "cuda:0") == ["cuda:0", "cuda:1"]
     assert model_devices({"devices": None}, "cuda:0") == ["cuda:0"]
+    assert model_devices({"devices": ["cpu", "cpu"]}, "cpu") == ["cpu"]
 
 
 def test_memory_peak_is_the_sum_over_the_gpus(monkeypatch):

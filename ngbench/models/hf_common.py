@@ -12,6 +12,7 @@ from torch import nn
 from ngbench.errors import UserError
 from ngbench.models import placement as placement_mod
 from ngbench.models.weights import materialise, params_on_meta, pretrained_failed
+from ngbench.platform import spread_devices
 
 
 def plain(node: Any) -> Any:
@@ -60,17 +61,10 @@ def build_meta(model_cfg: DictConfig, tiny: bool = False) -> nn.Module:
         return model_class(model_cfg)(make_config(model_cfg, tiny))
 
 
-def devices_of(cfg: DictConfig, device: str) -> list[str]:
-    """The devices to spread the model over: platform.devices when it lists several, else [device]."""
-    platform = cfg.get("platform") or {}
-    devices = list(platform.get("devices") or [])
-    return [str(d) for d in devices] if len(devices) > 1 else [device]
-
-
 def load_model(cfg: DictConfig, device: str, dtype: torch.dtype) -> tuple[nn.Module, dict]:
     """The eval-mode transformers module on `device` in `dtype` and its placement (module -> device)."""
     model_cfg = cfg.model
-    devices = devices_of(cfg, device)
+    devices = spread_devices(cfg.get("platform") or {}, device)
     weights = model_cfg.get("weights", "random")
     if weights == "pretrained":
         return load_pretrained(model_cfg, devices, dtype)
