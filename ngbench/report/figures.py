@@ -31,15 +31,26 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
-def _stacked(ax, table, x: str, value: str, colours: dict) -> None:
-    """Stacked bars of `value` per group at each value of column `x`."""
+def stacked(ax, table, x: str, value: str, colours: dict, sort_key=None) -> None:
+    """Stacked bars of `value` per group (GEMM at the bottom) at each value of column `x`, in the index's
+    order or sorted by `sort_key`."""
     pivot = table.pivot_table(index=x, columns="group", values=value, aggfunc="sum", fill_value=0.0)
-    order = [g for g in GROUPS if g in pivot.columns]
+    if sort_key is not None:
+        pivot = pivot.loc[sorted(pivot.index, key=sort_key)]
     bottom = None
-    for group in order:
+    for group in [g for g in GROUPS if g in pivot.columns]:
         heights = pivot[group].to_numpy()
         ax.bar([str(i) for i in pivot.index], heights, bottom=bottom, color=colours[group], label=group)
         bottom = heights if bottom is None else bottom + heights
+
+
+def group_legend(fig, groups, colours: dict) -> None:
+    """One legend on the right for the groups present, in GROUPS order."""
+    import matplotlib.pyplot as plt
+
+    present = [g for g in GROUPS if g in set(groups)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[g]) for g in present]
+    fig.legend(handles, present, loc="center left", fontsize=7, bbox_to_anchor=(1.0, 0.5))
 
 
 def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct", x: str = "batch_size") -> list[Path]:
@@ -56,16 +67,14 @@ def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct"
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False)
     colours = palette()
     for ax, ((device, model, flow, precision, quant), cell) in zip(axes.flat, panels):
-        _stacked(ax, cell, x, value, colours)
+        stacked(ax, cell, x, value, colours)
         label = f"{model} | {flow} | {device}\n{precision}{' ' + quant if quant else ''}"
         ax.set_title(label, fontsize=8)
         ax.set_xlabel(x.replace("_", " "), fontsize=8)
         ax.set_ylabel("% of latency" if value == "pct" else "ms per inference", fontsize=8)
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
-    present = [g for g in GROUPS if g in set(table["group"])]
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[g]) for g in present]
-    fig.legend(handles, present, loc="center left", fontsize=7, bbox_to_anchor=(1.0, 0.5))
+    group_legend(fig, table["group"], colours)
     return _save(fig, out_dir, name)
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ngbench.schema import GROUPS
-
 FLOW_ORDER = ("torch", "inductor", "ort", "trt")
 EAGER_FLOW = "torch"
 FUSING_FLOWS = ("inductor", "trt")
@@ -35,17 +33,6 @@ def _panels(table, flows: tuple[str, ...]):
             if EAGER_FLOW in set(part["flow"]) and part["flow"].nunique() > 1]
 
 
-def _stack_by_flow(ax, part, value: str, colours: dict) -> None:
-    """Stacked bars of the groups, one bar per flow in FLOW_ORDER (GEMM at the bottom)."""
-    pivot = part.pivot_table(index="flow", columns="group", values=value, aggfunc="sum", fill_value=0.0)
-    pivot = pivot.loc[sorted(pivot.index, key=_flow_rank)]
-    bottom = None
-    for group in [g for g in GROUPS if g in pivot.columns]:
-        heights = pivot[group].to_numpy()
-        ax.bar(list(pivot.index), heights, bottom=bottom, color=colours[group], label=group)
-        bottom = heights if bottom is None else bottom + heights
-
-
 def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> list[Path]:
     """One column per cell (model, device, precision, quant, batch), rows ms and %; x = flow."""
     import matplotlib
@@ -53,7 +40,7 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ngbench.report.figures import _save, palette
+    from ngbench.report.figures import _save, group_legend, palette, stacked
 
     panels = _panels(table, flows)
     if not panels:
@@ -63,15 +50,13 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> 
     for column, (key, part) in enumerate(panels):
         for row, (value, label) in enumerate((("ms", "ms per inference"), ("pct", "% of latency"))):
             ax = axes[row][column]
-            _stack_by_flow(ax, part, value, colours)
+            stacked(ax, part, "flow", value, colours, sort_key=_flow_rank)
             ax.set_ylabel(label if column == 0 else "", fontsize=8)
             ax.tick_params(labelsize=7)
         quant = f" {key['quant']}" if key.get("quant") else ""
         axes[0][column].set_title(f"{key['model']} | {key['device']}\n{key['precision']}{quant} bs={key['batch_size']}",
                                   fontsize=8)
-    present = [g for g in GROUPS if g in set(table["group"])]
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[g]) for g in present]
-    fig.legend(handles, present, loc="center left", fontsize=7, bbox_to_anchor=(1.0, 0.5))
+    group_legend(fig, table["group"], colours)
     return _save(fig, out_dir, name)
 
 
