@@ -23,8 +23,8 @@ FLOWS = ["torch", "inductor", "ort"]
 COLUMNS = ["model", "precision", "flow", "clean ms", "prepare s", "profiled/clean", "non-GEMM ms (wall)", "non-GEMM %",
            "non-GEMM kernel ms", "non-GEMM kernel %", "fusion rate %", "with GEMM %", "non-GEMM only %",
            "GPU busy %", "status"]
-ORT_COLUMNS = ["model", "group", "host ms", "kernel ms", "wall ms", "nodes", "on CPU EP"]
-GEMM_FUSED_COLUMNS = ["model", "kernel", "group", "source ops", "per iteration"]
+ORT_COLUMNS = ["model", "op_group", "host ms", "kernel ms", "wall ms", "nodes", "on CPU EP"]
+GEMM_FUSED_COLUMNS = ["model", "kernel", "op_group", "source ops", "per iteration"]
 
 
 def fusion_row(eager_ops, fused_ops) -> dict:
@@ -66,8 +66,8 @@ def ort_rows(summary: dict, ops) -> list[dict]:
     """Per group: host, kernel and wall ms and nodes per inference (from summary.json), and how many of
     those nodes ran on the CPU provider (from the op rows)."""
     iterations = max(ops["iteration"].nunique(), 1)
-    on_cpu = ops[ops["placement"] == "CPUExecutionProvider"].groupby("group").size() // iterations
-    return [{"model": summary["model"], "group": group, "host ms": f"{totals['host_ms']:.3f}",
+    on_cpu = ops[ops["provider"] == "CPUExecutionProvider"].groupby("op_group").size() // iterations
+    return [{"model": summary["model"], "op_group": group, "host ms": f"{totals['host_ms']:.3f}",
              "kernel ms": f"{totals['device_ms']:.3f}", "wall ms": f"{totals['wall_ms']:.3f}",
              "nodes": totals["ops"], "on CPU EP": int(on_cpu.get(group, 0))}
             for group, totals in sorted(summary["groups"].items())]
@@ -81,7 +81,7 @@ def gemm_fused_rows(model: str, ops, limit: int = 8) -> list[dict]:
     for row, _, with_gemm in fused_kernel_rows(ops):
         if with_gemm:
             entry = counted.setdefault(row.op, {
-                "model": model, "kernel": str(row.op)[:60], "group": row.group, "per iteration": 0,
+                "model": model, "kernel": str(row.op)[:60], "op_group": row.op_group, "per iteration": 0,
                 "source ops": ", ".join(sorted(set(row.fused_ops)))[:120]})
             entry["per iteration"] += 1
     return sorted(counted.values(), key=lambda r: -r["per iteration"])[:limit]

@@ -64,8 +64,8 @@ def op_key(name: str) -> str:
 def _operators(ops):
     """Rows that are operators (no idle or unattributed pseudo rows)."""
     keep = ~ops["op"].astype(str).str.match(PSEUDO_OPS)
-    if "group" in ops:
-        keep &= ~ops["group"].isin(NON_OPERATOR_GROUPS)
+    if "op_group" in ops:
+        keep &= ~ops["op_group"].isin(NON_OPERATOR_GROUPS)
     return ops[keep]
 
 
@@ -116,7 +116,7 @@ def fusion_by_op(eager, fused):
 
     rows = _operators(_one_iteration(eager))
     rows = rows[~rows["is_gemm"].astype(bool)]
-    counts = Counter(zip(rows["group"], [op_key(op) for op in rows["op"]], strict=True))
+    counts = Counter(zip(rows["op_group"], [op_key(op) for op in rows["op"]], strict=True))
     per_key = Counter()
     for (_, key), n in counts.items():
         per_key[key] += n
@@ -130,9 +130,9 @@ def fusion_by_op(eager, fused):
         by_gemm = min(total, with_gemm[key])
         by_other = min(total - by_gemm, without_gemm[key])
         share = n / total
-        table.append({"group": group, "key": key, "ops": n, "fused_with_gemm": by_gemm * share,
+        table.append({"op_group": group, "key": key, "ops": n, "fused_with_gemm": by_gemm * share,
                       "fused_with_non_gemm": by_other * share})
-    frame = pd.DataFrame(table, columns=["group", "key", "ops", "fused_with_gemm", "fused_with_non_gemm"])
+    frame = pd.DataFrame(table, columns=["op_group", "key", "ops", "fused_with_gemm", "fused_with_non_gemm"])
     frame["fused"] = frame["fused_with_gemm"] + frame["fused_with_non_gemm"]
     frame["unfused"] = frame["ops"] - frame["fused"]
     return frame
@@ -152,7 +152,7 @@ def fusion_by_group(eager, fused):
     import pandas as pd
 
     by_op = fusion_by_op(eager, fused)
-    rows = [{"group": group, **_rates(part)} for group, part in by_op.groupby("group", sort=True)]
+    rows = [{"op_group": group, **_rates(part)} for group, part in by_op.groupby("op_group", sort=True)]
     return pd.DataFrame(rows)
 
 

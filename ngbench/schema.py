@@ -2,9 +2,9 @@
 
 EVENT_COLUMNS = [
     "iteration", "seq", "op", "module", "module_type", "input_shapes", "dtype",
-    "host_us", "device_us", "wall_us", "kernels", "fused_ops", "placement",
+    "host_us", "device_us", "wall_us", "kernels", "fused_ops", "provider",
 ]
-CLASS_COLUMNS = ["kind", "group", "group_source", "is_gemm"]
+CLASS_COLUMNS = ["kind", "op_group", "group_source", "is_gemm"]
 RUN_COLUMNS = [
     "run_id", "model", "task", "flow", "platform", "device", "precision", "quant", "batch_size",
 ]
@@ -29,7 +29,7 @@ def empty_events():
 def normalise_events(ops):
     """Fill optional columns with their neutral values and order the columns; returns a new frame."""
     ops = ops.copy()
-    defaults = {"module": "", "module_type": "", "input_shapes": "", "dtype": "", "placement": "",
+    defaults = {"module": "", "module_type": "", "input_shapes": "", "dtype": "", "provider": "",
                 "host_us": 0.0, "device_us": 0.0, "wall_us": 0.0}
     for column, value in defaults.items():
         if column not in ops:

@@ -9,7 +9,7 @@ RATIO_TOLERANCE = 0.05
 
 def group_totals(ops, iterations: int) -> dict:
     """Per group, per inference: wall/device/host ms, their shares, and op instances."""
-    sums = ops.groupby("group").agg(wall_us=("wall_us", "sum"), device_us=("device_us", "sum"),
+    sums = ops.groupby("op_group").agg(wall_us=("wall_us", "sum"), device_us=("device_us", "sum"),
                                     host_us=("host_us", "sum"), ops=("op", "size"))
     totals = sums[["wall_us", "device_us", "host_us"]].sum()
     result = {}
@@ -32,7 +32,7 @@ def _pct(part: float, whole: float) -> float:
 
 def gemm_kinds(ops, iterations: int) -> dict:
     """Inside GEMM, per kind (matmul, conv, attention, int8_matmul...): wall ms per inference."""
-    gemm = ops[ops["group"] == "GEMM"]
+    gemm = ops[ops["op_group"] == "GEMM"]
     return {str(k): float(v) / iterations / 1000.0 for k, v in gemm.groupby("kind")["wall_us"].sum().items()}
 
 

@@ -125,7 +125,7 @@ def classify(ops, taxonomy: Taxonomy | None = None):
     memo = {key: taxonomy.classify_one(*key) for key in set(keys)}
     results = [memo[key] for key in keys]
     ops["kind"] = [r.kind for r in results]
-    ops["group"] = [r.group for r in results]
+    ops["op_group"] = [r.group for r in results]
     ops["group_source"] = [r.group_source for r in results]
     ops["is_gemm"] = [r.is_gemm for r in results]
     return ops

@@ -172,7 +172,7 @@ def test_llm_int8_containers_give_way_to_quant_gemm_and_dequant():
     ops = classify(result.ops)
     assert list(ops["op"]) == ["aten::to", "bitsandbytes::int8_vectorwise_quant", "bitsandbytes::int8_linear_matmul",
                                "bitsandbytes::int8_mm_dequant", "aten::add", IDLE_OP]
-    assert list(ops["group"]) == ["Memory", "Quantization", "GEMM", "Quantization", "Elementwise", "Idle"]
+    assert list(ops["op_group"]) == ["Memory", "Quantization", "GEMM", "Quantization", "Elementwise", "Idle"]
     assert list(ops["device_us"]) == [1, 2, 5, 3, 1, 0]
     # the container's own host time (Python between its children) is outside every operator
     assert ops["wall_us"].sum() == pytest.approx(100)

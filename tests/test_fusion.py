@@ -54,7 +54,7 @@ def test_known_answer_times():
 
 
 def test_known_answer_groups():
-    groups = fusion_by_group(EAGER, INDUCTOR).set_index("group")
+    groups = fusion_by_group(EAGER, INDUCTOR).set_index("op_group")
     assert groups.loc["Normalization", "non_gemm_ops"] == 2
     assert groups.loc["Normalization", "fused_with_gemm"] == 1        # batch_norm with the conv
     assert groups.loc["Normalization", "fused_with_non_gemm"] == 1    # layer_norm with the add
@@ -78,8 +78,8 @@ def test_key_in_two_groups_shares_its_fused_count():
                     ("aten::tanh", 1.0)], iterations=1)
     fused = _table([("cpp_fused_mul_tanh_0", 1.0, ["aten::mul", "aten::tanh"])] * 3, iterations=1)
     by_op = fusion_by_op(eager, fused)
-    act = by_op[(by_op["group"] == "Activation") & (by_op["key"] == "mul")].iloc[0]
-    ew = by_op[(by_op["group"] == "Elementwise") & (by_op["key"] == "mul")].iloc[0]
+    act = by_op[(by_op["op_group"] == "Activation") & (by_op["key"] == "mul")].iloc[0]
+    ew = by_op[(by_op["op_group"] == "Elementwise") & (by_op["key"] == "mul")].iloc[0]
     assert act["fused"] == pytest.approx(1.0) and ew["fused"] == pytest.approx(2.0)
 
 
@@ -133,7 +133,7 @@ def test_report_writes_table5_and_figures(tmp_path):
     assert table5[["model", "flow"]].values.tolist() == [["swin_t", "inductor"]]   # ort has no fused_ops
     assert table5.loc[0, "fusion_rate"] == pytest.approx(0.8)
     assert table5.loc[0, "non_gemm_after_pct"] == pytest.approx(100 * 2 / 14)
-    assert set(groups["group"]) == {"Normalization", "Activation", "Elementwise", "Logit"}
+    assert set(groups["op_group"]) == {"Normalization", "Activation", "Elementwise", "Logit"}
     paths = write_flow_reports(ops, tmp_path)
     names = sorted(p.name for p in paths)
     assert names == ["fig7_torch_vs_ort.pdf", "fig7_torch_vs_ort.png", "fig8_fusion_flows.pdf",

@@ -110,7 +110,7 @@ def test_ort_cpu_sequential(tmp_path, cache_dir):
     assert {"LayerNormalization", "Softmax"} <= set(ops["op"])
     assert ops[ops["op"] == "LayerNormalization"]["module_type"].eq("LayerNorm").all()
     facts = flow.facts()
-    assert facts["placement"] == {"CPUExecutionProvider": int((ops["iteration"] == 0).sum() - 1)}
+    assert facts["nodes_by_provider"] == {"CPUExecutionProvider": int((ops["iteration"] == 0).sum() - 1)}
     assert {"export_s", "session_build_s", "ort_version", "providers"} <= set(facts)
 
 
@@ -125,7 +125,7 @@ def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
     kinds = set(ops["op"])
     assert {"Gemm", "Reshape", "Softmax", "SkipLayerNormalization", "FastGelu", "Gather"} <= kinds
     classified = classify(ops)
-    group = dict(zip(classified["op"], classified["group"], strict=True))
+    group = dict(zip(classified["op"], classified["op_group"], strict=True))
     assert group["Gemm"] == "GEMM" and group["Softmax"] == "Logit" and group["Reshape"] == "Memory"
     assert group["SkipLayerNormalization"] == "Normalization" and group["FastGelu"] == "Activation"
     assert group[IDLE_OP] == "Idle"
@@ -142,7 +142,7 @@ def test_ort_int8_dynamic_quantization_adds_quant_nodes(tmp_path, cache_dir):
     flow.prepare(_sequential_bundle(), ctx)
     assert flow.facts()["quantization"].startswith("dynamic int8")
     classified = classify(flow.profile(1, ctx).ops)
-    group = dict(zip(classified["op"], classified["group"], strict=True))
+    group = dict(zip(classified["op"], classified["op_group"], strict=True))
     assert group["DynamicQuantizeLinear"] == "Quantization"
     assert group["MatMulInteger"] == "GEMM"
     flow2 = _flow(cache_dir, graph_optimization="disable")
@@ -215,7 +215,7 @@ def test_ort_profile_parser_known_answer():
     row = ops.iloc[1]
     assert (row["module"], row["module_type"], row["node"]) == ("encoder.proj", "Linear", "b")
     assert row["input_shapes"] == "[[1, 8, 32], [3]]" and row["dtype"] == "float"
-    assert row["placement"] == "CPUExecutionProvider"
+    assert row["provider"] == "CPUExecutionProvider"
 
 
 def _kineto_trace():
@@ -249,7 +249,7 @@ def test_cuda_launch_window_matching_known_answer():
     assert ops["device_us"].tolist() == [40.0, 0.0, 25.0, 3.0, 0.0]
     assert ops["wall_us"].tolist() == [50.0, 0.0, 30.0, 3.0, 47.0]
     assert ops["kernels"].tolist() == [["gemm_kernel"], [], ["softmax_kernel"], ["copy_kernel"], []]
-    assert ops["placement"].tolist()[:3] == ["CUDAExecutionProvider", "CPUExecutionProvider",
+    assert ops["provider"].tolist()[:3] == ["CUDAExecutionProvider", "CPUExecutionProvider",
                                              "CUDAExecutionProvider"]
     assert sum(ops["wall_us"]) == pytest.approx(iteration_us[0])
 

@@ -14,7 +14,7 @@ def test_cpu_dynamic_int8_turns_linears_into_int8_gemms(run_dir):
     assert summary["quant"] == "int8" and summary["flow_facts"]["quantization"]["linear_layers"] > 0
     ops = pd.read_parquet(run_dir / "ops.parquet")
     int8 = ops[ops["kind"] == "int8_matmul"]
-    assert len(int8) > 0 and set(int8["group"]) == {"GEMM"}
+    assert len(int8) > 0 and set(int8["op_group"]) == {"GEMM"}
     assert (ops["quant"] == "int8").all() and summary["unmapped_ops"] == {}
 
 

@@ -27,7 +27,7 @@ def test_tiny_model_end_to_end(model, run_dir):
     summary = run_tiny(model, run_dir)
     ops = pd.read_parquet(run_dir / "ops.parquet")
     assert list(ops.columns[: len(OPS_COLUMNS)]) == OPS_COLUMNS
-    assert set(ops["group"]) <= set(GROUPS) and "GEMM" in set(ops["group"])
+    assert set(ops["op_group"]) <= set(GROUPS) and "GEMM" in set(ops["op_group"])
     # per iteration, the wall view adds up to the profiled latency
     per_iteration = ops.groupby("iteration")["wall_us"].sum().to_numpy() / 1000.0
     assert per_iteration == pytest.approx(summary["profiled_iterations_ms"], rel=1e-6)

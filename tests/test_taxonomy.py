@@ -64,7 +64,7 @@ def test_idle_unmapped_and_vectorised_classify():
     ops = pd.DataFrame({"op": ["[idle]", "mystery::op", "aten::add"], "module_type": ["", "", ""],
                         "fused_ops": [[], [], []]})
     out = classify(ops)
-    assert list(out["group"]) == ["Idle", "Other", "Elementwise"]
+    assert list(out["op_group"]) == ["Idle", "Other", "Elementwise"]
     assert list(out["group_source"]) == ["idle", "unmapped", "op"]
     assert list(out["is_gemm"]) == [False, False, False]
 

@@ -80,7 +80,7 @@ def test_trt_rows_classify_into_groups():
     from ngbench.taxonomy import classify
 
     ops, *_ = read_trtexec(FIXTURES / "profile.json", FIXTURES / "layer_info.json", onnx_nodes=NODES)
-    groups = dict(zip(ops["op"], classify(ops)["group"], strict=True))
+    groups = dict(zip(ops["op"], classify(ops)["op_group"], strict=True))
     assert groups == {
         "Reformatting CopyNode for Input Tensor 0 to /conv1/Conv + /relu/Relu": "Memory",
         "/conv1/Conv + /relu/Relu": "GEMM",
@@ -154,5 +154,5 @@ def test_trtexec_cli_writes_classified_parquet(tmp_path, capsys):
                  "--times", str(FIXTURES / "times.json"), "--out", str(out)]) == 0
     table = pd.read_parquet(out)
     assert table["wall_us"].sum() == pytest.approx(1000.0)
-    assert table.loc[table["op"] == "/pool/MaxPool", "group"].item() == "Pooling"
+    assert table.loc[table["op"] == "/pool/MaxPool", "op_group"].item() == "Pooling"
     assert "latency 1000.0 us" in capsys.readouterr().out

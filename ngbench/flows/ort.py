@@ -248,7 +248,7 @@ class OrtFlow(Flow):
             table, base_ns = kineto
             ops, iteration_us, busy_us, misfit = ort_profile.cuda_op_table(events, scopes, table, base_ns, start_ns)
             notes = {"clock_misfit_us": round(misfit, 3)}
-        self._record_placement(ops)
+        self._record_providers(ops)
         trace_path = self._keep_trace(events, run_dir) if ctx.save_trace else None
         shutil.rmtree(work, ignore_errors=True)
         return ProfileResult(ops, iteration_us, busy_us, trace_path=trace_path, notes=notes)
@@ -275,12 +275,12 @@ class OrtFlow(Flow):
         nodes = [(n.name, list(n.input), list(n.output)) for n in graph.node]
         return resolve_scopes(nodes, known, producers_of(original))
 
-    def _record_placement(self, ops) -> None:
-        from ngbench.trace.ort_profile import placement_counts
+    def _record_providers(self, ops) -> None:
+        from ngbench.trace.ort_profile import nodes_by_provider
 
-        counts = placement_counts(ops)
+        counts = nodes_by_provider(ops)
         first = ops[ops["iteration"] == ops["iteration"].min()]
-        self._facts["placement"] = counts
+        self._facts["nodes_by_provider"] = counts
         self._facts["memcpy_nodes"] = int(first["op"].str.startswith("Memcpy").sum())
         if self.provider != "cpu":
             self._facts["cpu_nodes"] = counts.get(EP_NAMES["cpu"], 0)   # Case Study 1: CPU fallbacks

@@ -34,7 +34,7 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
 def stacked(ax, table, x: str, value: str, colours: dict, sort_key=None) -> None:
     """Stacked bars of `value` per group (GEMM at the bottom) at each value of column `x`, in the index's
     order or sorted by `sort_key`."""
-    pivot = table.pivot_table(index=x, columns="group", values=value, aggfunc="sum", fill_value=0.0)
+    pivot = table.pivot_table(index=x, columns="op_group", values=value, aggfunc="sum", fill_value=0.0)
     if sort_key is not None:
         pivot = pivot.loc[sorted(pivot.index, key=sort_key)]
     bottom = None
@@ -74,7 +74,7 @@ def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct"
         ax.set_ylabel("% of latency" if value == "pct" else "ms per inference", fontsize=8)
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
-    group_legend(fig, table["group"], colours)
+    group_legend(fig, table["op_group"], colours)
     return _save(fig, out_dir, name)
 
 

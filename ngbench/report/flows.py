@@ -56,7 +56,7 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> 
         quant = f" {key['quant']}" if key.get("quant") else ""
         axes[0][column].set_title(f"{key['model']} | {key['device']}\n{key['precision']}{quant} bs={key['batch_size']}",
                                   fontsize=8)
-    group_legend(fig, table["group"], colours)
+    group_legend(fig, table["op_group"], colours)
     return _save(fig, out_dir, name)
 
 
@@ -92,7 +92,7 @@ def fusion_tables(ops, time_column: str = "wall_us"):
     table = pd.DataFrame(summary_rows)
     groups = pd.concat(group_frames, ignore_index=True) if group_frames else pd.DataFrame()
     if not groups.empty:
-        first = [k for k in PANEL_KEYS if k in groups.columns] + ["flow", "group"]
+        first = [k for k in PANEL_KEYS if k in groups.columns] + ["flow", "op_group"]
         groups = groups[first + [c for c in groups.columns if c not in first]]
     return table, groups
 

@@ -73,7 +73,7 @@ def breakdown(ops, view: str = "wall"):
     column = f"{view}_us"
     keys = [k for k in ["run_id"] + CELL_KEYS if k in ops.columns]
     iterations = ops.groupby(keys)["iteration"].nunique().rename("iterations")
-    table = ops.groupby(keys + ["group"])[column].sum().rename("us").reset_index()
+    table = ops.groupby(keys + ["op_group"])[column].sum().rename("us").reset_index()
     table = table.merge(iterations.reset_index(), on=keys)
     table["ms"] = table["us"] / table["iterations"] / 1000.0
     table["pct"] = 100.0 * table["us"] / table.groupby(keys)["us"].transform("sum")

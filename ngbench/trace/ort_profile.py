@@ -48,7 +48,7 @@ def format_shapes(type_shapes: list) -> tuple[str, str]:
 
 
 def node_events(events: list[dict]):
-    """One row per node execution: node, op, placement, input_shapes, dtype, ts, end, dur (µs)."""
+    """One row per node execution: node, op, provider, input_shapes, dtype, ts, end, dur (µs)."""
     import pandas as pd
 
     rows = []
@@ -60,7 +60,7 @@ def node_events(events: list[dict]):
         ts, dur = float(e["ts"]), float(e["dur"])
         rows.append((e["name"][: -len(KERNEL_SUFFIX)], args.get("op_name", ""), args.get("provider", ""),
                      shapes, dtype, ts, ts + dur, dur))
-    columns = ["node", "op", "placement", "input_shapes", "dtype", "ts", "end", "dur"]
+    columns = ["node", "op", "provider", "input_shapes", "dtype", "ts", "end", "dur"]
     return pd.DataFrame(rows, columns=columns).sort_values("ts", kind="stable").reset_index(drop=True)
 
 
@@ -158,7 +158,7 @@ def cuda_op_table(events: list[dict], scopes: dict[str, list[str]], kineto, kine
     for i, (lo, hi) in enumerate(windows):
         mine = nodes[nodes["iteration"] == i]
         ops = pd.DataFrame({"name": mine["op"], "ts": mine["ts"] + offsets[i], "end": mine["end"] + offsets[i],
-                            "node": mine["node"], "placement": mine["placement"],
+                            "node": mine["node"], "provider": mine["provider"],
                             "input_shapes": mine["input_shapes"], "dtype": mine["dtype"]})
         in_launch = launches[(launches["ts"] >= lo) & (launches["ts"] <= hi)]
         kernels = device[device["correlation"].isin(set(in_launch["correlation"]))]
@@ -171,7 +171,7 @@ def cuda_op_table(events: list[dict], scopes: dict[str, list[str]], kineto, kine
     return _finish(_add_scopes(rows, scopes)), iteration_us, busy_us, misfit
 
 
-def placement_counts(ops) -> dict[str, int]:
+def nodes_by_provider(ops) -> dict[str, int]:
     """Distinct nodes per execution provider (first profiled iteration)."""
-    first = ops[(ops["iteration"] == ops["iteration"].min()) & (ops["placement"] != "")]
-    return {str(k): int(v) for k, v in first.groupby("placement")["node"].nunique().items()}
+    first = ops[(ops["iteration"] == ops["iteration"].min()) & (ops["provider"] != "")]
+    return {str(k): int(v) for k, v in first.groupby("provider")["node"].nunique().items()}

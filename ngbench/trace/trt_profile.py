@@ -185,7 +185,7 @@ def layer_events(layers: list[Layer], iterations: list[dict[str, float]], onnx_o
                          "input_shapes": layer.input_shapes, "dtype": layer.dtype, "host_us": us,
                          "device_us": us, "wall_us": us, "kernels": [layer.tactic] if layer.tactic else [],
                          "fused_ops": [onnx_ops.get(s, "") for s in layer.sources if onnx_ops.get(s)],
-                         "placement": "", "layer_type": layer.layer_type, "source_nodes": list(layer.sources)})
+                         "provider": "", "layer_type": layer.layer_type, "source_nodes": list(layer.sources)})
         busy = 1000.0 * sum(times.values())
         total = latency_us[k] if latency_us and latency_us[k] >= busy else busy
         rows.append({"iteration": k, "seq": len(names), "op": IDLE_OP, "wall_us": total - busy,
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = f"{args.out}.tmp"
     table.to_parquet(tmp)
     os.replace(tmp, args.out)
-    totals = table.groupby("group")["wall_us"].sum().sort_values(ascending=False)
+    totals = table.groupby("op_group")["wall_us"].sum().sort_values(ascending=False)
     print(f"{len(table)} rows, latency {iteration_us[0]:.1f} us -> {args.out}")
     for group, us in totals.items():
         print(f"  {group:<14} {us:10.1f} us  {100 * us / iteration_us[0]:5.1f}%")
