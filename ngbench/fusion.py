@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from ngbench.schema import as_list
+
 NON_OPERATOR_GROUPS = ("Idle",)
 PSEUDO_OPS = re.compile(r"^\[.*\]$")   # [idle], [unattributed kernels]
 
@@ -75,11 +77,6 @@ def _one_iteration(ops):
     return ops[ops["iteration"] == ops["iteration"].min()]
 
 
-def _as_list(value) -> list:
-    """A fused_ops cell as a list (Parquet gives numpy arrays; a missing cell is empty)."""
-    return list(value) if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else []
-
-
 def _is_gemm_name(name: str) -> bool:
     from ngbench.taxonomy import load_taxonomy
 
@@ -91,7 +88,7 @@ def fused_kernel_rows(fused) -> list[tuple[object, frozenset[str], bool]]:
     """(row, distinct source-op keys, with_gemm) of every row of one iteration that fuses ≥ 2 operators."""
     kernels = []
     for row in _operators(_one_iteration(fused)).itertuples(index=False):
-        sources = _as_list(row.fused_ops)
+        sources = as_list(row.fused_ops)
         keys = frozenset(op_key(s) for s in sources)
         if len(keys) < 2:
             continue

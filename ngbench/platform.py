@@ -49,7 +49,7 @@ def model_devices(platform_cfg, device: str) -> list[str]:
     return list(dict.fromkeys(spread_devices(platform_cfg, device)))
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
@@ -68,7 +68,7 @@ def describe(device: str) -> dict:
 
     env = {
         "hostname": socket.gethostname(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": pyplatform.python_version(),

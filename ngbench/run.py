@@ -1,23 +1,20 @@
-"""run(cfg): one benchmark run, from config to ops.parquet + summary.json.
+"""run(cfg): one benchmark run, from config to ops.parquet + kernels.parquet + summary.json.
 
-validate -> resolve platform -> flow check -> build model + inputs -> prepare flow -> warm up ->
-clean timing (+ energy, memory) -> profiled pass -> classify -> write -> print the breakdown.
+validate -> resolve platform -> flow check -> build model + inputs -> prepare flow -> warm up -> calibrate
+the profiler's cost (cached per host) -> clean and profiled blocks, alternating (+ energy, memory) ->
+attribute (raw and rebuilt timelines) -> classify -> write -> print the breakdown.
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
 import time
-import traceback
-import uuid
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ngbench.errors import UserError
-from ngbench.output import print_breakdown, read_summary, write_json, write_parquet
-from ngbench.schema import OPS_COLUMNS, RUN_COLUMNS
+from ngbench.output import print_breakdown, remove_stale_temporaries
+from ngbench.record import CellKey, Summary, kernels_table, ops_table, read_summary, write_run
 from ngbench.validate import check_combination, check_memory, flow_options, validate
 
 log = logging.getLogger("ngbench")
@@ -31,6 +28,8 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     if cfg.get("resume") and previous and previous.get("status") == "ok":
         log.info("resume: %s already holds an ok run; skipped", run_dir)
         return previous
+    if run_dir.exists():
+        remove_stale_temporaries(run_dir)
     validate(cfg)
     from hydra.utils import get_class
 
@@ -41,7 +40,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     quant = OmegaConf.to_container(cfg.quant, resolve=True) if cfg.get("quant") else None
     ctx = RunContext(device=device, precision=cfg.precision, batch_size=int(cfg.batch_size), quant=quant,
                      model_name=cfg.model.name, run_dir=str(run_dir), seed=int(cfg.seed),
-                     save_trace=bool(cfg.get("save_trace")), profile_warmup=int(cfg.get("profile_warmup", 3)),
+                     save_trace=bool(cfg.save_trace), profile_warmup=int(cfg.profile_warmup),
                      model_cfg=OmegaConf.to_container(cfg.model, resolve=True))
     flow_class = get_class(cfg.flow._target_)
     check_combination(cfg, flow_class, ctx)
@@ -49,119 +48,133 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     return _measure(cfg, ctx, flow_class, run_dir)
 
 
+def split(total: int, parts: int) -> list[int]:
+    """`total` spread over `parts` blocks, at least one each."""
+    return [max(1, total // parts + (1 if i < total % parts else 0)) for i in range(parts)]
+
+
 def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
     import torch
 
-    from ngbench.measure.energy import EnergyTracker
-    from ngbench.measure.memory import MemoryTracker
-    from ngbench.measure.timing import latency_stats, synchronizer, time_inferences
+    from ngbench.measure.calibration import costs_for
+    from ngbench.measure.timing import host_state, pin_cpus
     from ngbench.models import build_bundle
     from ngbench.platform import describe, model_devices
 
     torch.manual_seed(ctx.seed)
     if cfg.platform.get("threads"):
         torch.set_num_threads(int(cfg.platform.threads))
+    pinned = pin_cpus(cfg.get("pin_cpus"))
     steps = {}
     began = time.perf_counter()
     log.info("building %s on %s (%s)", cfg.model.name, ctx.device, ctx.precision)
     bundle = build_bundle(cfg, ctx.device, getattr(torch, DTYPES[ctx.precision]))
+    facts = {"param_count": bundle.param_count, **bundle.facts, "placement": bundle.placement}
+    task = bundle.task or str(cfg.model.get("task") or "")
     steps["build_s"] = time.perf_counter() - began
-    flow = flow_class(name=cfg.flow.name, **flow_options(cfg))
+    flow = flow_class(ctx, name=cfg.flow.name, **flow_options(cfg))
     began = time.perf_counter()
     log.info("preparing flow=%s", cfg.flow.name)
-    flow.prepare(bundle, ctx)
+    flow.prepare(bundle)
+    del bundle
     steps["prepare_s"] = time.perf_counter() - began
-    sync = synchronizer(ctx.device)
     for _ in range(int(cfg.warmup)):
         flow.infer()
-    sync()
-    log.info("clean timing: %d inferences", cfg.iters)
+    flow.synchronize()
+    began = time.perf_counter()
+    provider = getattr(flow, "provider", None)
+    costs, calibration = costs_for(cfg.calibration.mode, cfg.calibration.dir, ctx.device, flow.record_kinds, provider)
+    steps["calibration_s"] = time.perf_counter() - began
     devices = model_devices(cfg.platform, ctx.device)
-    with MemoryTracker(devices) as memory, EnergyTracker(devices) as energy:
-        clean = time_inferences(flow.infer, int(cfg.iters), ctx.device)
-    log.info("profiling: %d inferences", cfg.profile_iters)
-    profile = flow.profile(int(cfg.profile_iters), ctx)
-    summary = _summarise(cfg, ctx, bundle, flow, profile, latency_stats(clean), energy, memory, steps)
-    summary["environment"] = describe(ctx.device)
-    ops = _ops_table(profile.ops, summary)
-    write_parquet(run_dir / "ops.parquet", ops)
-    write_json(run_dir / "summary.json", summary)
-    print_breakdown(summary)
-    return summary
+    host_before = host_state()
+    with flow.profiler() as profiler:
+        began = time.perf_counter()
+        clean_blocks, energy, memory = _blocks(cfg, ctx, flow, profiler, devices)
+        steps["timing_and_profiling_s"] = time.perf_counter() - began
+        began = time.perf_counter()
+        profile = profiler.result(costs)
+        steps["attribution_s"] = time.perf_counter() - began
+    key = CellKey(model=cfg.model.name, variant=CellKey.variant_of(cfg.model), task=task, flow=cfg.flow.name,
+                  platform=cfg.platform.name, device=ctx.device, precision=ctx.precision,
+                  quant=ctx.quant["name"] if ctx.quant else "", batch_size=ctx.batch_size)
+    host = {"before": host_before, "after": host_state(), **({"pinned_cpus": pinned} if pinned else {})}
+    summary, ops = _summarise(cfg, ctx, key, facts, flow, profile, clean_blocks, energy, memory, steps,
+                              calibration, host)
+    summary.environment = describe(ctx.device)
+    write_run(run_dir, summary, ops_table(ops, key, summary.run_id),
+              kernels_table(profile.kernels, ops, key, summary.run_id))
+    print_breakdown(summary.to_json())
+    return summary.to_json()
 
 
-def _summarise(cfg, ctx, bundle, flow, profile, clean, energy, memory, steps) -> dict:
+def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
+    """Clean and profiled blocks, alternating, so host drift cancels out of their ratio. Energy and memory
+    are read over the clean blocks only."""
+    from ngbench.measure.energy import EnergyTracker
+    from ngbench.measure.memory import MemoryTracker
+    from ngbench.measure.timing import time_block
+
+    blocks = int(cfg.blocks)
+    clean_iters, profiled_iters = split(int(cfg.iters), blocks), split(int(cfg.profile_iters), blocks)
+    min_time_s = float(cfg.min_time_s) / blocks
+    use_events = flow.clean_timer == "events" and ctx.is_cuda
+    clean_blocks, block_joules, peaks, by_device = [], [], [], {}
+    for block in range(blocks):
+        log.info("block %d of %d: %d+ clean inferences, then %d profiled", block + 1, blocks,
+                 clean_iters[block], profiled_iters[block])
+        with MemoryTracker(devices) as memory, EnergyTracker(devices) as energy:
+            clean_blocks.append(time_block(flow.infer, flow.synchronize, use_events, clean_iters[block], min_time_s))
+        block_joules.append(energy.joules)
+        peaks.append(memory.peak_bytes)
+        for device, peak in memory.by_device.items():
+            by_device[device] = max(by_device.get(device, 0), peak)
+        profiler.block(profiled_iters[block])
+    joules = None if None in block_joules else sum(block_joules)
+    inferences = sum(len(b) for b in clean_blocks)
+    energy = {"joules_per_inference": joules / inferences if joules is not None else None,
+              "avg_power_w": joules / (sum(map(sum, clean_blocks)) / 1e6) if joules is not None else None,
+              "note": energy.note}
+    memory = {"peak_bytes": max((p for p in peaks if p is not None), default=None), "kind": memory.kind,
+              **({"by_device": by_device} if len(by_device) > 1 else {})}
+    return clean_blocks, energy, memory
+
+
+def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks, energy, memory, steps,
+               calibration, host) -> tuple[Summary, object]:
+    import numpy as np
+
+    from ngbench.measure.timing import latency_stats
     from ngbench.schema import normalise_events
     from ngbench.summary import gemm_kinds, group_totals, reconciliation, warnings_for
     from ngbench.taxonomy import classify, unmapped_ops
 
     ops = classify(normalise_events(profile.ops))
-    profile.ops = ops
-    iterations = len(profile.iteration_us)
-    recon = reconciliation(ops, profile.iteration_us, profile.busy_us, clean["median_ms"])
-    groups = group_totals(ops, iterations)
-    gemm = groups.get("GEMM", {})
-    clean_seconds = clean["mean_ms"] * clean["iters"] / 1000.0
-    per_inference_j = energy.joules / int(cfg.iters) if energy.joules is not None else None
-    power_w = energy.joules / clean_seconds if energy.joules is not None and clean_seconds > 0 else None
-    return {
-        "status": "ok",
-        **_run_columns(cfg, ctx, bundle),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "model_facts": {"param_count": bundle.param_count, **bundle.facts, "placement": bundle.placement},
-        "flow_facts": flow.facts(),
-        "steps": steps,
-        "clean": clean,
-        "profiled_ms": statistics.median(profile.iteration_us) / 1000.0,
-        "profiled_iterations_ms": [u / 1000.0 for u in profile.iteration_us],
-        "groups": groups,
-        "gemm_kinds_ms": gemm_kinds(ops, iterations),
-        "gemm_pct": gemm.get("wall_pct", 0.0),
-        "gemm_pct_device": gemm.get("device_pct", 0.0),
-        "idle_ms": groups.get("Idle", {}).get("wall_ms", 0.0),
-        "reconciliation": recon,
-        "energy": {"joules_per_inference": per_inference_j, "avg_power_w": power_w, "note": energy.note},
-        "memory": {"peak_bytes": memory.peak_bytes, "kind": memory.kind,
-                   **({"by_device": memory.by_device} if len(memory.by_device) > 1 else {})},
-        "unmapped_ops": unmapped_ops(ops),
-        "profile_notes": profile.notes,
-        "warnings": warnings_for(recon, profile.notes.get("annotation_unmatched_ops", 0)),
-    }
-
-
-def _run_columns(cfg, ctx, bundle) -> dict:
-    return {
-        "run_id": uuid.uuid4().hex[:12],
-        "model": cfg.model.name,
-        "task": bundle.task or cfg.model.get("task", ""),
-        "flow": cfg.flow.name,
-        "platform": cfg.platform.name,
-        "device": ctx.device,
-        "precision": ctx.precision,
-        "quant": ctx.quant["name"] if ctx.quant else "",
-        "batch_size": ctx.batch_size,
-    }
-
-
-def _ops_table(ops, summary: dict):
-    table = ops.copy()
-    for column in RUN_COLUMNS:
-        table[column] = summary[column]
-    table["fused_ops"] = table["fused_ops"].apply(lambda v: [str(x) for x in v])
-    table["kernels"] = table["kernels"].apply(lambda v: [str(x) for x in v])
-    extra = [c for c in table.columns if c not in OPS_COLUMNS]
-    return table[OPS_COLUMNS + extra]
+    kept = profile.kept
+    recon = reconciliation(profile.iterations, clean_blocks)
+    groups = group_totals(ops, device_is_host=not ctx.is_cuda)
+    notes = dict(profile.notes)
+    if profile.busy_us_by_device:
+        window = float(kept["rebuilt_us"].sum())
+        notes["device_busy_share_by_device"] = {f"gpu{pid}": busy / window
+                                                for pid, busy in sorted(profile.busy_us_by_device.items())}
+    summary = Summary(
+        status="ok", key=key, config=OmegaConf.to_container(cfg, resolve=True), host=host, model_facts=facts,
+        flow_facts=flow.facts(), steps=steps, clean=latency_stats(np.concatenate(clean_blocks)),
+        profiled_ms=float(kept["profiled_us"].median()) / 1000.0,
+        reconstructed_ms=float(kept["rebuilt_us"].median()) / 1000.0,
+        iterations=profile.iterations.to_dict("records"), groups=groups, gemm_kinds_ms=gemm_kinds(ops),
+        gemm_pct=groups.get("GEMM", {}).get("wall_pct", 0.0),
+        gemm_pct_device=groups.get("GEMM", {}).get("device_pct", 0.0),
+        idle_ms=groups.get("Idle", {}).get("wall_ms", 0.0), reconciliation=recon, calibration=calibration,
+        energy=energy, memory=memory, unmapped_ops=unmapped_ops(ops), profile_notes=notes,
+        warnings=warnings_for(recon, notes.get("annotation_unmatched_ops", 0)))
+    return summary, ops
 
 
 def failure_summary(cfg: DictConfig, error: BaseException) -> dict:
     """What a failed cell records, so a sweep goes on and the report can list it."""
-    return {
-        "status": "failed",
-        "error": f"{type(error).__name__}: {error}",
-        "user_error": isinstance(error, UserError),
-        "traceback": "" if isinstance(error, UserError) else traceback.format_exc(),
-        "model": cfg.model.name, "flow": cfg.flow.name, "platform": cfg.platform.name,
-        "precision": cfg.precision, "batch_size": cfg.get("batch_size"),
-        "quant": cfg.quant.name if cfg.get("quant") else "",
-        "config": OmegaConf.to_container(cfg, resolve=False),
-    }
+    key = CellKey(model=str(cfg.model.get("name", "")), variant=CellKey.variant_of(cfg.model),
+                  task=str(cfg.model.get("task") or ""), flow=str(cfg.flow.get("name", "")),
+                  platform=str(cfg.platform.get("name", "")), device="", precision=str(cfg.get("precision", "")),
+                  quant=str(cfg.quant.name) if cfg.get("quant") else "", batch_size=cfg.get("batch_size"))
+    return Summary.failed(key, OmegaConf.to_container(cfg, resolve=False), error).to_json()

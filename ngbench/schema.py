@@ -1,12 +1,18 @@
-"""Column names of the op-event table (what flows produce) and of ops.parquet (what reports read)."""
+"""Column names of the op-event table (what flows produce) and of ops.parquet (what reports read).
+
+Every flow produces the same columns; one that a flow has no value for holds its neutral value
+('' / [] / 0.0, or null for flops and bytes). ngbench.output writes them with fixed Arrow types.
+"""
+
+SCHEMA_VERSION = 2
 
 EVENT_COLUMNS = [
-    "iteration", "seq", "op", "module", "module_type", "input_shapes", "dtype",
-    "host_us", "device_us", "wall_us", "kernels", "fused_ops", "provider",
+    "iteration", "seq", "op", "module", "module_type", "input_shapes", "input_dtypes",
+    "host_us", "device_us", "wall_us", "wall_profiled_us", "kernels", "fused_ops", "provider", "node",
 ]
 CLASS_COLUMNS = ["kind", "op_group", "group_source", "is_gemm"]
 RUN_COLUMNS = [
-    "run_id", "model", "task", "flow", "platform", "device", "precision", "quant", "batch_size",
+    "run_id", "model", "variant", "task", "flow", "platform", "device", "precision", "quant", "batch_size",
 ]
 OPS_COLUMNS = RUN_COLUMNS + EVENT_COLUMNS[:3] + CLASS_COLUMNS + EVENT_COLUMNS[3:]
 
@@ -18,31 +24,57 @@ GROUPS = [
     "Interpolation", "Pooling", "Embedding", "Quantization", "Other", "Idle",
 ]
 
+_TEXT_DEFAULTS = {"module": "", "module_type": "", "provider": "", "node": ""}
+_LIST_COLUMNS = ("input_shapes", "input_dtypes", "kernels", "fused_ops")
+_TIME_COLUMNS = ("host_us", "device_us", "wall_us", "wall_profiled_us")
 
-def empty_events():
-    """An op-event table with the right columns and no rows."""
-    import pandas as pd
 
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in EVENT_COLUMNS})
+def as_list(value) -> list:
+    """A list cell as a Python list (numpy arrays and tuples included; anything else is [])."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if hasattr(value, "tolist"):
+        return list(value.tolist())
+    return []
 
 
 def normalise_events(ops):
     """Fill optional columns with their neutral values and order the columns; returns a new frame."""
     ops = ops.copy()
-    defaults = {"module": "", "module_type": "", "input_shapes": "", "dtype": "", "provider": "",
-                "host_us": 0.0, "device_us": 0.0, "wall_us": 0.0}
-    for column, value in defaults.items():
+    for column, value in _TEXT_DEFAULTS.items():
+        ops[column] = ops[column].fillna(value).astype(str) if column in ops else value
+    for column in _LIST_COLUMNS:
+        values = ops[column] if column in ops else [None] * len(ops)
+        ops[column] = [as_list(v) for v in values]
+    for column in _TIME_COLUMNS:
         if column not in ops:
-            ops[column] = value
-        ops[column] = ops[column].fillna(value)
-    for column in ("kernels", "fused_ops"):
-        if column not in ops:
-            ops[column] = [[] for _ in range(len(ops))]
-        ops[column] = [list(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist") else []
-                       for v in ops[column]]
-    for column in ("host_us", "device_us", "wall_us"):
-        ops[column] = ops[column].astype(float)
+            ops[column] = ops["wall_us"] if column == "wall_profiled_us" and "wall_us" in ops else 0.0
+        ops[column] = ops[column].fillna(0.0).astype(float)
     ops["iteration"] = ops["iteration"].astype(int)
     ops["seq"] = ops["seq"].astype(int)
-    extra = [c for c in ops.columns if c not in EVENT_COLUMNS]
-    return ops[EVENT_COLUMNS + extra]
+    return ops[EVENT_COLUMNS]
+
+KERNEL_COLUMNS = ["iteration", "op_seq", "op", "op_group", "kernel", "activity", "stream", "device_index",
+                  "device_us", "start_us"]
+KERNEL_TABLE_COLUMNS = RUN_COLUMNS + KERNEL_COLUMNS
+
+
+def arrow_schema(kind: str):
+    """The Arrow schema of ops.parquet ("ops") or kernels.parquet ("kernels"), with the schema version in its
+    metadata."""
+    import pyarrow as pa
+
+    text, integer, real = pa.string(), pa.int64(), pa.float64()
+    types = {
+        "run_id": text, "model": text, "variant": text, "task": text, "flow": text, "platform": text,
+        "device": text, "precision": text, "quant": text, "batch_size": integer,
+        "iteration": integer, "seq": integer, "op": text, "kind": text, "op_group": text, "group_source": text,
+        "is_gemm": pa.bool_(), "module": text, "module_type": text,
+        "input_shapes": pa.list_(pa.list_(integer)), "input_dtypes": pa.list_(text),
+        "host_us": real, "device_us": real, "wall_us": real, "wall_profiled_us": real,
+        "kernels": pa.list_(text), "fused_ops": pa.list_(text), "provider": text, "node": text,
+        "op_seq": integer, "kernel": text, "activity": text, "stream": integer, "device_index": text,
+        "start_us": real,
+    }
+    columns = OPS_COLUMNS if kind == "ops" else KERNEL_TABLE_COLUMNS
+    return pa.schema([(c, types[c]) for c in columns], metadata={"ngbench_schema_version": str(SCHEMA_VERSION)})

@@ -1,58 +1,114 @@
-"""Per-run figures for summary.json: group totals in three views, reconciliation, warnings."""
+"""Per-run figures for summary.json: group totals in every view with their CIs, the reconciliation of the
+rebuilt and profiled timelines against clean timing, and the warnings."""
 
 from __future__ import annotations
 
-import statistics
+import numpy as np
+
+from ngbench.schema import IDLE_OP, UNATTRIBUTED_OP
 
 RATIO_TOLERANCE = 0.05
+VIEW_COLUMNS = {"wall": "wall_us", "wall_profiled": "wall_profiled_us", "device": "device_us", "host": "host_us"}
 
 
-def group_totals(ops, iterations: int) -> dict:
-    """Per group, per inference: wall/device/host ms, their shares, and op instances."""
-    sums = ops.groupby("op_group").agg(wall_us=("wall_us", "sum"), device_us=("device_us", "sum"),
-                                    host_us=("host_us", "sum"), ops=("op", "size"))
-    totals = sums[["wall_us", "device_us", "host_us"]].sum()
+def t_interval(values, confidence: float = 0.95) -> list[float]:
+    """Student-t confidence interval of the mean of `values` ([v, v] for a single value)."""
+    from scipy.stats import t
+
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        mean = float(values.mean()) if len(values) else float("nan")
+        return [mean, mean]
+    half = float(t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return [float(values.mean() - half), float(values.mean() + half)]
+
+
+def paper_us(ops, device_is_host: bool):
+    """The seed artifact's accounting per row: host time + device time of each top-level operator (host time
+    alone where the device is the host); idle time and kernels launched outside every operator do not count."""
+    pseudo = ops["op"].isin([IDLE_OP, UNATTRIBUTED_OP])
+    both = ops["host_us"] if device_is_host else ops["host_us"] + ops["device_us"]
+    return both.where(~pseudo, 0.0)
+
+
+def group_totals(ops, device_is_host: bool = False) -> dict:
+    """Per group, per inference over the kept iterations: ms and % in each view (wall, wall_profiled,
+    device, host, paper), the wall share's 95% CI across iterations, and op instances per iteration."""
+    ops = ops.assign(paper_us=paper_us(ops, device_is_host))
+    iterations = ops["iteration"].nunique()
+    columns = {**VIEW_COLUMNS, "paper": "paper_us"}
+    sums = ops.groupby("op_group")[list(columns.values())].sum()
+    totals = sums.sum()
+    per_iteration = ops.groupby(["iteration", "op_group"])["wall_us"].sum().unstack(fill_value=0.0)
+    shares = 100.0 * per_iteration.div(per_iteration.sum(axis=1), axis=0)
+    counts = ops.groupby("op_group").size()
     result = {}
     for group, row in sums.iterrows():
-        result[str(group)] = {
-            "wall_ms": row["wall_us"] / iterations / 1000.0,
-            "wall_pct": _pct(row["wall_us"], totals["wall_us"]),
-            "device_ms": row["device_us"] / iterations / 1000.0,
-            "device_pct": _pct(row["device_us"], totals["device_us"]),
-            "host_ms": row["host_us"] / iterations / 1000.0,
-            "host_pct": _pct(row["host_us"], totals["host_us"]),
-            "ops": int(row["ops"] // iterations),
-        }
+        entry = {}
+        for view, column in columns.items():
+            entry[f"{view}_ms"] = float(row[column]) / iterations / 1000.0
+            entry[f"{view}_pct"] = float(100.0 * row[column] / totals[column]) if totals[column] else 0.0
+        entry["wall_pct_ci95"] = t_interval(shares[group]) if group in shares else [0.0, 0.0]
+        entry["ops"] = int(counts[group] // iterations)
+        result[str(group)] = entry
     return result
 
 
-def _pct(part: float, whole: float) -> float:
-    return float(100.0 * part / whole) if whole else 0.0
-
-
-def gemm_kinds(ops, iterations: int) -> dict:
+def gemm_kinds(ops) -> dict:
     """Inside GEMM, per kind (matmul, conv, attention, int8_matmul...): wall ms per inference."""
+    iterations = ops["iteration"].nunique()
     gemm = ops[ops["op_group"] == "GEMM"]
     return {str(k): float(v) / iterations / 1000.0 for k, v in gemm.groupby("kind")["wall_us"].sum().items()}
 
 
-def reconciliation(ops, iteration_us: list[float], busy_us: list[float], clean_median_ms: float) -> dict:
-    profiled_ms = statistics.median(iteration_us) / 1000.0
-    wall_total = float(ops["wall_us"].sum())
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def reconciliation(iterations, clean_blocks_us: list[list[float]]) -> dict:
+    """Rebuilt and profiled iteration times against clean timing, block by block (clean and profiled blocks
+    alternate, so host drift cancels out of each block's ratio); the ratios are medians over blocks."""
+    kept = iterations[~iterations["stalled"]]
+    per_block = []
+    for block, clean in enumerate(clean_blocks_us):
+        mine = kept[kept["block"] == block]
+        if mine.empty or not clean:
+            continue
+        clean_median = float(np.median(clean))
+        per_block.append({"block": block, "clean_ms": clean_median / 1000.0,
+                          "rebuilt_ms": float(mine["rebuilt_us"].median()) / 1000.0,
+                          "profiled_ms": float(mine["profiled_us"].median()) / 1000.0,
+                          "reconstructed_over_clean": _ratio(float(mine["rebuilt_us"].median()), clean_median),
+                          "profiled_over_clean": _ratio(float(mine["profiled_us"].median()), clean_median)})
+    clean_medians = [b["clean_ms"] for b in per_block]
+    window = float(kept["rebuilt_us"].sum())
     return {
-        "profiled_over_clean": profiled_ms / clean_median_ms if clean_median_ms else float("nan"),
-        "wall_over_profiled": wall_total / sum(iteration_us) if sum(iteration_us) else float("nan"),
-        "device_busy_share": sum(busy_us) / sum(iteration_us) if sum(iteration_us) else float("nan"),
+        "reconstructed_over_clean": float(np.median([b["reconstructed_over_clean"] for b in per_block]))
+        if per_block else float("nan"),
+        "profiled_over_clean": float(np.median([b["profiled_over_clean"] for b in per_block]))
+        if per_block else float("nan"),
+        "by_block": per_block,
+        "clean_drift": _ratio(max(clean_medians), min(clean_medians)) - 1.0 if clean_medians else float("nan"),
+        "device_busy_share": _ratio(float(kept["busy_us"].sum()), window),
+        "device_busy_share_profiled": _ratio(float(kept["busy_profiled_us"].sum()), float(kept["profiled_us"].sum())),
+        "stalled_iterations": int(iterations["stalled"].sum()),
+        "profiled_iterations": int(len(iterations)),
+        "record_cost_ms": float(kept["record_cost_us"].median()) / 1000.0 if len(kept) else 0.0,
+        "blocking_waits": int(kept["waits"].median()) if len(kept) else 0,
     }
 
 
 def warnings_for(recon: dict, unmatched_ops: int) -> list[str]:
     out = []
-    if abs(recon["profiled_over_clean"] - 1.0) > RATIO_TOLERANCE:
-        out.append(f"the profiler changed the latency by {100 * (recon['profiled_over_clean'] - 1):+.1f}% "
-                   "(profiled/clean); shares are of the profiled run")
-    if abs(recon["wall_over_profiled"] - 1.0) > RATIO_TOLERANCE:
-        out.append(f"sum of wall_us is {recon['wall_over_profiled']:.3f} x the profiled latency")
+    ratio = recon["reconstructed_over_clean"]
+    if abs(ratio - 1.0) > RATIO_TOLERANCE:
+        out.append(f"the rebuilt timeline is {100 * (ratio - 1):+.1f}% off the clean latency "
+                   "(reconstructed/clean): wall shares carry that much unexplained time")
+    if recon["stalled_iterations"]:
+        out.append(f"{recon['stalled_iterations']} of {recon['profiled_iterations']} profiled iterations stalled "
+                   "and were left out")
+    if recon["clean_drift"] > 0.10:
+        out.append(f"clean latency drifted {100 * recon['clean_drift']:.0f}% between blocks (a noisy host)")
     if unmatched_ops:
         out.append(f"{unmatched_ops} ops of the timed pass had no counterpart in the annotation pass "
                    "(no module/shape for them)")

@@ -28,6 +28,13 @@ def validate(cfg: DictConfig) -> None:
     _positive_int(cfg, "profile_iters")
     _positive_int(cfg, "warmup", minimum=0)
     _positive_int(cfg, "profile_warmup", minimum=0)
+    _positive_int(cfg, "blocks")
+    min_time = cfg.get("min_time_s")
+    if isinstance(min_time, bool) or not isinstance(min_time, (int, float)) or min_time < 0:
+        raise UserError(f"min_time_s={min_time!r} is not valid; min_time_s must be a number of seconds >= 0")
+    if cfg.iters < cfg.blocks or cfg.profile_iters < cfg.blocks:
+        raise UserError(f"iters={cfg.iters} and profile_iters={cfg.profile_iters} must each be at least "
+                        f"blocks={cfg.blocks} (every block times and profiles at least one inference)")
     if cfg.precision not in PRECISIONS:
         raise UserError(f"precision={cfg.precision!r} is not valid; valid: {', '.join(PRECISIONS)}")
     _check_dataset(cfg.dataset)

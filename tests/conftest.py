@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["model.overrides=${model.tiny}", "iters=2", "profile_iters=2", "profile_warmup=1", "warmup=1", "platform=cpu"]
+TINY = ["model.overrides=${model.tiny}", "iters=2", "profile_iters=2", "blocks=2", "min_time_s=0", "profile_warmup=1",
+        "warmup=1", "platform=cpu"]
 
 
 def run_cli(*args: str, module: str = "ngbench", timeout: int = 600) -> subprocess.CompletedProcess:
@@ -28,3 +29,14 @@ def read_summary(run_dir: Path) -> dict:
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     return tmp_path / "run"
+
+
+def profile_flow(flow, iters: int, blocks: int = 1):
+    """A prepared flow's profiler over `blocks` blocks of `iters` marked inferences, attributed with a free
+    profiler (zero costs), as ngbench.run does it."""
+    from ngbench.trace.reconstruct import Costs
+
+    with flow.profiler() as profiler:
+        for _ in range(blocks):
+            profiler.block(iters)
+        return profiler.result(Costs({}))

@@ -4,8 +4,7 @@ import subprocess
 import sys
 
 import pytest
-
-from tests.conftest import ROOT, TINY, run_cli
+from conftest import ROOT, TINY, run_cli
 
 BAD_INPUT = [
     (["model=nope"], "unknown model 'nope'; valid: "),

@@ -1,11 +1,11 @@
 """Every option of every group composes; the sweeps compose; the user's own command composes."""
 
 import pytest
+from conftest import run_cli
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from ngbench.cli import CONF_DIR, options
-from tests.conftest import run_cli
 
 
 @pytest.fixture

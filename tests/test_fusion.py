@@ -150,7 +150,7 @@ def test_report_without_eager_run_draws_nothing(tmp_path):
 @pytest.mark.parametrize("sweep,flows", [("fig7", "torch,ort"), ("fig8", "torch,inductor,trt"),
                                          ("table5", "torch,inductor,trt")])
 def test_flow_sweeps_compose(sweep, flows):
-    from tests.conftest import run_cli
+    from conftest import run_cli
 
     result = run_cli("--config-dir", "sweeps", "--config-name", sweep, "--cfg", "hydra", timeout=120)
     assert result.returncode == 0, result.stderr

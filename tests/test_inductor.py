@@ -3,11 +3,12 @@ preparation, and one real compile of a tiny model on the CPU (one compile for th
 
 import pandas as pd
 import pytest
+from conftest import profile_flow
 
 from ngbench.errors import UserError
 from ngbench.flows.base import RunContext
-from ngbench.flows.inductor import (
-    InductorFlow,
+from ngbench.flows.inductor import InductorFlow
+from ngbench.trace.inductor_code import (
     compiled_events,
     fused_ops_of,
     gemm_templates,
@@ -120,15 +121,18 @@ def _events(rows):
     frame["pid"], frame["tid"] = "1", "7"
     frame["external_id"], frame["input_dims"], frame["input_types"] = -1, None, None
     frame.loc[frame["cat"].isin(["kernel"]), "tid"] = "stream 7"
-    return frame[["name", "cat", "ts", "dur", "end", "pid", "tid", "correlation", "external_id", "input_dims",
-                  "input_types"]]
+    frame["stream"] = frame["cat"].map({"kernel": 7}).fillna(-1).astype(int)
+    return frame[["name", "cat", "ts", "dur", "end", "pid", "tid", "stream", "correlation", "external_id",
+                  "input_dims", "input_types"]]
 
 
 def test_cuda_like_trace_gives_one_row_per_kernel():
-    from ngbench.attribution import attribute
+    from ngbench.trace import kineto
+    from ngbench.trace.reconstruct import Costs
+    from ngbench.trace.result import attribute_windows
 
     events = _events([
-        ("ngbench::iteration#0", "user_annotation", 0, 100, -1),
+        ("ProfilerStep#0", "user_annotation", 0, 100, -1),
         ("TorchDynamo Cache Lookup", "cpu_op", 1, 3, -1),
         ("Torch-Compiled Region: 0/0", "cpu_op", 5, 90, -1),
         ("## Call CompiledFxGraph fabc ##", "cpu_op", 10, 80, -1),
@@ -141,12 +145,12 @@ def test_cuda_like_trace_gives_one_row_per_kernel():
         ("triton_per_fused__softmax_1", "kernel", 55, 15, 2),
         ("sm90_xmma_gemm_f32f32", "kernel", 75, 15, 3),
     ])
-    result = attribute(compiled_events(events), device_is_host=False)
+    result = attribute_windows(kineto.windows(events, compiled_events(events)), Costs({}))
     ops = result.ops
     assert ops["op"].tolist() == ["triton_poi_fused_add_0", "triton_per_fused__softmax_1", "aten::mm", "[idle]"]
     assert ops["kernels"].tolist()[:3] == [["triton_poi_fused_add_0"], ["triton_per_fused__softmax_1"],
                                           ["sm90_xmma_gemm_f32f32"]]
-    assert ops["wall_us"].sum() == pytest.approx(result.iteration_us[0])
+    assert ops["wall_us"].sum() == pytest.approx(result.iterations["rebuilt_us"].iloc[0])
 
 
 def test_unsupported_combinations():
@@ -188,9 +192,9 @@ def compiled(tmp_path_factory):
     bundle = ModelBundle(model=_tiny_model(), args=(torch.randn(2, 3, 8, 8),))
     ctx = RunContext(device="cpu", precision="fp32", batch_size=2, quant=None, model_name="tiny",
                      run_dir=str(tmp_path_factory.mktemp("run")))
-    flow = InductorFlow(name="inductor")
-    flow.prepare(bundle, ctx)
-    result = flow.profile(2, ctx)
+    flow = InductorFlow(ctx, name="inductor")
+    flow.prepare(bundle)
+    result = profile_flow(flow, 2)
     return flow, result, classify(result.ops)
 
 
@@ -216,7 +220,7 @@ def test_extern_gemms_are_gemm(compiled):
 def test_wall_sums_to_iteration_latency(compiled):
     _, result, ops = compiled
     sums = ops.groupby("iteration")["wall_us"].sum().tolist()
-    assert sums == pytest.approx(result.iteration_us, rel=1e-6)
+    assert sums == pytest.approx(result.iterations["rebuilt_us"].tolist(), rel=1e-6)
     assert not ops["op"].str.match(r"^(Torch-Compiled Region|## Call CompiledFxGraph|TorchDynamo)").any()
 
 
@@ -240,7 +244,7 @@ def test_compile_failure_is_one_line_user_error(tmp_path):
 
     ctx = RunContext(device="cpu", precision="fp32", batch_size=1, quant=None, model_name="breaks",
                      run_dir=str(tmp_path))
-    flow = InductorFlow(name="inductor", fullgraph=True)
+    flow = InductorFlow(ctx, name="inductor", fullgraph=True)
     with pytest.raises(UserError, match=r"^flow=inductor: torch.compile failed for breaks: \S") as info:
-        flow.prepare(ModelBundle(model=Breaks(), args=(torch.ones(2),)), ctx)
+        flow.prepare(ModelBundle(model=Breaks(), args=(torch.ones(2),)))
     assert "\n" not in str(info.value)

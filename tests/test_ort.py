@@ -6,10 +6,13 @@ import subprocess
 import sys
 
 import pytest
+from conftest import profile_flow
 
 from ngbench.errors import UserError
 from ngbench.flows.base import RunContext
 from ngbench.schema import EVENT_COLUMNS, IDLE_OP, UNATTRIBUTED_OP
+from ngbench.trace.reconstruct import Costs
+from ngbench.trace.result import attribute_windows
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -48,18 +51,20 @@ def cache_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("onnx_cache"))
 
 
-def _flow(cache_dir, **options):
+def _flow(ctx, cache_dir, **options):
     from ngbench.flows.ort import OrtFlow
 
-    return OrtFlow(cache_dir=cache_dir, **options)
+    return OrtFlow(ctx, cache_dir=cache_dir, **options)
 
 
 def _check_table(result):
-    ops = result.ops
-    assert list(ops.columns[: len(EVENT_COLUMNS)]) == EVENT_COLUMNS
+    from ngbench.schema import normalise_events
+
+    ops = normalise_events(result.ops)
+    assert list(ops.columns) == EVENT_COLUMNS
     sums = ops.groupby("iteration")["wall_us"].sum().tolist()
-    assert sums == pytest.approx(result.iteration_us, rel=1e-6)
-    assert (ops["op"] == IDLE_OP).sum() == len(result.iteration_us)
+    assert sums == pytest.approx(result.kept["rebuilt_us"].tolist(), rel=1e-6)
+    assert (ops["op"] == IDLE_OP).sum() == len(result.kept)
     real = ops[ops["op"] != IDLE_OP]
     assert (real["host_us"] == real["device_us"]).all() and (real["wall_us"] == real["host_us"]).all()
     return ops
@@ -67,7 +72,7 @@ def _check_table(result):
 
 # ----------------------------------------------------------------------------- export
 def test_export_is_cached_and_keeps_module_scopes(cache_dir):
-    from ngbench.flows.onnx_export import export_onnx
+    from ngbench.flows.onnx.export import export_onnx
 
     bundle = _sequential_bundle()
     args = dict(model_name="seq", model_cfg={"layers": 2}, precision="fp32", opset=18, cache_dir=cache_dir)
@@ -83,7 +88,7 @@ def test_export_is_cached_and_keeps_module_scopes(cache_dir):
 
 
 def test_export_failure_is_one_user_line(cache_dir):
-    from ngbench.flows.onnx_export import export_onnx
+    from ngbench.flows.onnx.export import export_onnx
     from ngbench.models.base import ModelBundle
 
     class Refuses(torch.nn.Module):
@@ -99,14 +104,14 @@ def test_export_failure_is_one_user_line(cache_dir):
 
 # ----------------------------------------------------------------------------- ORT CPU end to end
 def test_ort_cpu_sequential(tmp_path, cache_dir):
-    flow = _flow(cache_dir)
     ctx = _ctx(tmp_path, "seq")
-    flow.prepare(_sequential_bundle(), ctx)
+    flow = _flow(ctx, cache_dir)
+    flow.prepare(_sequential_bundle())
     out = flow.infer()
     assert out[0].shape == (4, 8)
-    result = flow.profile(3, ctx)
+    result = profile_flow(flow, 3)
     ops = _check_table(result)
-    assert len(result.iteration_us) == 3
+    assert len(result.iterations) == 3
     assert {"LayerNormalization", "Softmax"} <= set(ops["op"])
     assert ops[ops["op"] == "LayerNormalization"]["module_type"].eq("LayerNorm").all()
     facts = flow.facts()
@@ -117,10 +122,10 @@ def test_ort_cpu_sequential(tmp_path, cache_dir):
 def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
     from ngbench.taxonomy import classify
 
-    flow = _flow(cache_dir)
     ctx = _ctx(tmp_path, "gpt2_tiny")
-    flow.prepare(_gpt2_bundle(), ctx)
-    result = flow.profile(2, ctx)
+    flow = _flow(ctx, cache_dir)
+    flow.prepare(_gpt2_bundle())
+    result = profile_flow(flow, 2)
     ops = _check_table(result)
     kinds = set(ops["op"])
     assert {"Gemm", "Reshape", "Softmax", "SkipLayerNormalization", "FastGelu", "Gather"} <= kinds
@@ -137,16 +142,16 @@ def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
 def test_ort_int8_dynamic_quantization_adds_quant_nodes(tmp_path, cache_dir):
     from ngbench.taxonomy import classify
 
-    flow = _flow(cache_dir, graph_optimization="disable")
     ctx = _ctx(tmp_path, "seq", quant={"name": "int8"})
-    flow.prepare(_sequential_bundle(), ctx)
+    flow = _flow(ctx, cache_dir, graph_optimization="disable")
+    flow.prepare(_sequential_bundle())
     assert flow.facts()["quantization"].startswith("dynamic int8")
-    classified = classify(flow.profile(1, ctx).ops)
+    classified = classify(profile_flow(flow, 1).ops)
     group = dict(zip(classified["op"], classified["op_group"], strict=True))
     assert group["DynamicQuantizeLinear"] == "Quantization"
     assert group["MatMulInteger"] == "GEMM"
-    flow2 = _flow(cache_dir, graph_optimization="disable")
-    flow2.prepare(_sequential_bundle(), ctx)
+    flow2 = _flow(ctx, cache_dir, graph_optimization="disable")
+    flow2.prepare(_sequential_bundle())
     assert flow2.facts()["quantize_cache_hit"] is True
 
 
@@ -169,13 +174,11 @@ def test_provider_cuda_without_cuda_ep_names_onnxruntime_gpu(tmp_path, cache_dir
 
     ctx = _ctx(tmp_path, device="cuda:0", precision="fp16")
     assert "pip install onnxruntime-gpu" in OrtFlow.unsupported_reason(ctx, {"provider": "cuda"})
-    with pytest.raises(UserError, match="onnxruntime-gpu"):
-        _flow(cache_dir, provider="cuda").prepare(_sequential_bundle(), ctx)
 
 
 def test_modules_import_no_heavy_libraries():
     code = ("import sys, ngbench.flows.ort, ngbench.flows.trt, ngbench.trace.ort_profile, "
-            "ngbench.trace.trt_profile, ngbench.flows.onnx_export; "
+            "ngbench.trace.trt_profile, ngbench.flows.onnx.export; "
             "bad = [m for m in ('torch', 'onnxruntime', 'onnx', 'tensorrt') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -204,17 +207,20 @@ ORT_PROFILE = [
 
 
 def test_ort_profile_parser_known_answer():
-    from ngbench.trace.ort_profile import cpu_op_table
+    from ngbench.schema import normalise_events
+    from ngbench.trace.ort_profile import cpu_windows
 
     scopes = {"b": ["encoder.proj", "Linear"]}
-    ops, iteration_us, busy_us = cpu_op_table(ORT_PROFILE, scopes, last=2)
-    assert iteration_us == [100.0, 80.0] and busy_us == [70.0, 60.0]
+    result = attribute_windows(cpu_windows(ORT_PROFILE, scopes, runs=[1, 2]), Costs({}))
+    ops = normalise_events(result.ops)
+    assert result.iterations["profiled_us"].tolist() == [100.0, 80.0]
+    assert result.iterations["busy_us"].tolist() == [70.0, 60.0]
     assert ops["op"].tolist() == ["Reshape", "MatMul", "Softmax", IDLE_OP] * 2
     assert ops["wall_us"].tolist() == [20.0, 40.0, 10.0, 30.0, 30.0, 25.0, 5.0, 20.0]
     assert ops["seq"].tolist() == [0, 1, 2, 3] * 2
     row = ops.iloc[1]
     assert (row["module"], row["module_type"], row["node"]) == ("encoder.proj", "Linear", "b")
-    assert row["input_shapes"] == "[[1, 8, 32], [3]]" and row["dtype"] == "float"
+    assert row["input_shapes"] == [[1, 8, 32], [3]] and row["input_dtypes"] == ["float", "int64"]
     assert row["provider"] == "CPUExecutionProvider"
 
 
@@ -223,7 +229,7 @@ def _kineto_trace():
         return {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur, "pid": 1, "tid": 7, "args": args}
 
     return {"baseTimeNanoseconds": 1_000_000_000 - 500_000, "traceEvents": [
-        x("ngbench::iteration#0", "user_annotation", 590, 130),
+        x("ProfilerStep#0", "user_annotation", 590, 130),
         x("cudaLaunchKernel", "cuda_runtime", 615, 3, correlation=1),
         x("cudaLaunchKernel", "cuda_runtime", 655, 3, correlation=2),
         x("cudaLaunchKernel", "cuda_runtime", 700, 1, correlation=3),
@@ -234,16 +240,19 @@ def _kineto_trace():
 
 
 def test_cuda_launch_window_matching_known_answer():
+    from ngbench.schema import normalise_events
     from ngbench.trace.kineto import events_from_trace
-    from ngbench.trace.ort_profile import cuda_op_table
+    from ngbench.trace.ort_profile import cuda_windows
 
     trace = _kineto_trace()
     ort_events = [_run(100, 100), _node("n1", "MatMul", 110, 20, "CUDAExecutionProvider"),
                   _node("n2", "Reshape", 135, 5, "CPUExecutionProvider"),
                   _node("n3", "Softmax", 150, 20, "CUDAExecutionProvider")]
-    ops, iteration_us, busy_us, misfit = cuda_op_table(ort_events, {}, events_from_trace(trace),
-                                                       trace["baseTimeNanoseconds"], 1_000_000_000)
-    assert misfit == 0.0 and iteration_us == [130.0] and busy_us == [68.0]
+    windows, misfit = cuda_windows(ort_events, {}, [0], [events_from_trace(trace)], 1_000_000_000)
+    result = attribute_windows(windows, Costs({}))
+    ops = normalise_events(result.ops)
+    iteration_us = result.iterations["profiled_us"].tolist()
+    assert misfit == 0.0 and iteration_us == [130.0] and result.iterations["busy_us"].tolist() == [68.0]
     assert ops["op"].tolist() == ["MatMul", "Reshape", "Softmax", UNATTRIBUTED_OP, IDLE_OP]
     assert ops["host_us"].tolist() == [20.0, 5.0, 20.0, 0.0, 0.0]
     assert ops["device_us"].tolist() == [40.0, 0.0, 25.0, 3.0, 0.0]
@@ -264,7 +273,7 @@ def test_clock_alignment_falls_back_to_window_start():
 
 
 def test_scopes_of_rewritten_nodes():
-    from ngbench.flows.onnx_export import resolve_scopes
+    from ngbench.trace.onnx_scopes import resolve_scopes
 
     known = {"node_Gemm_1": ["h.0.mlp.c_fc", "Conv1D"], "node_mul_3": ["h.0.mlp.act", "NewGELUActivation"],
              "node_view_2": ["h.0.attn", "GPT2Attention"]}

@@ -2,8 +2,7 @@
 
 import pandas as pd
 import pytest
-
-from tests.conftest import TINY, read_summary, run_cli
+from conftest import TINY, read_summary, run_cli
 
 
 @pytest.mark.slow

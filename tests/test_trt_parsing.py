@@ -52,7 +52,7 @@ def test_inspector_json_layers():
     conv = by_name["/conv1/Conv + /relu/Relu"]
     assert conv.sources == ["/conv1/Conv", "/bn1/BatchNormalization", "/relu/Relu"]   # from Metadata
     assert conv.layer_type == "CaskConvolution" and conv.tactic.startswith("sm80_xmma_fprop")
-    assert conv.input_shapes == "[[1, 3, 32, 32]]"
+    assert conv.input_shapes == [[1, 3, 32, 32]]
     myelin = by_name["{ForeignNode[/flatten/Flatten.../attn/MatMul_1]}"]
     assert myelin.sources == ["/flatten/Flatten", "/attn/MatMul", "/attn/Mul", "/attn/Softmax", "/attn/MatMul_1"]
     assert by_name["PWN(PWN(PWN(/act/Mul), /act/Add), /act/Tanh)"].sources == ["/act/Mul", "/act/Add", "/act/Tanh"]
@@ -133,7 +133,7 @@ def _ctx(device):
 
 
 def test_trt_flow_without_tensorrt_says_so(monkeypatch):
-    import ngbench.flows.trt as trt_flow
+    import ngbench.flows.trt.flow as trt_flow
 
     monkeypatch.setattr(trt_flow, "_has_tensorrt", lambda: False)
     reason = trt_flow.TrtFlow.unsupported_reason(_ctx("cuda:0"), {})

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from ngbench.trace.reconstruct import Costs
+from ngbench.trace.result import ProfileResult
 
 
 @dataclass
@@ -19,31 +22,50 @@ class RunContext:
     run_dir: str
     seed: int = 0
     save_trace: bool = False
-    profile_warmup: int = 3     # unmarked inferences under the profiler before the profiled ones
+    profile_warmup: int = 3     # unmarked inferences under the profiler before each profiled block
     model_cfg: dict = field(default_factory=dict)
 
     @property
     def is_cuda(self) -> bool:
         return self.device.startswith("cuda")
 
+    @property
+    def trace_path(self) -> str | None:
+        """Where the Chrome trace of the profiled pass goes (save_trace=true), else None."""
+        return f"{self.run_dir}/trace.json" if self.save_trace else None
 
-@dataclass
-class ProfileResult:
-    """The op-event table of the profiled pass plus per-iteration latency and device busy time."""
+    @property
+    def device_index(self) -> int:
+        return int(self.device.split(":")[1]) if ":" in self.device else 0
 
-    ops: Any                    # pandas.DataFrame, columns ngbench.schema.EVENT_COLUMNS
-    iteration_us: list[float]
-    busy_us: list[float]
-    trace_path: str | None = None
-    notes: dict = field(default_factory=dict)
+
+class BlockProfiler(Protocol):
+    """A flow's profiler: blocks of profiled inferences (interleaved with clean timing by the run), then one
+    attribution of them all. A context manager that frees its resources on exit."""
+
+    def __enter__(self) -> BlockProfiler: ...
+
+    def __exit__(self, *exc_info) -> bool: ...
+
+    def block(self, iters: int) -> None:
+        """`ctx.profile_warmup` unmarked, then `iters` marked inferences under the flow's profiler."""
+
+    def result(self, costs: Costs) -> ProfileResult:
+        """Every marked inference attributed on the raw and on the rebuilt timeline."""
 
 
 class Flow(ABC):
     """A deployment flow: prepare a model for inference, run it, profile it."""
 
     name = "flow"
+    # how clean timing reads the latency: CUDA events on the current stream ("events"), or the host clock
+    # around infer() + synchronize() ("host") for runtimes that run on streams of their own
+    clean_timer = "events"
+    # the host record kinds its profiler writes (what ngbench.measure.calibration must price)
+    record_kinds: tuple[str, ...] = ("op", "runtime", "driver")
 
-    def __init__(self, name: str | None = None, **options: Any):
+    def __init__(self, ctx: RunContext, name: str | None = None, **options: Any):
+        self.ctx = ctx
         self.options = options
         if name:
             self.name = name
@@ -55,17 +77,24 @@ class Flow(ABC):
         return None
 
     @abstractmethod
-    def prepare(self, bundle, ctx: RunContext) -> None:
+    def prepare(self, bundle) -> None:
         """Export / compile / build the model for this flow; may raise UserError."""
 
     @abstractmethod
     def infer(self) -> Any:
-        """One inference on the prepared inputs."""
+        """One inference on the prepared inputs (asynchronous on a GPU: see synchronize)."""
+
+    def synchronize(self) -> None:
+        """Wait until the device work of the inferences so far is done."""
+        if self.ctx.is_cuda:
+            import torch
+
+            torch.cuda.synchronize(self.ctx.device)
 
     @abstractmethod
-    def profile(self, iters: int, ctx: RunContext) -> ProfileResult:
-        """Run `iters` inferences under the flow's profiler and return the op-event table."""
+    def profiler(self) -> BlockProfiler:
+        """The flow's profiler (see BlockProfiler)."""
 
     def facts(self) -> dict:
-        """Flow-specific facts for summary.json (compile/export time, provider placement...)."""
+        """Flow-specific facts for summary.json (compile/export time, execution providers...)."""
         return dict(self._facts)

@@ -72,9 +72,9 @@ def _cells(ops):
 
 
 def _has_fused_ops(rows) -> bool:
-    from ngbench.fusion import _as_list
+    from ngbench.schema import as_list
 
-    return "fused_ops" in rows and any(len(_as_list(v)) > 0 for v in rows["fused_ops"])
+    return "fused_ops" in rows and any(len(as_list(v)) > 0 for v in rows["fused_ops"])
 
 
 def fusion_tables(ops, time_column: str = "wall_us"):

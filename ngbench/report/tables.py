@@ -28,5 +28,9 @@ def non_gemm_operators(ops):
 
 
 def _most_common(values):
-    counts = values[values != ""].value_counts()
+    """The most common input shapes of an op, as text ('' when none were recorded)."""
+    from ngbench.schema import as_list
+
+    text = values.map(lambda v: str([as_list(s) for s in as_list(v)]) if len(as_list(v)) else "")
+    counts = text[text != ""].value_counts()
     return counts.index[0] if len(counts) else ""

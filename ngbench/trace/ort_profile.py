@@ -10,15 +10,13 @@ CPU provider: node durations are the op's time (host_us = device_us = wall_us) a
 iteration holds model_run time outside every node, so Σ wall_us = model_run duration exactly.
 CUDA provider: node durations are host time around asynchronous launches, so GPU kernels recorded by
 CUPTI (torch.profiler) in the same process are matched to nodes by launch window and the three times
-come from `ngbench.attribution.attribute_iteration`, the rule every flow shares.
+come from `ngbench.trace.attribution`, the rule every flow shares.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from ngbench.schema import EVENT_COLUMNS, IDLE_OP
 
 KERNEL_SUFFIX = "_kernel_time"
 CLOCK_TOLERANCE_US = 50.0   # an aligned model_run may stick out of its Kineto window by this much
@@ -37,18 +35,18 @@ def run_windows(events: list[dict]) -> list[tuple[float, float]]:
     return sorted((float(e["ts"]), float(e["ts"]) + float(e["dur"])) for e in runs)
 
 
-def format_shapes(type_shapes: list) -> tuple[str, str]:
-    """ORT's [{dtype: shape}, ...] -> ('[[1, 8, 32], [32]]', first dtype)."""
+def format_shapes(type_shapes: list) -> tuple[list[list[int]], list[str]]:
+    """ORT's [{dtype: shape}, ...] -> ([[1, 8, 32], [32]], ['float', 'float']): one entry per input."""
     shapes, dtypes = [], []
     for entry in type_shapes or []:
         for dtype, shape in entry.items():
-            dtypes.append(dtype)
-            shapes.append(list(shape))
-    return str(shapes), (dtypes[0] if dtypes else "")
+            dtypes.append(str(dtype))
+            shapes.append([int(d) for d in shape])
+    return shapes, dtypes
 
 
 def node_events(events: list[dict]):
-    """One row per node execution: node, op, provider, input_shapes, dtype, ts, end, dur (µs)."""
+    """One row per node execution: node, name (op type), provider, input_shapes, input_dtypes, ts, end, dur (µs)."""
     import pandas as pd
 
     rows = []
@@ -56,11 +54,11 @@ def node_events(events: list[dict]):
         if e.get("cat") != "Node" or not e.get("name", "").endswith(KERNEL_SUFFIX):
             continue
         args = e.get("args") or {}
-        shapes, dtype = format_shapes(args.get("input_type_shape"))
+        shapes, dtypes = format_shapes(args.get("input_type_shape"))
         ts, dur = float(e["ts"]), float(e["dur"])
         rows.append((e["name"][: -len(KERNEL_SUFFIX)], args.get("op_name", ""), args.get("provider", ""),
-                     shapes, dtype, ts, ts + dur, dur))
-    columns = ["node", "op", "provider", "input_shapes", "dtype", "ts", "end", "dur"]
+                     shapes, dtypes, ts, ts + dur, dur))
+    columns = ["node", "name", "provider", "input_shapes", "input_dtypes", "ts", "end", "dur"]
     return pd.DataFrame(rows, columns=columns).sort_values("ts", kind="stable").reset_index(drop=True)
 
 
@@ -80,41 +78,44 @@ def assign_iterations(nodes, windows: list[tuple[float, float]]):
     return nodes.reset_index(drop=True)
 
 
-def _add_scopes(rows, scopes: dict[str, list[str]]):
-    rows["module"] = [scopes.get(n, ["", ""])[0] for n in rows["node"]]
-    rows["module_type"] = [scopes.get(n, ["", ""])[1] for n in rows["node"]]
-    return rows
+def with_scopes(nodes, scopes: dict[str, list[str]]):
+    """The node rows with module and module_type from the exported graph's scopes."""
+    return nodes.assign(module=[scopes.get(n, ["", ""])[0] for n in nodes["node"]],
+                        module_type=[scopes.get(n, ["", ""])[1] for n in nodes["node"]])
 
 
-def _finish(rows):
-    """Order columns like EVENT_COLUMNS (+ node), number rows within each iteration."""
-    from ngbench.schema import normalise_events
-
-    rows = rows.sort_values(["iteration", "order"], kind="stable").reset_index(drop=True)
-    rows["seq"] = rows.groupby("iteration").cumcount()
-    rows["kernels"] = [k if isinstance(k, list) else [] for k in rows.get("kernels", [[]] * len(rows))]
-    rows["fused_ops"] = [[] for _ in range(len(rows))]
-    rows["node"] = rows["node"].fillna("")
-    return normalise_events(rows[[c for c in EVENT_COLUMNS if c in rows] + ["node"]])
+def _node_records(nodes):
+    return nodes.assign(kind="node")[["name", "kind", "ts", "end"]]
 
 
-def cpu_op_table(events: list[dict], scopes: dict[str, list[str]], last: int | None = None):
-    """Op-event table of a CPU-provider profile: (ops, iteration_us, busy_us) of the last `last` runs."""
+def _empty(columns):
     import pandas as pd
 
-    windows = run_windows(events)[-last:] if last else run_windows(events)
-    nodes = assign_iterations(node_events(events), windows)
-    rows = nodes.assign(host_us=nodes["dur"], device_us=nodes["dur"], wall_us=nodes["dur"], order=nodes["ts"])
-    idle = []
-    iteration_us, busy_us = [], []
-    for i, (start, end) in enumerate(windows):
-        busy = float(rows.loc[rows["iteration"] == i, "dur"].sum())
-        iteration_us.append(end - start)
-        busy_us.append(busy)
-        idle.append({"iteration": i, "node": "", "op": IDLE_OP, "order": end, "host_us": 0.0,
-                     "device_us": 0.0, "wall_us": (end - start) - busy})
-    rows = pd.concat([_add_scopes(rows, scopes), pd.DataFrame(idle)], ignore_index=True)
-    return _finish(rows), iteration_us, busy_us
+    return pd.DataFrame(columns=columns)
+
+
+OP_COLUMNS = ["name", "ts", "end", "node", "provider", "input_shapes", "input_dtypes", "module", "module_type"]
+
+
+def cpu_windows(events: list[dict], scopes: dict[str, list[str]], runs: list[int]) -> list:
+    """Attribution windows of a CPU-provider profile: one per `model_run` whose position is in `runs`.
+
+    Node durations are the op's time (host = device = wall), and the window is the model_run, so Σ wall_us
+    = model_run duration exactly (its time outside every node is the `[idle]` row).
+    """
+    from ngbench.trace.attribution import Window
+
+    every = run_windows(events)
+    chosen = [every[i] for i in runs]
+    nodes = with_scopes(assign_iterations(node_events(events), chosen), scopes)
+    found = []
+    for i, (lo, hi) in enumerate(chosen):
+        mine = nodes[nodes["iteration"] == i]
+        found.append(Window(index=i, lo=lo, hi=hi, ops=mine[OP_COLUMNS].reset_index(drop=True),
+                            launches=_empty(["name", "kind", "ts", "end", "correlation"]),
+                            device=_empty(["name", "cat", "ts", "end", "dur", "stream", "pid", "correlation"]),
+                            records=_node_records(mine), device_is_host=True))
+    return found
 
 
 # ----------------------------------------------------------------------------- CUDA: clock alignment
@@ -123,9 +124,9 @@ def align_offsets(ort_runs_us: list[tuple[float, float]], kineto_windows: list[t
     """Offsets that move each ORT run onto the Kineto timeline, and the worst misfit of the clock offset.
 
     Both profilers stamp the system clock, so `base_offset_us` = (ORT start ns - Kineto base ns) / 1000
-    normally places every model_run inside its `ngbench::iteration#k` range (which also holds the Python
-    call and the final synchronise). Where it does not (a clock stepped, a profiler using another clock),
-    that run is shifted so that its start meets the window's start instead.
+    normally places every model_run inside its `ProfilerStep#k` range (which also holds the Python call and
+    the final synchronise). Where it does not (a clock stepped, a profiler using another clock), that run is
+    shifted so that its start meets the window's start instead.
     """
     offsets, worst = [], 0.0
     for (run_start, run_end), (lo, hi) in zip(ort_runs_us, kineto_windows, strict=True):
@@ -136,39 +137,37 @@ def align_offsets(ort_runs_us: list[tuple[float, float]], kineto_windows: list[t
     return offsets, worst
 
 
-def cuda_op_table(events: list[dict], scopes: dict[str, list[str]], kineto, kineto_base_ns: float,
-                  ort_start_ns: float):
-    """Op-event table of a CUDA-provider profile against the Kineto event table of the same runs.
+def cuda_windows(events: list[dict], scopes: dict[str, list[str]], runs: list[int], kineto_tables: list,
+                 ort_start_ns: float) -> tuple[list, float]:
+    """Attribution windows of a CUDA-provider profile against the Kineto tables of the same runs.
 
-    `kineto` is `ngbench.trace.kineto.events_from_trace(...)` of a torch.profiler trace that wrapped each
-    run in `ngbench::iteration#k`. Returns (ops, iteration_us, busy_us, clock_misfit_us).
+    `runs` are the positions (among all model_runs) of the profiled runs, in order; `kineto_tables` the
+    event tables (ngbench.trace.kineto.events_from_trace) of the torch.profiler sessions that wrapped them,
+    each run in a `ProfilerStep#k`. ORT's nodes are the operators; the Kineto side gives launches, device
+    activity and its records. Returns (windows, worst clock misfit in µs).
     """
+    from ngbench.trace import kineto
+
+    kineto_windows = [(w, table) for table in kineto_tables for w in kineto.windows(table)]
+    every = run_windows(events)
+    chosen = [every[i] for i in runs]
+    nodes = with_scopes(node_events(events), scopes)
+    found, worst = [], 0.0
+    for i, ((window, table), (run_lo, run_hi)) in enumerate(zip(kineto_windows, chosen, strict=True)):
+        base_offset = (ort_start_ns - table.attrs.get("base_time_ns", 0.0)) / 1000.0
+        (offset,), misfit = align_offsets([(run_lo, run_hi)], [(window.lo, window.hi)], base_offset)
+        worst = max(worst, misfit)
+        mine = nodes[(nodes["ts"] >= run_lo) & (nodes["end"] <= run_hi)]
+        mine = mine.assign(ts=mine["ts"] + offset, end=mine["end"] + offset)
+        found.append(window.moved(index=i, ops=mine[OP_COLUMNS].reset_index(drop=True),
+                                  records=_concat([window.records, _node_records(mine)])))
+    return found, worst
+
+
+def _concat(frames):
     import pandas as pd
 
-    from ngbench.attribution import attribute_iteration
-    from ngbench.trace.kineto import DEVICE_CATEGORIES, LAUNCH_CATEGORIES, iteration_windows
-
-    windows = [(lo, hi) for _, lo, hi, _ in iteration_windows(kineto)]
-    runs = run_windows(events)[-len(windows):]
-    offsets, misfit = align_offsets(runs, windows, (ort_start_ns - kineto_base_ns) / 1000.0)
-    nodes = assign_iterations(node_events(events), runs)
-    launches = kineto[kineto["cat"].isin(LAUNCH_CATEGORIES)]
-    device = kineto[kineto["cat"].isin(DEVICE_CATEGORIES)].sort_values("ts")
-    frames, iteration_us, busy_us = [], [], []
-    for i, (lo, hi) in enumerate(windows):
-        mine = nodes[nodes["iteration"] == i]
-        ops = pd.DataFrame({"name": mine["op"], "ts": mine["ts"] + offsets[i], "end": mine["end"] + offsets[i],
-                            "node": mine["node"], "provider": mine["provider"],
-                            "input_shapes": mine["input_shapes"], "dtype": mine["dtype"]})
-        in_launch = launches[(launches["ts"] >= lo) & (launches["ts"] <= hi)]
-        kernels = device[device["correlation"].isin(set(in_launch["correlation"]))]
-        rows, busy = attribute_iteration(ops, in_launch, kernels, lo, hi, device_is_host=False)
-        frames.append(rows.assign(iteration=i, order=range(len(rows))))
-        iteration_us.append(hi - lo)
-        busy_us.append(busy)
-    rows = pd.concat(frames, ignore_index=True).rename(columns={"name": "op"})
-    rows["node"] = rows["node"].fillna("")
-    return _finish(_add_scopes(rows, scopes)), iteration_us, busy_us, misfit
+    return pd.concat(frames, ignore_index=True)
 
 
 def nodes_by_provider(ops) -> dict[str, int]:

@@ -1,10 +1,11 @@
-"""Profile a callable with the PyTorch profiler (Kineto) and return the attributed op-event table.
+"""Profile a callable with the PyTorch profiler (Kineto; CUPTI on GPU) in blocks, and attribute it.
 
-Two passes keep the timed profile cheap:
-1. the timed pass records operator events and device activity only (no shapes, no stacks, no module
-   hooks) for `iters` iterations, each inside an `ngbench::iteration#k` range that ends with a device
-   synchronise;
-2. an annotation pass (one more iteration) records input shapes and the nn.Module scope of every op,
+Two kinds of pass keep the timed profile cheap:
+1. timed blocks record operator events and device activity only (no shapes, no stacks, no module hooks).
+   Each block is one profiler session with a schedule: `warmup` steps that absorb the profiler's start-up
+   costs, then `iters` active steps, each a `ProfilerStep#k` range ending with a device synchronise.
+   Blocks are separate so the run can interleave them with clean timing (ngbench.measure.interleave);
+2. one annotation pass (one more iteration) records input shapes and the nn.Module scope of every op,
    through forward hooks that open `ngbench::module <path> [<Class>]` ranges.
 The annotation is joined to the timed ops by position (op names are checked; a mismatch is aligned
 with a sequence matcher and counted in the notes).
@@ -18,37 +19,40 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
-from ngbench.attribution import attribute, window_ops
-from ngbench.flows.base import ProfileResult
-from ngbench.measure.timing import synchronizer
-from ngbench.trace.kineto import ITERATION_PREFIX, MODULE_PREFIX, iteration_windows, load_trace
+from ngbench.trace import kineto
+from ngbench.trace.attribution import window_ops
+from ngbench.trace.kineto import MODULE_PREFIX, iteration_windows, load_trace
+from ngbench.trace.reconstruct import Costs
+from ngbench.trace.result import ProfileResult, attribute_windows
+
+ANNOTATION_COLUMNS = ["module", "module_type", "input_shapes", "input_dtypes"]
 
 
-def _activities(device: str):
+def activities(device: str):
     from torch.profiler import ProfilerActivity
 
     return [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
 
 
-def profiled_iterations(infer: Callable, iters: int, device: str, trace_path: str, record_shapes: bool,
-                         first_index: int = 0, warmup: int = 1):
-    """`warmup` unmarked inferences (in no iteration window) absorb the profiler's start-up costs, then
-    `iters` marked ones; returns the Kineto event table."""
-    import torch
+def profiled_steps(infer: Callable, sync: Callable, iters: int, device: str, trace_path: str,
+                   record_shapes: bool = False, warmup: int = 1):
+    """`warmup` + `iters` inferences under one profiler session with a schedule; the active ones are
+    `ProfilerStep#k` ranges. Writes the Chrome trace to `trace_path`."""
+    import warnings
 
-    sync = synchronizer(device)
+    from torch.profiler import profile, schedule
+
     sync()
-    with torch.profiler.profile(activities=_activities(device), record_shapes=record_shapes,
-                                with_stack=False, profile_memory=False, with_modules=False) as prof:
-        for _ in range(warmup):
-            infer()
-            sync()
-        for i in range(iters):
-            with torch.profiler.record_function(f"{ITERATION_PREFIX}{first_index + i}"):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*(won't be using warmup|clears events at the end)")
+        plan = schedule(wait=0, warmup=warmup, active=iters, repeat=1)
+        with profile(activities=activities(device), schedule=plan, record_shapes=record_shapes, with_stack=False,
+                     profile_memory=False, with_modules=False,
+                     on_trace_ready=lambda prof: prof.export_chrome_trace(trace_path)) as prof:
+            for _ in range(warmup + iters):
                 infer()
                 sync()
-    prof.export_chrome_trace(trace_path)
-    return load_trace(trace_path)
+                prof.step()
 
 
 class ModuleScopes:
@@ -62,6 +66,8 @@ class ModuleScopes:
     def __enter__(self):
         import torch
 
+        if self.model is None:
+            return self
         for path, module in self.model.named_modules():
             label = f"{MODULE_PREFIX}{path or '<root>'} [{type(module).__name__}]"
 
@@ -92,13 +98,27 @@ def _parse_scope(name: str) -> tuple[str, str]:
     return ("" if path == "<root>" else path), cls.rstrip("]")
 
 
+def input_shapes(dims) -> list[list[int]]:
+    """Kineto's `Input Dims` as a list per input ([] for a scalar or a non-tensor input)."""
+    if not isinstance(dims, list):
+        return []
+    return [[int(d) for d in dim] if isinstance(dim, list) and all(isinstance(d, int) for d in dim) else []
+            for dim in dims]
+
+
+def input_dtypes(types) -> list[str]:
+    """Kineto's `Input type` as a list per input ('' for a non-tensor input)."""
+    return [str(t) for t in types] if isinstance(types, list) else []
+
+
 def annotate(events):
     """Top-level ops of the first iteration with module path, module class, input shapes and dtypes."""
     import pandas as pd
 
-    index, lo, hi, tid = iteration_windows(events)[0]
+    _, lo, hi, tid = iteration_windows(events)[0]
     on_thread = events[(events["tid"] == tid) & (events["ts"] >= lo) & (events["end"] <= hi)]
-    ops = window_ops(events[events["cat"] == "cpu_op"], lo, hi, tid)
+    is_step = events["name"].str.match(kineto.STEP_PATTERN)
+    ops = window_ops(events[(events["cat"] == "cpu_op") & ~is_step], lo, hi, tid)
     scopes = on_thread[(on_thread["cat"] == "user_annotation") & on_thread["name"].str.startswith(MODULE_PREFIX)]
     marks = sorted([(t, 0, e, n) for t, e, n in zip(scopes["ts"], scopes["end"], scopes["name"])]
                    + [(t, 1, e, i) for i, (t, e) in enumerate(zip(ops["ts"], ops["end"]))])
@@ -114,10 +134,9 @@ def annotate(events):
     rows = []
     for i, (name, dims, types) in enumerate(zip(ops["name"], ops["input_dims"], ops["input_types"])):
         path, cls = module_of.get(i, ("", ""))
-        shapes = "" if dims is None else str([d for d in dims if d != []] if isinstance(dims, list) else dims)
-        dtype = "" if types is None else ",".join(sorted({t for t in types if t})) if isinstance(types, list) else str(types)
-        rows.append({"op": name, "module": path, "module_type": cls, "input_shapes": shapes, "dtype": dtype})
-    return pd.DataFrame(rows, columns=["op", "module", "module_type", "input_shapes", "dtype"])
+        rows.append({"op": name, "module": path, "module_type": cls, "input_shapes": input_shapes(dims),
+                     "input_dtypes": input_dtypes(types)})
+    return pd.DataFrame(rows, columns=["op"] + ANNOTATION_COLUMNS)
 
 
 def join_annotation(ops, annotation) -> tuple[object, int]:
@@ -127,67 +146,85 @@ def join_annotation(ops, annotation) -> tuple[object, int]:
     """
     import pandas as pd
 
-    columns = ["module", "module_type", "input_shapes", "dtype"]
     names = annotation["op"].tolist()
+    values = {column: annotation[column].tolist() for column in ANNOTATION_COLUMNS}
     frames, unmatched = [], 0
     for _, rows in ops.groupby("iteration", sort=True):
         rows = rows.copy()
-        for column in columns:
-            rows[column] = ""
+        filled = {column: ["" if column.startswith("module") else [] for _ in range(len(rows))]
+                  for column in ANNOTATION_COLUMNS}
+        position = {index: k for k, index in enumerate(rows.index)}
         real = rows[~rows["op"].str.startswith("[")]
-        if real["op"].tolist() == names:  # the common case: the same op sequence in both passes
-            rows.loc[real.index, columns] = annotation[columns].to_numpy()
-            frames.append(rows)
-            continue
-        matcher = difflib.SequenceMatcher(a=real["op"].tolist(), b=names, autojunk=False)
-        positions = real.index.to_list()
+        timed = real["op"].tolist()
+        if timed == names:   # the common case: the same op sequence in both passes
+            blocks = [difflib.Match(0, 0, len(names))]
+        else:
+            blocks = difflib.SequenceMatcher(a=timed, b=names, autojunk=False).get_matching_blocks()
         matched = 0
-        for block in matcher.get_matching_blocks():
+        for block in blocks:
             for k in range(block.size):
-                rows.loc[positions[block.a + k], columns] = annotation.loc[block.b + k, columns].to_list()
+                target = position[real.index[block.a + k]]
+                for column in ANNOTATION_COLUMNS:
+                    filled[column][target] = values[column][block.b + k]
             matched += block.size
         unmatched += len(real) - matched
+        for column in ANNOTATION_COLUMNS:
+            rows[column] = filled[column]
         frames.append(rows)
     return pd.concat(frames), unmatched
 
 
-def profile_callable(infer: Callable, iters: int, device: str, model=None, keep_trace: str | None = None,
-                     events_filter: Callable | None = None, post: Callable | None = None,
-                     warmup: int = 1) -> ProfileResult:
-    """Timed Kineto pass + annotation pass -> ProfileResult with host/device/wall times per op.
+class KinetoProfiler:
+    """Timed blocks + one annotation pass of `infer` under Kineto, attributed into a ProfileResult.
 
-    `model` gets module-scope hooks in the annotation pass (None: shapes only). A flow can reshape the
-    event table before attribution (`events_filter(events) -> events`, applied to both passes) and
-    relabel the attributed ops (`post(ops, timed_events) -> ops`, while ts/end are still there).
+    A flow can reshape the event table operators are taken from (`ops_filter(events) -> events`, applied
+    to both passes) and relabel an iteration's joined op rows (`post(rows, events)`, while ts/end are there).
     """
-    keep = events_filter or (lambda events: events)
-    with tempfile.TemporaryDirectory() as tmp:
-        timed_path = os.path.join(tmp, "timed.json")
-        events = profiled_iterations(infer, iters, device, timed_path, record_shapes=False, warmup=warmup)
-        if keep_trace:
-            shutil.copyfile(timed_path, f"{keep_trace}.tmp")
-            os.replace(f"{keep_trace}.tmp", keep_trace)
-        result = attribute(keep(events), device_is_host=not device.startswith("cuda"))
-        notes = {}
-        if result.busy_us_by_device:
-            window = sum(result.iteration_us)
-            notes["device_busy_share_by_device"] = {f"gpu{pid}": busy / window
-                                                    for pid, busy in sorted(result.busy_us_by_device.items())}
-        with ModuleScopes(model) if model is not None else _NullScope():
-            annotation_events = profiled_iterations(infer, 1, device, os.path.join(tmp, "annot.json"),
-                                                     record_shapes=True, warmup=0)
-        ops, notes["annotation_unmatched_ops"] = join_annotation(result.ops, annotate(keep(annotation_events)))
-    if post is not None:
-        ops = post(ops, events)
-    ops = ops.drop(columns=[c for c in ("ts", "end", "cat", "pid", "tid", "correlation", "external_id",
-                                        "input_dims", "input_types", "dur") if c in ops.columns])
-    return ProfileResult(ops=ops, iteration_us=result.iteration_us, busy_us=result.busy_us,
-                         trace_path=keep_trace, notes=notes)
 
+    def __init__(self, infer: Callable, sync: Callable, device: str, warmup: int = 1, model=None,
+                 keep_trace: str | None = None, ops_filter: Callable | None = None, post: Callable | None = None):
+        self.infer, self.sync, self.device, self.warmup, self.model = infer, sync, device, warmup, model
+        self.keep_trace, self.ops_filter, self.post = keep_trace, ops_filter or (lambda events: events), post
+        self.workdir = tempfile.mkdtemp(prefix="ngbench-kineto-")
+        self.traces: list[str] = []
 
-class _NullScope:
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
+        shutil.rmtree(self.workdir, ignore_errors=True)
         return False
+
+    def block(self, iters: int) -> None:
+        """`warmup` unmarked + `iters` marked inferences under one profiler session."""
+        path = os.path.join(self.workdir, f"block{len(self.traces)}.json")
+        profiled_steps(self.infer, self.sync, iters, self.device, path, warmup=self.warmup)
+        self.traces.append(path)
+
+    def result(self, costs: Costs) -> ProfileResult:
+        """Attribute every block (raw and rebuilt), then join the annotation pass onto the op rows."""
+        import pandas as pd
+
+        all_windows, blocks, events_of = [], [], {}
+        for block, path in enumerate(self.traces):
+            events = load_trace(path)
+            found = kineto.windows(events, self.ops_filter(events), device_is_host=not self.device.startswith("cuda"),
+                                   first_index=len(all_windows))
+            all_windows += found
+            blocks += [block] * len(found)
+            events_of.update({w.index: events for w in found})
+        if self.keep_trace and self.traces:
+            shutil.copyfile(self.traces[-1], f"{self.keep_trace}.tmp")
+            os.replace(f"{self.keep_trace}.tmp", self.keep_trace)
+        result = attribute_windows(all_windows, costs, blocks)
+        annotation_path = os.path.join(self.workdir, "annotation.json")
+        with ModuleScopes(self.model):
+            profiled_steps(self.infer, self.sync, 1, self.device, annotation_path, record_shapes=True, warmup=0)
+        annotation = annotate(self.ops_filter(load_trace(annotation_path)))
+        result.ops, result.notes["annotation_unmatched_ops"] = join_annotation(result.ops, annotation)
+        if self.post is not None:
+            result.ops = pd.concat([self.post(rows, events_of[index]) for index, rows in result.ops.groupby("iteration")],
+                                   ignore_index=True)
+        result.ops = result.ops.drop(columns=[c for c in ("ts", "end", "input_dims", "input_types")
+                                              if c in result.ops.columns])
+        return result

@@ -21,7 +21,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ngbench.schema import IDLE_OP
+from ngbench.schema import IDLE_OP, normalise_events
+from ngbench.trace.onnx_scopes import known_node
 
 FOREIGN = re.compile(r"^\{ForeignNode\[(.*)\]\}$")
 ONNX_LAYER = re.compile(r"\[ONNX Layer: ([^\]\x1f]+)\]")
@@ -36,8 +37,8 @@ class Layer:
     layer_type: str = ""
     sources: list[str] = field(default_factory=list)     # ONNX node names, graph order where known
     tactic: str = ""
-    input_shapes: str = ""
-    dtype: str = ""
+    input_shapes: list = field(default_factory=list)
+    input_dtypes: list = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- layer names
@@ -96,16 +97,14 @@ def layer_sources(entry: dict | str, onnx_order: dict[str, int]) -> list[str]:
             found = [n for n, i in onnx_order.items() if lo <= i <= hi]
         elif span:                            # no graph order to expand the range: keep its ends
             found = list(span)
-    from ngbench.flows.onnx_export import known_node
-
     resolved = [known_node(s, onnx_order, "_/ ") or s for s in found] if onnx_order else list(found)
     return list(dict.fromkeys(resolved))
 
 
-def _tensor_shapes(tensors: list) -> tuple[str, str]:
-    shapes = [list(t.get("Dimensions", [])) for t in tensors or [] if isinstance(t, dict)]
-    dtypes = [t.get("Format/Datatype", "") for t in tensors or [] if isinstance(t, dict)]
-    return (str(shapes) if shapes else ""), (dtypes[0] if dtypes else "")
+def _tensor_shapes(tensors: list) -> tuple[list[list[int]], list[str]]:
+    shapes = [[int(d) for d in t.get("Dimensions", [])] for t in tensors or [] if isinstance(t, dict)]
+    dtypes = [str(t.get("Format/Datatype", "")) for t in tensors or [] if isinstance(t, dict)]
+    return shapes, dtypes
 
 
 def parse_layers(info: dict | list, onnx_order: dict[str, int] | None = None) -> list[Layer]:
@@ -117,9 +116,9 @@ def parse_layers(info: dict | list, onnx_order: dict[str, int] | None = None) ->
         if isinstance(entry, str):
             layers.append(Layer(entry, sources=layer_sources(entry, order)))
             continue
-        shapes, dtype = _tensor_shapes(entry.get("Inputs"))
+        shapes, dtypes = _tensor_shapes(entry.get("Inputs"))
         layers.append(Layer(entry.get("Name", ""), entry.get("LayerType", ""), layer_sources(entry, order),
-                            entry.get("TacticName", "") or "", shapes, dtype))
+                            entry.get("TacticName", "") or "", shapes, dtypes))
     return layers
 
 
@@ -169,8 +168,6 @@ def layer_events(layers: list[Layer], iterations: list[dict[str, float]], onnx_o
     """
     import pandas as pd
 
-    from ngbench.schema import normalise_events
-
     scopes = scopes or {}
     by_name = {layer.name: layer for layer in layers}
     rows, iteration_us, busy_us = [], [], []
@@ -182,17 +179,35 @@ def layer_events(layers: list[Layer], iterations: list[dict[str, float]], onnx_o
             module, module_type = _module_of(layer.sources, scopes)
             us = 1000.0 * times[name]
             rows.append({"iteration": k, "seq": seq, "op": name, "module": module, "module_type": module_type,
-                         "input_shapes": layer.input_shapes, "dtype": layer.dtype, "host_us": us,
+                         "input_shapes": layer.input_shapes, "input_dtypes": layer.input_dtypes, "host_us": us,
                          "device_us": us, "wall_us": us, "kernels": [layer.tactic] if layer.tactic else [],
                          "fused_ops": [onnx_ops.get(s, "") for s in layer.sources if onnx_ops.get(s)],
-                         "provider": "", "layer_type": layer.layer_type, "source_nodes": list(layer.sources)})
+                         "provider": "", "node": " + ".join(layer.sources)})
         busy = 1000.0 * sum(times.values())
         total = latency_us[k] if latency_us and latency_us[k] >= busy else busy
-        rows.append({"iteration": k, "seq": len(names), "op": IDLE_OP, "wall_us": total - busy,
-                     "layer_type": "", "source_nodes": []})
+        rows.append({"iteration": k, "seq": len(names), "op": IDLE_OP, "wall_us": total - busy})
         iteration_us.append(total)
         busy_us.append(busy)
     return normalise_events(pd.DataFrame(rows)), iteration_us, busy_us
+
+
+def layer_result(ops, iteration_us: list[float], busy_us: list[float]):
+    """A ProfileResult of layer rows. TensorRT's IProfiler times each layer on the device and gives no host
+    timeline, so there is nothing to rebuild: the wall view is the profiled one, and no kernel rows exist
+    (a layer is one or more kernels TensorRT does not name)."""
+    import pandas as pd
+
+    from ngbench.trace.attribution import KERNEL_COLUMNS
+    from ngbench.trace.result import ITERATION_COLUMNS, ProfileResult, stalled
+
+    ops = ops.assign(wall_profiled_us=ops["wall_us"])
+    iterations = pd.DataFrame({"iteration": range(len(iteration_us)), "block": 0, "profiled_us": iteration_us,
+                               "rebuilt_us": iteration_us, "busy_us": busy_us, "busy_profiled_us": busy_us,
+                               "record_cost_us": 0.0, "waits": 0}, columns=ITERATION_COLUMNS)
+    iterations["stalled"] = stalled(iterations["profiled_us"])
+    kept = set(iterations.loc[~iterations["stalled"], "iteration"])
+    return ProfileResult(ops[ops["iteration"].isin(kept)].reset_index(drop=True),
+                         pd.DataFrame(columns=["iteration"] + KERNEL_COLUMNS), iterations)
 
 
 # ----------------------------------------------------------------------------- fusion data

@@ -1,9 +1,9 @@
 """ModelBundle -> ONNX file, cached on disk, with each ONNX node's nn.Module scope kept beside it.
 
-Shared by the `ort` and `trt` flows. The exporter is torch's dynamo exporter (`torch.onnx.export(...,
+Shared by the `ort` and `trt` flows (ngbench.flows.onnx.OnnxFlow). The exporter is torch's dynamo exporter (`torch.onnx.export(...,
 dynamo=True)`, needs onnxscript): it writes each node's module path and class into the node's
 `metadata_props` (`pkg.torch.onnx.name_scopes`, `pkg.torch.onnx.class_hierarchy`), which we read into
-`scopes.json`. The TorchScript exporter (`dynamo=False`) is the fallback; its node names carry the scope
+`scopes.json` (ngbench.trace.onnx_scopes reads them). The TorchScript exporter (`dynamo=False`) is the fallback; its node names carry the scope
 (`/transformer/h.0/attn/MatMul`) but not the class. A cache entry is one directory
 `<cache_dir>/<model>-<precision>-op<opset>-<hash>/` holding `model.onnx` (+ external data for >2 GB
 models) and `scopes.json`; it is written under a temporary name and renamed whole.
@@ -11,7 +11,6 @@ models) and `scopes.json`; it is written under a temporary name and renamed whol
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import logging
@@ -23,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ngbench.errors import UserError, require
+from ngbench.errors import UserError, first_line, require
+from ngbench.trace.onnx_scopes import graph_scopes, scope_from_metadata
 
 MODEL_FILE = "model.onnx"
 SCOPES_FILE = "scopes.json"
@@ -113,98 +113,7 @@ def cache_key(model_name: str, model_cfg: dict, tensors: list, precision: str, o
     return f"{safe}-{precision}-op{opset}-{digest[:16]}"
 
 
-# ----------------------------------------------------------------------------- scopes
-def _strip_root(path: str) -> str:
-    """Module path without the export wrapper's `model.` prefix."""
-    return path[len("model."):] if path.startswith("model.") else ("" if path == "model" else path)
-
-
-def scope_from_metadata(name: str, meta: dict) -> list[str]:
-    """[module path, module class] of a node, from dynamo metadata or a TorchScript-style node name."""
-    if "pkg.torch.onnx.name_scopes" in meta:
-        try:
-            names = ast.literal_eval(meta["pkg.torch.onnx.name_scopes"])
-            classes = ast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
-        except (ValueError, SyntaxError):
-            return ["", ""]
-        if len(names) >= 2:
-            module_type = classes[-2].rsplit(".", 1)[-1] if len(classes) >= 2 else ""
-            path = _strip_root(names[-2])
-            return [path, module_type if path else ""]
-        return ["", ""]
-    if name.startswith("/"):                           # TorchScript: /model/transformer/h.0/attn/MatMul
-        parts = name.strip("/").split("/")[:-1]
-        return [_strip_root(".".join(parts)), ""]
-    return ["", ""]
-
-
-def graph_scopes(proto) -> dict[str, list[str]]:
-    """node name -> [module path, module class] for every node of an ONNX ModelProto's main graph."""
-    return {n.name: scope_from_metadata(n.name, {p.key: p.value for p in n.metadata_props})
-            for n in proto.graph.node if n.name}
-
-
-def resolve_scopes(graph_nodes, known: dict[str, list[str]], producers: dict[str, str]) -> dict[str, list[str]]:
-    """Scopes for the nodes of a rewritten graph (ORT-optimized or quantized: new nodes, new names).
-
-    `graph_nodes` are (name, inputs, outputs) triples in graph order; `known` the exported graph's
-    scopes; `producers` maps each exported tensor name to the node that produced it. A new node takes the
-    scope of, in this order: the exported node whose name it extends (quantization renames `n` to
-    `n_MatMul_quant`); the exported node that produced one of its outputs (fusions keep the last fused
-    node's output); the first resolved node consuming its outputs (a DynamicQuantizeLinear belongs to
-    the MatMul it feeds); the producer of one of its inputs.
-    """
-    resolved: dict[str, list[str]] = {}
-    pending = []
-    for name, inputs, outputs in graph_nodes:
-        source = known_node(name, known)
-        source = source or next((producers[t] for t in outputs if t in producers), None)
-        if source in known:
-            resolved[name] = known[source]
-        else:
-            pending.append((name, inputs, outputs))
-    consumers: dict[str, list[str]] = {}
-    for name, inputs, _ in graph_nodes:
-        for tensor in inputs:
-            consumers.setdefault(tensor, []).append(name)
-    for name, inputs, outputs in pending:
-        users = [u for t in outputs for u in consumers.get(t, []) if u in resolved]
-        if users:
-            resolved[name] = resolved[users[0]]
-            continue
-        source = next((producers[t] for t in inputs if t in producers), None)
-        resolved[name] = known.get(source, ["", ""]) if source else ["", ""]
-    return resolved
-
-
-def known_node(name: str, known, boundaries: str = "_/") -> str | None:
-    """`name` if it is a known node, else the longest known node name it extends at one of the `boundaries`
-    characters (ORT's `node_Gemm_1_MatMul_quant`, TensorRT's `/x/MatMul_myl0_3`); None when there is none."""
-    if name in known:
-        return name
-    cuts = [i for i, char in enumerate(name) if char in boundaries]
-    return next((name[:cut] for cut in reversed(cuts) if name[:cut] in known), None)
-
-
-def producers_of(proto) -> dict[str, str]:
-    """Tensor name -> name of the node producing it."""
-    return {out: n.name for n in proto.graph.node for out in n.output}
-
-
 # ----------------------------------------------------------------------------- export
-def _first_line(exc: BaseException) -> str:
-    """First line of the root cause (torch's exporter wraps it in a generic multi-line message)."""
-    import re
-
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip() or type(exc).__name__
-    summary = text.split("## Exception summary", 1)
-    if len(summary) == 2 and summary[1].strip():
-        text = summary[1].strip()
-    return text.splitlines()[0][:300]
-
-
 def _export_to(wrapper, tensors, path: Path, names: tuple[list[str], list[str]], opset: int):
     """Run the exporter (dynamo, else TorchScript) into `path`; returns (exporter name, scopes)."""
     import torch
@@ -287,5 +196,5 @@ def export_onnx(bundle, *, model_name: str, model_cfg: dict, precision: str, ops
         names = (input_names, _output_names(bundle, len(outputs)))
         _write_entry(bundle, tensors, names, opset, entry)
     except Exception as exc:  # noqa: BLE001
-        raise UserError(f"ONNX export of {model_name} failed: {_first_line(exc)}") from exc
+        raise UserError(f"ONNX export of {model_name} failed: {first_line(exc, root_cause=True)}") from exc
     return load_entry(entry, time.perf_counter() - start, cache_hit=False)

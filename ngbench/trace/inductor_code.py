@@ -1,4 +1,5 @@
-"""flow=inductor: torch.compile with the Inductor backend; each generated kernel is one op row.
+"""Read what Inductor generated: kernel names, the `Original ATen` provenance comments, GEMM templates, and
+the wrapper ranges dynamo/AOT/Inductor open in a profile. Pure functions over names, code and event tables.
 
 A kernel row's `fused_ops` are the aten operators Inductor fused into it, read from Inductor's own
 provenance: the `Original ATen: [...]` comment it writes above each kernel definition in the generated
@@ -12,13 +13,10 @@ epilogue. See docs/fusion.md.
 from __future__ import annotations
 
 import re
-import time
 from functools import lru_cache
 
-from ngbench.errors import UserError, first_line
-from ngbench.flows.base import Flow, ProfileResult, RunContext
-
-MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+from ngbench.taxonomy import load_taxonomy
+from ngbench.trace.kineto import DEVICE_CATEGORIES, LAUNCH_CATEGORIES
 
 # Profiler ranges that dynamo/AOTAutograd/Inductor open around the compiled code: containers, not
 # operators. Dropping them lets the kernels and extern calls inside become the top-level ops; their own
@@ -142,8 +140,6 @@ def fused_ops_of(name: str, origins: dict[str, list[str]], templates: set[str] =
     extern GEMM it took over (addmm's bias add, SDPA's mask, a conv's input layout copy), so it is left
     out when other ops remain. GEMM templates keep theirs.
     """
-    from ngbench.taxonomy import load_taxonomy
-
     if not GENERATED_KERNEL.match(name):
         return []
     kernel = kernel_op_name(name)
@@ -167,8 +163,6 @@ def add_launch_ops(events):
     don't (so a kernel is never lumped into `[unattributed kernels]` when its launch is known).
     """
     import pandas as pd
-
-    from ngbench.trace.kineto import DEVICE_CATEGORIES, LAUNCH_CATEGORIES
 
     ops = events[events["cat"] == "cpu_op"]
     launches = events[events["cat"].isin(LAUNCH_CATEGORIES) & (events["correlation"] >= 0)]
@@ -207,98 +201,3 @@ def label_kernels(ops, origins: dict[str, list[str]], templates: set[str], regio
     ops.loc[inside & (ops["module_type"].fillna("") == ""), "module_type"] = region_module_type
     ops["module"] = ops["module"].fillna("")
     return ops
-
-
-class InductorFlow(Flow):
-    """torch.compile(model, backend="inductor", mode=..., fullgraph=..., dynamic=...) under inference_mode."""
-
-    name = "inductor"
-
-    @classmethod
-    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
-        mode = options.get("mode", "default")
-        if mode not in MODES:
-            return f"flow.mode={mode} is not an Inductor mode; valid: {', '.join(MODES)}"
-        if ctx.quant:
-            return "flow=inductor compiles the float model; +quant runs on flow=torch or flow=ort"
-        return None
-
-    def _inductor_config(self, device: str) -> dict:
-        """Inductor settings the profile relies on (patched only around compilation)."""
-        settings = {"triton.descriptive_names": "original_aten", "cpp.descriptive_names": "original_aten",
-                    "triton.unique_kernel_names": True}
-        if not device.startswith("cuda"):
-            settings["cpp.enable_kernel_profile"] = True  # each cpp kernel becomes a profiler event
-        return settings
-
-    def prepare(self, bundle, ctx: RunContext) -> None:
-        import torch
-        from torch._inductor.codecache import PyCodeCache
-
-        from ngbench.measure.timing import synchronizer
-
-        self.bundle = bundle
-        self.sync = synchronizer(ctx.device)
-        opts = {"mode": self.options.get("mode", "default"), "fullgraph": bool(self.options.get("fullgraph", False)),
-                "dynamic": bool(self.options.get("dynamic", False))}
-        seen = len(PyCodeCache.modules)
-        with torch._inductor.config.patch(self._inductor_config(ctx.device)):
-            self.compiled = torch.compile(bundle.model, backend="inductor", **opts)
-            try:
-                begin = time.perf_counter()
-                self.infer()
-                self.sync()
-                self._facts["compile_s"] = time.perf_counter() - begin
-                begin = time.perf_counter()
-                self.infer()  # reduce-overhead records its CUDA graphs on the next calls
-                self.sync()
-                self._facts["second_call_s"] = time.perf_counter() - begin
-            except Exception as exc:  # any compiler failure is the user's one line
-                raise UserError(f"flow=inductor: torch.compile failed for {ctx.model_name}: {first_line(exc)}") from exc
-        self._read_generated_code(PyCodeCache.modules[seen:])
-        self._facts.update({"mode": opts["mode"], "fullgraph": opts["fullgraph"], "dynamic": opts["dynamic"],
-                            "compiled_graphs": len(self.code), "generated_kernels": _count_kernels(self.code),
-                            "kernels_with_provenance": len(self.origins),
-                            "gemm_templates": len(self.templates)})
-
-    def _read_generated_code(self, modules) -> None:
-        """Keep the graph wrappers Inductor generated (max-autotune also loads one module per benchmarked
-        template choice) and read the kernels' origins and GEMM templates from them."""
-        self.code = [code for code in map(_read, modules) if GRAPH_WRAPPER.search(code)]
-        self.origins: dict[str, list[str]] = {}
-        self.templates: set[str] = set()
-        for code in self.code:
-            for kernel, ops in kernel_origins_from_code(code).items():
-                self.origins.setdefault(kernel, ops)
-            self.templates |= gemm_templates(code)
-
-    def infer(self):
-        import torch
-
-        with torch.inference_mode():
-            return self.compiled(*self.bundle.args, **self.bundle.kwargs)
-
-    def profile(self, iters: int, ctx: RunContext) -> ProfileResult:
-        from ngbench.trace.torch_profiler import profile_callable
-
-        def label(ops, events):
-            regions = events.loc[(events["cat"] == "cpu_op") & events["name"].str.match(REGION_EVENT), ["ts", "end"]]
-            return label_kernels(ops, self.origins, self.templates, list(regions.itertuples(index=False, name=None)),
-                                 type(self.bundle.model).__name__)
-
-        trace = f"{ctx.run_dir}/trace.json" if ctx.save_trace else None
-        return profile_callable(self.infer, iters, ctx.device, keep_trace=trace, events_filter=compiled_events,
-                                post=label, warmup=ctx.profile_warmup)
-
-
-def _read(module) -> str:
-    try:
-        with open(module.__file__) as handle:
-            return handle.read()
-    except (OSError, TypeError, AttributeError):
-        return ""
-
-
-def _count_kernels(codes: list[str]) -> int:
-    return sum(1 for code in codes for line in code.splitlines()
-               if (m := KERNEL_DEFINITION.match(line)) and GENERATED_KERNEL.match(m["name"]))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ngbench.flows.base import Flow, ProfileResult, RunContext
+from ngbench.flows.base import Flow, RunContext
 
 
 class TorchFlow(Flow):
-    """Eager PyTorch under inference_mode; optional int8 through ngbench.quant."""
+    """Eager PyTorch under inference_mode; optional int8 through ngbench.flows.torch.int8."""
 
     name = "torch"
 
@@ -20,11 +20,11 @@ class TorchFlow(Flow):
             return "CPU dynamic int8 runs fp32 activations; use precision=fp32 (or platform=cuda for LLM.int8())"
         return None
 
-    def prepare(self, bundle, ctx: RunContext) -> None:
-        from ngbench.quant import quantize_for_torch
+    def prepare(self, bundle) -> None:
+        from ngbench.flows.torch.int8 import quantize_for_torch
 
-        if ctx.quant:
-            self._facts["quantization"] = quantize_for_torch(bundle, ctx)
+        if self.ctx.quant:
+            self._facts["quantization"] = quantize_for_torch(bundle, self.ctx)
         self.bundle = bundle
 
     def infer(self):
@@ -33,13 +33,13 @@ class TorchFlow(Flow):
         with torch.inference_mode():
             return self.bundle()
 
-    def profile(self, iters: int, ctx: RunContext) -> ProfileResult:
+    def profiler(self):
         from ngbench.taxonomy import load_taxonomy
         from ngbench.trace.kineto import drop_containers
-        from ngbench.trace.torch_profiler import profile_callable
+        from ngbench.trace.torch_profiler import KinetoProfiler
 
-        trace = f"{ctx.run_dir}/trace.json" if ctx.save_trace else None
         taxonomy = load_taxonomy()
-        return profile_callable(self.infer, iters, ctx.device, model=self.bundle.model, keep_trace=trace,
-                                events_filter=lambda events: drop_containers(events, taxonomy.is_container),
-                                warmup=ctx.profile_warmup)
+        return KinetoProfiler(self.infer, self.synchronize, self.ctx.device, warmup=self.ctx.profile_warmup,
+                              model=self.bundle.model, keep_trace=self.ctx.trace_path,
+                              ops_filter=lambda events: drop_containers(events, taxonomy.is_container))
+

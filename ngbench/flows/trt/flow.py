@@ -3,8 +3,9 @@
 prepare(): export (shared ONNX cache), build with Builder + OnnxParser + BuilderConfig
 (ProfilingVerbosity.DETAILED so the inspector lists each layer's source ONNX nodes), serialise the engine
 next to the ONNX file (cached), create an IExecutionContext with tensors bound by `set_tensor_address`.
-infer(): `execute_async_v3` on a torch CUDA stream. profile(): an `IProfiler` collects
-`report_layer_time` per iteration; ngbench.trace.trt_profile turns that and the inspector JSON into rows.
+infer(): `execute_async_v3` on a torch CUDA stream; synchronize() waits for that stream. profiler(): an
+`IProfiler` collects `report_layer_time` per iteration; ngbench.trace.trt_profile turns that and the
+inspector JSON into rows.
 Precision: fp32 (default), fp16 (BuilderFlag.FP16), bf16 (BuilderFlag.BF16); int8 is refused (it needs a
 calibrator or a Q/DQ model, which ngbench does not make). NOT RUN on a machine with TensorRT yet; see
 docs/flows-ort-trt.md.
@@ -13,14 +14,17 @@ docs/flows-ort-trt.md.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 from ngbench.errors import UserError
-from ngbench.flows.base import Flow, ProfileResult, RunContext
+from ngbench.flows.base import RunContext
+from ngbench.flows.onnx import OnnxFlow
+from ngbench.output import atomic_write_bytes
+from ngbench.trace.reconstruct import Costs
+from ngbench.trace.result import ProfileResult
 
 NEEDS_TRT = "flow=trt needs TensorRT: pip install tensorrt (NVIDIA GPUs with CUDA only)"
 
@@ -51,16 +55,17 @@ def _layer_profiler(trt):
     return LayerTimes()
 
 
-class TrtFlow(Flow):
+class TrtFlow(OnnxFlow):
     """A TensorRT engine built from the shared ONNX export."""
 
     name = "trt"
+    record_kinds = ()       # IProfiler times layers on the device; there is no host record to price
 
-    def __init__(self, name: str | None = None, opset: int = 18, workspace_gb: float = 8,
+    def __init__(self, ctx: RunContext, name: str | None = None, opset: int = 18, workspace_gb: float = 8,
                  cache_dir: str = "outputs/onnx_cache", **options: Any):
-        super().__init__(name, **options)
+        super().__init__(ctx, name, **options)
         self.opset, self.workspace_gb, self.cache_dir = int(opset), float(workspace_gb), cache_dir
-        self._engine = self._context = self._stream = self._exported = None
+        self._engine = self._context = self._stream = None
         self._tensors: dict = {}
         self._layers_json: dict = {}
 
@@ -77,21 +82,14 @@ class TrtFlow(Flow):
         return None
 
     # ------------------------------------------------------------------------------- prepare
-    def prepare(self, bundle, ctx: RunContext) -> None:
+    def prepare(self, bundle) -> None:
         """Export to ONNX (cached), build or load the engine, bind the inputs and outputs."""
-        reason = self.unsupported_reason(ctx, {})
-        if reason:
-            raise UserError(reason)
         import tensorrt as trt
         import torch
 
-        from ngbench.flows.onnx_export import export_onnx, flat_inputs
-
-        self._exported = export_onnx(bundle, model_name=ctx.model_name, model_cfg=ctx.model_cfg,
-                                     precision=ctx.precision, opset=self.opset, cache_dir=self.cache_dir)
-        self._facts.update(exporter=self._exported.exporter, export_s=round(self._exported.export_s, 3),
-                           export_cache_hit=self._exported.cache_hit, onnx_path=self._exported.path,
-                           tensorrt_version=trt.__version__, precision_flags=ctx.precision)
+        ctx = self.ctx
+        self.export(bundle, self.opset, self.cache_dir)
+        self._facts.update(tensorrt_version=trt.__version__, precision_flags=ctx.precision)
         logger = trt.Logger(trt.Logger.WARNING)
         plan = self._engine_file(trt, ctx)
         if not plan.exists():
@@ -102,8 +100,7 @@ class TrtFlow(Flow):
         self._engine = trt.Runtime(logger).deserialize_cuda_engine(plan.read_bytes())
         self._context = self._engine.create_execution_context()
         self._stream = torch.cuda.Stream(device=ctx.device)
-        tensors, _ = flat_inputs(bundle)
-        self._bind(trt, dict(zip(self._exported.input_names, tensors, strict=True)), ctx.device)
+        self._bind(trt, self.inputs, ctx.device)
         self._layers_json = self._inspect(trt)
 
     def _engine_file(self, trt, ctx: RunContext) -> Path:
@@ -111,16 +108,16 @@ class TrtFlow(Flow):
 
         gpu = torch.cuda.get_device_name(ctx.device)
         key = hashlib.sha256(f"{trt.__version__}|{gpu}|{ctx.precision}|{self.workspace_gb}".encode()).hexdigest()
-        return Path(self._exported.path).with_name(f"engine-{ctx.precision}-{key[:12]}.plan")
+        return Path(self.exported.path).with_name(f"engine-{ctx.precision}-{key[:12]}.plan")
 
     def _build(self, trt, logger, precision: str, plan: Path) -> None:
         """Builder + OnnxParser + BuilderConfig -> serialized engine, written atomically to `plan`."""
         builder = trt.Builder(logger)
         network = builder.create_network(0)              # TensorRT 10: networks are explicit-batch
         parser = trt.OnnxParser(network, logger)
-        if not parser.parse_from_file(self._exported.path):
+        if not parser.parse_from_file(self.exported.path):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise UserError(f"TensorRT could not parse {self._exported.path}: {errors[:300]}")
+            raise UserError(f"TensorRT could not parse {self.exported.path}: {errors[:300]}")
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(self.workspace_gb * (1 << 30)))
         config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
@@ -130,11 +127,8 @@ class TrtFlow(Flow):
             config.set_flag(trt.BuilderFlag.BF16)
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
-            raise UserError(f"TensorRT could not build an engine from {self._exported.path} (see its log above)")
-        fd, tmp = tempfile.mkstemp(prefix=".engine.", dir=plan.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(memoryview(serialized))
-        os.replace(tmp, plan)
+            raise UserError(f"TensorRT could not build an engine from {self.exported.path} (see its log above)")
+        atomic_write_bytes(plan, lambda tmp: Path(tmp).write_bytes(memoryview(serialized)))
 
     def _bind(self, trt, inputs: dict, device: str) -> None:
         """set_input_shape + set_tensor_address for every I/O tensor; outputs are torch tensors."""
@@ -158,8 +152,6 @@ class TrtFlow(Flow):
             self._context.set_tensor_address(name, self._tensors[name].data_ptr())
 
     def _inspect(self, trt) -> dict:
-        import json
-
         inspector = self._engine.create_engine_inspector()
         inspector.execution_context = self._context
         return json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
@@ -171,50 +163,67 @@ class TrtFlow(Flow):
             raise RuntimeError("TensorRT execute_async_v3 failed")
         return self._tensors
 
-    def profile(self, iters: int, ctx: RunContext) -> ProfileResult:
-        """Per-layer times from IProfiler, idle = enqueue-to-sync wall time minus Σ layer times."""
+    def synchronize(self) -> None:
+        """TensorRT enqueues on its own stream: wait for that one."""
+        self._stream.synchronize()
+
+    def profiler(self) -> TrtProfiler:
+        return TrtProfiler(self)
+
+    def layers(self):
+        from ngbench.trace.trt_profile import parse_layers
+
+        order = {name: i for i, name in enumerate(self.exported.op_types)}
+        return parse_layers(self._layers_json, order)
+
+
+class TrtProfiler:
+    """An IProfiler on the execution context; per-layer times of each marked execution."""
+
+    def __init__(self, flow: TrtFlow):
         import tensorrt as trt
 
-        from ngbench.trace.trt_profile import layer_events, parse_layers
+        self.flow = flow
+        self.layer_times = _layer_profiler(trt)
+        self.marked: list[dict[str, float]] = []
+        self.latency_us: list[float] = []
 
-        profiler = _layer_profiler(trt)
-        self._context.profiler = profiler
-        self.infer()                                        # the first profiled run pays set-up costs
-        self._stream.synchronize()
-        profiler.iterations.clear()
-        latency_us = []
+    def __enter__(self):
+        self.flow._context.profiler = self.layer_times
+        return self
+
+    def __exit__(self, *exc_info):
+        self.flow._context.profiler = None
+        return False
+
+    def block(self, iters: int) -> None:
+        for _ in range(self.flow.ctx.profile_warmup):
+            self.layer_times.start()
+            self.flow.infer()
+            self.flow.synchronize()
         for _ in range(iters):
-            profiler.start()
+            self.layer_times.start()
             start = time.perf_counter()
-            self.infer()
-            self._stream.synchronize()
-            latency_us.append((time.perf_counter() - start) * 1e6)
-        self._context.profiler = None
-        order = {name: i for i, name in enumerate(self._exported.op_types)}
-        layers = parse_layers(self._layers_json, order)
-        ops, iteration_us, busy_us = layer_events(layers, profiler.iterations, self._exported.op_types,
-                                                  self._exported.scopes, latency_us)
-        self._facts["layers"] = len(layers)
-        self._facts["layer_types"] = _count(layer.layer_type for layer in layers)
-        trace_path = self._save_layers(ctx) if ctx.save_trace else None
-        return ProfileResult(ops, iteration_us, busy_us, trace_path=trace_path,
-                             notes={"layer_info": "engine inspector JSON (ProfilingVerbosity.DETAILED)"})
+            self.flow.infer()
+            self.flow.synchronize()
+            self.latency_us.append((time.perf_counter() - start) * 1e6)
+            self.marked.append(self.layer_times.iterations[-1])
 
-    def _save_layers(self, ctx: RunContext) -> str:
-        import json
+    def result(self, costs: Costs) -> ProfileResult:
+        from ngbench.trace.trt_profile import layer_events, layer_result
 
-        path = Path(ctx.run_dir) / "trt_layers.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self._layers_json))
-        os.replace(tmp, path)
-        return str(path)
-
-    def fusion_table(self):
-        """Where each ONNX node landed in the engine (see ngbench.trace.trt_profile.trt_fusion_table)."""
-        from ngbench.trace.trt_profile import parse_layers, trt_fusion_table
-
-        order = {name: i for i, name in enumerate(self._exported.op_types)}
-        return trt_fusion_table(parse_layers(self._layers_json, order), self._exported.op_types)
+        flow = self.flow
+        layers = flow.layers()
+        ops, iteration_us, busy_us = layer_events(layers, self.marked, flow.exported.op_types, flow.exported.scopes,
+                                                  self.latency_us)
+        flow._facts["layers"] = len(layers)
+        flow._facts["layer_types"] = _count(layer.layer_type for layer in layers)
+        if flow.ctx.save_trace:
+            path = Path(flow.ctx.run_dir) / "trt_layers.json"
+            atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(json.dumps(flow._layers_json)))
+        result = layer_result(ops, iteration_us, busy_us)
+        result.notes["layer_info"] = "engine inspector JSON (ProfilingVerbosity.DETAILED)"
+        return result
 
 
 def _count(values) -> dict[str, int]:

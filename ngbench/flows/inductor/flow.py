@@ -1,0 +1,113 @@
+"""flow=inductor: torch.compile with the Inductor backend; each generated kernel is one op row (its fused
+aten ops read by ngbench.trace.inductor_code). See docs/fusion.md."""
+
+from __future__ import annotations
+
+import time
+
+from ngbench.errors import UserError, first_line
+from ngbench.flows.base import Flow, RunContext
+from ngbench.trace.inductor_code import (
+    GENERATED_KERNEL,
+    GRAPH_WRAPPER,
+    KERNEL_DEFINITION,
+    REGION_EVENT,
+    compiled_events,
+    gemm_templates,
+    kernel_origins_from_code,
+    label_kernels,
+)
+
+MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+class InductorFlow(Flow):
+    """torch.compile(model, backend="inductor", mode=..., fullgraph=..., dynamic=...) under inference_mode."""
+
+    name = "inductor"
+
+    @classmethod
+    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
+        mode = options.get("mode", "default")
+        if mode not in MODES:
+            return f"flow.mode={mode} is not an Inductor mode; valid: {', '.join(MODES)}"
+        if ctx.quant:
+            return "flow=inductor compiles the float model; +quant runs on flow=torch or flow=ort"
+        return None
+
+    def _inductor_config(self, device: str) -> dict:
+        """Inductor settings the profile relies on (patched only around compilation)."""
+        settings = {"triton.descriptive_names": "original_aten", "cpp.descriptive_names": "original_aten",
+                    "triton.unique_kernel_names": True}
+        if not device.startswith("cuda"):
+            settings["cpp.enable_kernel_profile"] = True  # each cpp kernel becomes a profiler event
+        return settings
+
+    def prepare(self, bundle) -> None:
+        import torch
+        from torch._inductor.codecache import PyCodeCache
+
+        ctx = self.ctx
+        self.bundle = bundle
+        opts = {"mode": self.options.get("mode", "default"), "fullgraph": bool(self.options.get("fullgraph", False)),
+                "dynamic": bool(self.options.get("dynamic", False))}
+        seen = len(PyCodeCache.modules)
+        with torch._inductor.config.patch(self._inductor_config(ctx.device)):
+            self.compiled = torch.compile(bundle.model, backend="inductor", **opts)
+            try:
+                begin = time.perf_counter()
+                self.infer()
+                self.synchronize()
+                self._facts["compile_s"] = time.perf_counter() - begin
+                begin = time.perf_counter()
+                self.infer()  # reduce-overhead records its CUDA graphs on the next calls
+                self.synchronize()
+                self._facts["second_call_s"] = time.perf_counter() - begin
+            except Exception as exc:  # any compiler failure is the user's one line
+                raise UserError(f"flow=inductor: torch.compile failed for {ctx.model_name}: {first_line(exc)}") from exc
+        self._read_generated_code(PyCodeCache.modules[seen:])
+        self._facts.update({"mode": opts["mode"], "fullgraph": opts["fullgraph"], "dynamic": opts["dynamic"],
+                            "compiled_graphs": len(self.code), "generated_kernels": _count_kernels(self.code),
+                            "kernels_with_provenance": len(self.origins),
+                            "gemm_templates": len(self.templates)})
+
+    def _read_generated_code(self, modules) -> None:
+        """Keep the graph wrappers Inductor generated (max-autotune also loads one module per benchmarked
+        template choice) and read the kernels' origins and GEMM templates from them."""
+        self.code = [code for code in map(_read, modules) if GRAPH_WRAPPER.search(code)]
+        self.origins: dict[str, list[str]] = {}
+        self.templates: set[str] = set()
+        for code in self.code:
+            for kernel, ops in kernel_origins_from_code(code).items():
+                self.origins.setdefault(kernel, ops)
+            self.templates |= gemm_templates(code)
+
+    def infer(self):
+        import torch
+
+        with torch.inference_mode():
+            return self.compiled(*self.bundle.args, **self.bundle.kwargs)
+
+    def profiler(self):
+        from ngbench.trace.torch_profiler import KinetoProfiler
+
+        def label(rows, events):
+            regions = events.loc[(events["cat"] == "cpu_op") & events["name"].str.match(REGION_EVENT), ["ts", "end"]]
+            return label_kernels(rows, self.origins, self.templates, list(regions.itertuples(index=False, name=None)),
+                                 type(self.bundle.model).__name__)
+
+        return KinetoProfiler(self.infer, self.synchronize, self.ctx.device, warmup=self.ctx.profile_warmup,
+                              keep_trace=self.ctx.trace_path, ops_filter=compiled_events, post=label)
+
+
+def _read(module) -> str:
+    try:
+        with open(module.__file__) as handle:
+            return handle.read()
+    except (OSError, TypeError, AttributeError):
+        return ""
+
+
+def _count_kernels(codes: list[str]) -> int:
+    return sum(1 for code in codes for line in code.splitlines()
+               if (m := KERNEL_DEFINITION.match(line)) and GENERATED_KERNEL.match(m["name"]))

@@ -1,0 +1,5 @@
+"""flow=ort: ONNX export + ONNX Runtime (CPU, CUDA or TensorRT execution provider)."""
+
+from ngbench.flows.ort.flow import OrtFlow
+
+__all__ = ["OrtFlow"]

@@ -1,0 +1,319 @@
+"""flow=ort: ONNX export + ONNX Runtime, profiled with ORT's own profiler (+ CUPTI kernels on CUDA).
+
+prepare(): export (cached), optional dynamic int8 quantization (cached), one InferenceSession without
+profiling for clean timing. profiler(): a second session with `enable_profiling` beside it (ORT can only
+profile from a session's start, and profiling the clean loop would distort it), so that clean and
+profiled blocks can alternate; on CUDA each profiled block is wrapped in torch.profiler (CUPTI) so GPU
+kernels can be matched to ORT nodes by launch window. See docs/flows-ort-trt.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ngbench.errors import UserError, first_line, require
+from ngbench.flows.base import RunContext
+from ngbench.flows.onnx import OnnxFlow
+from ngbench.trace.reconstruct import Costs
+from ngbench.trace.result import ProfileResult
+
+PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
+LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+          "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+            "tensorrt": "TensorrtExecutionProvider"}
+SAVE_OPTIMIZED_MAX_BYTES = 1_500_000_000   # above this the optimized graph is not written (2 GB protobuf cap)
+INT8_FILE = "model.int8-dynamic.onnx"
+
+
+def _ep_missing(provider: str) -> str | None:
+    """Why the execution provider cannot be used with the installed onnxruntime (None when it can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "flow=ort needs the Python package 'onnxruntime': pip install onnxruntime (or onnxruntime-gpu)"
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if provider == "cuda" and EP_NAMES["cuda"] not in available:
+        return ("flow=ort provider=cuda needs onnxruntime with CUDAExecutionProvider (this one has "
+                f"{', '.join(available)}): pip uninstall onnxruntime && pip install onnxruntime-gpu")
+    if provider == "tensorrt" and (EP_NAMES["tensorrt"] not in available
+                                   or importlib.util.find_spec("tensorrt") is None):
+        return ("flow=ort provider=tensorrt needs onnxruntime-gpu with TensorrtExecutionProvider and "
+                "TensorRT itself: pip install onnxruntime-gpu tensorrt")
+    return None
+
+
+def resolve_provider(provider: str, ctx: RunContext) -> str:
+    """`auto` follows the platform: the CUDA provider on a GPU, the CPU provider otherwise."""
+    if provider == "auto":
+        return "cuda" if ctx.is_cuda else "cpu"
+    return provider
+
+
+def _quant_name(quant: dict | None) -> str | None:
+    return (quant or {}).get("name") if quant else None
+
+
+class OrtSession:
+    """One InferenceSession with its inputs bound: numpy feeds on the CPU, io_binding on a GPU (inputs read in
+    place from the torch CUDA tensors, outputs left on the GPU)."""
+
+    def __init__(self, model_path: str, flow: OrtFlow, profile_prefix: str | None = None,
+                 optimized_path: str | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[flow.graph_optimization])
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL   # node events never overlap
+        options.log_severity_level = 3        # warnings such as "the optimized model may be hardware specific"
+        if profile_prefix:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
+        if optimized_path:
+            options.optimized_model_filepath = optimized_path
+        try:
+            self.session = ort.InferenceSession(model_path, options, providers=flow.provider_list(model_path))
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"ONNX Runtime could not load {model_path} on provider={flow.provider}: "
+                            f"{first_line(exc)[:300]}") from exc
+        wanted = {i.name for i in self.session.get_inputs()}
+        feeds = {k: v for k, v in flow.inputs.items() if k in wanted}
+        self.binding = None
+        if flow.provider == "cpu":
+            self.feeds = {k: v.detach().cpu().numpy() for k, v in feeds.items()}
+        else:
+            self.binding = self._bind(feeds, flow.ctx.device_index)
+
+    def _bind(self, feeds: dict, device_id: int):
+        import numpy as np
+        import torch
+
+        dtypes = {torch.float32: np.float32, torch.float16: np.float16, torch.int64: np.int64,
+                  torch.int32: np.int32, torch.bool: np.bool_, torch.uint8: np.uint8, torch.int8: np.int8}
+        binding = self.session.io_binding()
+        torch.cuda.synchronize()
+        self.bound = {}
+        for name, tensor in feeds.items():
+            tensor = self.bound[name] = tensor.contiguous()           # kept alive with the binding
+            binding.bind_input(name, "cuda", device_id, dtypes[tensor.dtype], list(tensor.shape), tensor.data_ptr())
+        for output in self.session.get_outputs():
+            binding.bind_output(output.name, "cuda", device_id)
+        return binding
+
+    def run(self) -> Any:
+        if self.binding is not None:
+            self.session.run_with_iobinding(self.binding)
+            return self.binding
+        return self.session.run(None, self.feeds)
+
+
+class OrtFlow(OnnxFlow):
+    """ONNX Runtime inference session on the CPU, CUDA or TensorRT execution provider."""
+
+    name = "ort"
+    record_kinds = ("node", "op", "runtime", "driver")
+
+    def __init__(self, ctx: RunContext, name: str | None = None, provider: str = "auto",
+                 graph_optimization: str = "all", opset: int = 18, cache_dir: str = "outputs/onnx_cache",
+                 **options: Any):
+        super().__init__(ctx, name, **options)
+        self.provider = resolve_provider(provider, ctx)
+        self.graph_optimization = graph_optimization
+        self.opset, self.cache_dir = int(opset), cache_dir
+        self.model_path: str | None = None
+        self.clean: OrtSession | None = None
+
+    @classmethod
+    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
+        """Impossible flow=ort combinations, found before any model is built."""
+        provider = resolve_provider(options.get("provider", "auto"), ctx)
+        level = options.get("graph_optimization", "all")
+        quant = _quant_name(ctx.quant)
+        if provider not in PROVIDERS:
+            return f"flow.provider={provider} is not valid for flow=ort: use one of {'|'.join(PROVIDERS)}"
+        if level not in LEVELS:
+            return f"flow.graph_optimization={level} is not valid: use one of {'|'.join(LEVELS)}"
+        if provider != "cpu" and not ctx.is_cuda:
+            return f"flow=ort provider={provider} needs a GPU platform: use platform=cuda, or flow.provider=cpu"
+        if provider == "cpu" and ctx.is_cuda:
+            return "flow=ort provider=cpu runs on the CPU: use platform=cpu, or flow.provider=cuda on this GPU"
+        if ctx.precision == "bf16":
+            return "flow=ort does not run bf16 models (few ONNX Runtime kernels): use precision=fp32 or fp16"
+        if provider == "cpu" and ctx.precision != "fp32":
+            return (f"flow=ort provider=cpu runs fp32 only (its CPU kernels lack {ctx.precision}): "
+                    "use precision=fp32 or flow.provider=cuda")
+        if quant not in (None, "int8"):
+            return f"+quant={quant} is not available on flow=ort: use +quant=int8 (dynamic int8)"
+        if quant == "int8" and ctx.precision != "fp32":
+            return "+quant=int8 on flow=ort quantizes an fp32 export dynamically: use precision=fp32"
+        return _ep_missing(provider)
+
+    # ------------------------------------------------------------------------------- prepare
+    def prepare(self, bundle) -> None:
+        """Export (cached), quantize when asked (cached), build the clean-timing session."""
+        require("onnxruntime", "onnxruntime", "flow=ort")
+        exported = self.export(bundle, self.opset, self.cache_dir)
+        self.model_path = exported.path
+        if _quant_name(self.ctx.quant) == "int8":
+            self.model_path = self._quantize(exported.path)
+        start = time.perf_counter()
+        self.clean = OrtSession(self.model_path, self)
+        self._facts["session_build_s"] = round(time.perf_counter() - start, 3)
+        import onnxruntime as ort
+
+        self._facts.update(ort_version=ort.__version__, providers=self.clean.session.get_providers(),
+                           graph_optimization=self.graph_optimization)
+
+    def _quantize(self, source: str) -> str:
+        """Dynamic int8 (onnxruntime.quantization.quantize_dynamic), cached beside the fp32 export."""
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        target = Path(source).with_name(INT8_FILE)
+        self._facts["quantization"] = "dynamic int8 (onnxruntime.quantization.quantize_dynamic, s8 weights)"
+        if target.exists():
+            self._facts["quantize_cache_hit"] = True
+            return str(target)
+        start = time.perf_counter()
+        tmp = Path(tempfile.mkdtemp(prefix=".int8.", dir=target.parent))
+        try:
+            big = os.path.getsize(source) > SAVE_OPTIMIZED_MAX_BYTES
+            quantize_dynamic(source, str(tmp / INT8_FILE), weight_type=QuantType.QInt8,
+                             use_external_data_format=big)
+            for item in tmp.iterdir():                      # data files first, the model file last
+                if item.name != INT8_FILE:
+                    os.replace(item, target.parent / item.name)
+            os.replace(tmp / INT8_FILE, target)
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"int8 dynamic quantization of {source} failed: {first_line(exc)}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._facts.update(quantize_cache_hit=False, quantize_s=round(time.perf_counter() - start, 3))
+        return str(target)
+
+    def provider_list(self, model_path: str) -> list:
+        ep = EP_NAMES[self.provider]
+        if self.provider == "cpu":
+            return [ep]
+        device_id = self.ctx.device_index
+        cuda = (EP_NAMES["cuda"], {"device_id": device_id})
+        if self.provider == "cuda":
+            return [cuda, EP_NAMES["cpu"]]
+        trt = (ep, {"device_id": device_id, "trt_fp16_enable": self.ctx.precision == "fp16",
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": str(Path(model_path).parent / "ort_trt_engines")})
+        return [trt, cuda, EP_NAMES["cpu"]]
+
+    # ------------------------------------------------------------------------------- run
+    def infer(self) -> Any:
+        """One InferenceSession run of the clean session (CPU: numpy feeds; CUDA/TensorRT: io_binding)."""
+        return self.clean.run()
+
+    def profiler(self) -> OrtProfiler:
+        return OrtProfiler(self)
+
+    def scopes(self, optimized: str | None) -> dict:
+        """Module scope of every node of the graph ORT ran (fused nodes resolved to their sources)."""
+        import onnx
+
+        from ngbench.trace.onnx_scopes import producers_of, resolve_scopes
+
+        known = dict(self.exported.scopes)
+        if not optimized or not os.path.exists(optimized):
+            return known
+        original = onnx.load(self.exported.path, load_external_data=False)
+        graph = onnx.load(optimized, load_external_data=False).graph
+        nodes = [(n.name, list(n.input), list(n.output)) for n in graph.node]
+        return resolve_scopes(nodes, known, producers_of(original))
+
+    def record_providers(self, ops) -> None:
+        from ngbench.trace.ort_profile import nodes_by_provider
+
+        counts = nodes_by_provider(ops)
+        first = ops[ops["iteration"] == ops["iteration"].min()]
+        self._facts["nodes_by_provider"] = counts
+        self._facts["memcpy_nodes"] = int(first["op"].str.startswith("Memcpy").sum())
+        if self.provider != "cpu":
+            self._facts["cpu_nodes"] = counts.get(EP_NAMES["cpu"], 0)   # Case Study 1: CPU fallbacks
+
+
+class OrtProfiler:
+    """A second session with ORT's profiler on, beside the clean one; each block runs `profile_warmup`
+    unmarked and `iters` marked runs (on a GPU inside a torch.profiler session, for the CUPTI kernels)."""
+
+    def __init__(self, flow: OrtFlow):
+        self.flow = flow
+        self.work = Path(tempfile.mkdtemp(prefix="ort-profile-", dir=_mkdir(flow.ctx.run_dir)))
+        self.optimized = None           # TensorRT-compiled subgraphs cannot be serialised: no graph then
+        if flow.provider != "tensorrt" and os.path.getsize(flow.model_path) < SAVE_OPTIMIZED_MAX_BYTES:
+            self.optimized = str(self.work / "optimized.onnx")
+        self.session = OrtSession(flow.model_path, flow, profile_prefix=str(self.work / "ort_profile"),
+                                  optimized_path=self.optimized)
+        self.runs = 0
+        self.marked: list[int] = []          # positions of the marked runs among all runs of the session
+        self.block_of: list[int] = []        # the block of each marked run
+        self.kineto: list[str] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.session = None
+        shutil.rmtree(self.work, ignore_errors=True)
+        return False
+
+    def block(self, iters: int) -> None:
+        warmup = self.flow.ctx.profile_warmup
+        if self.session.binding is None:
+            for _ in range(warmup + iters):
+                self.session.run()
+        else:
+            from ngbench.trace.torch_profiler import profiled_steps
+
+            path = str(self.work / f"kineto{len(self.kineto)}.json")
+            profiled_steps(self.session.run, self.flow.synchronize, iters, self.flow.ctx.device, path, warmup=warmup)
+            self.kineto.append(path)
+        self.block_of += [len(set(self.block_of))] * iters
+        self.marked += list(range(self.runs + warmup, self.runs + warmup + iters))
+        self.runs += warmup + iters
+
+    def result(self, costs: Costs) -> ProfileResult:
+        from ngbench.trace import ort_profile
+        from ngbench.trace.kineto import load_trace
+        from ngbench.trace.result import attribute_windows
+
+        start_ns = self.session.session.get_profiling_start_time_ns()
+        events = ort_profile.load_profile(self.session.session.end_profiling())
+        scopes = self.flow.scopes(self.optimized)
+        notes = {}
+        if not self.kineto:
+            windows = ort_profile.cpu_windows(events, scopes, self.marked)
+        else:
+            tables = [load_trace(path) for path in self.kineto]
+            windows, misfit = ort_profile.cuda_windows(events, scopes, self.marked, tables, start_ns)
+            notes["clock_misfit_us"] = round(misfit, 3)
+        result = attribute_windows(windows, costs, self.block_of)
+        result.notes.update(notes)
+        self.flow.record_providers(result.ops)
+        if self.flow.ctx.save_trace:
+            _keep_trace(events, Path(self.flow.ctx.run_dir))
+        return result
+
+
+def _mkdir(path: str) -> str:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _keep_trace(events: list, run_dir: Path) -> None:
+    import json
+
+    from ngbench.output import atomic_write_bytes
+
+    atomic_write_bytes(run_dir / "trace.json", lambda tmp: Path(tmp).write_text(json.dumps({"traceEvents": events})))

@@ -1,0 +1,209 @@
+"""Rebuild a profiled iteration as it would have run without the profiler.
+
+The profiler pays a host cost for every record it writes: each operator/record_function range, each CUDA
+runtime or driver call that CUPTI records, each ONNX Runtime node event. `ngbench.measure.calibration`
+measures that cost per record kind on this host with micro-loops run with and without the profiler. Here
+the cost is taken off the host timeline and the device timeline is replayed against the faster host:
+
+- host: half of a record's cost is paid at its start and half at its end, each right after the boundary's
+  timestamp, so a host time t moves to t' = t - O(t), O(t) being the cost of every record boundary before
+  t (a boundary never takes more than the gap to the next one, so the order of events is kept);
+- device: per stream, in launch order, an activity starts at
+  max(its profiled start moved as far as its launch moved (plus the launch's own entry cost, paid before
+  the kernel was queued), the end of the previous activity on its stream, the rebuilt end of the activity
+  on another stream it was seen waiting for) and keeps its duration;
+- blocking calls (device/stream/event synchronise, and copies whose device activity ended inside the
+  call) wait for the rebuilt device: a call that waited in the profiled run ends at
+  max(its rebuilt start, the rebuilt end of what it waited for) + the same return latency, and the host
+  timeline after it moves with it.
+
+Nothing here looks at the clean latency: comparing the rebuilt iteration with it is the check
+(`reconstructed_over_clean`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ngbench.trace.attribution import Window
+
+SYNC_CALLS = frozenset({
+    "cudaDeviceSynchronize", "cudaStreamSynchronize", "cudaEventSynchronize", "cuCtxSynchronize",
+    "cuStreamSynchronize", "cuEventSynchronize", "hipDeviceSynchronize", "hipStreamSynchronize",
+    "hipEventSynchronize"})
+COPY_CALL_PREFIXES = ("cudaMemcpy", "cuMemcpy", "hipMemcpy")
+WAIT_EPSILON_US = 1.0        # a call that ends within this of the device's end waited for it
+DEPENDENCY_EPSILON_US = 2.0  # an activity starting this close after another stream's end waited for it
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The profiler's host cost per record, by record kind (µs): op, runtime, driver, node."""
+
+    per_kind_us: dict = field(default_factory=dict)
+
+    def of(self, kind: str) -> float:
+        return float(self.per_kind_us.get(kind, 0.0))
+
+
+@dataclass
+class Rebuilt:
+    """A window rebuilt without the profiler's cost, and what the rebuild did."""
+
+    window: Window
+    removed_us: float        # profiled window length - rebuilt window length
+    record_cost_us: float    # the calibrated cost of the window's records
+    waits: int               # blocking calls that waited for the device
+
+
+class HostClock:
+    """t -> t' on the host. The cost of a record boundary is taken out of the gap that follows it, never more
+    than that gap (so the rebuilt host timeline keeps its order); after a blocking call the clock re-anchors
+    on the call's rebuilt end."""
+
+    def __init__(self, records, costs: Costs, lo: float):
+        cost = records["kind"].map(costs.per_kind_us).fillna(0.0).to_numpy(dtype=float) / 2.0
+        times = np.concatenate([[lo], records["ts"].to_numpy(dtype=float), records["end"].to_numpy(dtype=float)])
+        costs_at = np.concatenate([[0.0], cost, cost])
+        order = np.argsort(times, kind="stable")
+        self.times, self.costs = times[order], costs_at[order]
+        kept_gaps = np.clip(np.diff(self.times) - self.costs[:-1], 0.0, None)
+        self.rebuilt = lo + np.concatenate([[0.0], np.cumsum(kept_gaps)])     # rebuilt time of each point
+        self.total_cost = float(cost.sum() * 2)
+        self.anchor_t: list[float] = [-np.inf]
+        self.anchor_offset: list[float] = [0.0]
+
+    def _unanchored(self, t):
+        t = np.asarray(t, dtype=float)
+        i = np.clip(np.searchsorted(self.times, t, side="right") - 1, 0, None)
+        return self.rebuilt[i] + np.clip(t - self.times[i] - self.costs[i], 0.0, None)
+
+    def anchor(self, t: float, t_rebuilt: float) -> None:
+        """From t on (t the end of a blocking call), times map relative to (t, t_rebuilt)."""
+        self.anchor_t.append(t)
+        self.anchor_offset.append(t_rebuilt - float(self._unanchored(t)))
+
+    def __call__(self, t):
+        t = np.asarray(t, dtype=float)
+        k = np.searchsorted(np.asarray(self.anchor_t), t, side="right") - 1
+        return self._unanchored(t) + np.asarray(self.anchor_offset)[k]
+
+
+def _blocking(launches, device) -> np.ndarray:
+    """Which host calls may block on the device: synchronise calls, and copies whose device activity ended
+    before the call returned."""
+    names = launches["name"].astype(str)
+    is_sync = names.isin(SYNC_CALLS).to_numpy()
+    copy_end = device.groupby("correlation")["end"].max()
+    own_end = launches["correlation"].map(copy_end).to_numpy(dtype=float)
+    is_copy = names.str.startswith(COPY_CALL_PREFIXES).to_numpy()
+    copy_waited = is_copy & ~np.isnan(own_end) & (own_end <= launches["end"].to_numpy() + WAIT_EPSILON_US)
+    return is_sync | copy_waited
+
+
+class DeviceReplay:
+    """Replays device activity, stream by stream, against the rebuilt host."""
+
+    def __init__(self, device):
+        self.device = device.reset_index(drop=True)
+        self.start = self.device["ts"].to_numpy(dtype=float).copy()
+        self.end = self.device["end"].to_numpy(dtype=float).copy()
+        self.dur = self.device["dur"].to_numpy(dtype=float)
+        self.streams = self.device["stream"].astype(str) + "@" + self.device["pid"].astype(str)
+        self.stream_end: dict[str, float] = {}
+        self.stream_last: dict[str, int] = {}
+        self.done = np.zeros(len(self.device), dtype=bool)
+        self._waits_on = self._cross_stream_waits()
+
+    def _cross_stream_waits(self) -> dict[int, int]:
+        """Activity -> the activity on another stream whose end it started right after (an event wait)."""
+        waits: dict[int, int] = {}
+        order = np.argsort(self.end, kind="stable")
+        ends = self.end[order]
+        previous_end: dict[str, float] = {}
+        for i in np.argsort(self.start, kind="stable"):
+            stream = self.streams[i]
+            gated_by_queue = previous_end.get(stream, -np.inf) >= self.start[i] - DEPENDENCY_EPSILON_US
+            previous_end[stream] = self.end[i]
+            if gated_by_queue:
+                continue
+            k = np.searchsorted(ends, self.start[i], side="right") - 1
+            if k >= 0 and self.start[i] - ends[k] <= DEPENDENCY_EPSILON_US:
+                other = int(order[k])
+                if self.streams[other] != stream:
+                    waits[int(i)] = other
+        return waits
+
+    def schedule(self, i: int, earliest: float) -> None:
+        stream = self.streams[i]
+        start = max(earliest, self.stream_end.get(stream, -np.inf))
+        dependency = self._waits_on.get(i)
+        if dependency is not None and self.done[dependency]:
+            start = max(start, self.end[dependency])
+        self.start[i], self.end[i] = start, start + self.dur[i]
+        self.stream_end[stream] = self.end[i]
+        self.done[i] = True
+
+    def finished_by(self) -> float:
+        """The rebuilt end of everything scheduled so far."""
+        return max(self.stream_end.values(), default=-np.inf)
+
+
+def rebuild(window: Window, costs: Costs) -> Rebuilt:
+    """The window without the profiler's host cost (see the module docstring)."""
+    clock = HostClock(window.records, costs, window.lo)
+    if window.device_is_host:
+        return _moved(window, clock, None, waits=0)
+    launches = window.launches.sort_values("ts", kind="stable").reset_index(drop=True)
+    replay = DeviceReplay(window.device)
+    device = replay.device
+    by_correlation = {corr: list(idx) for corr, idx in device.groupby("correlation").groups.items()}
+    entry_cost = launches["kind"].map(costs.per_kind_us).fillna(0.0).to_numpy(dtype=float) / 2.0
+    blocking = _blocking(launches, device)
+    items = [(float(ts), 0, i) for i, ts in enumerate(launches["ts"])]
+    own = set(launches["correlation"])
+    items += [(float(device.at[i, "ts"]), 1, i) for i in range(len(device)) if device.at[i, "correlation"] not in own]
+    waits = 0
+    for ts, foreign, i in sorted(items):
+        if foreign:
+            replay.schedule(i, float(clock(ts)))
+            continue
+        call = launches.iloc[i]
+        issued = float(clock(call["ts"]))
+        moved = float(call["ts"]) - issued + entry_cost[i]
+        for k in by_correlation.get(call["correlation"], []):
+            replay.schedule(k, replay.start[k] - moved)
+        if not blocking[i]:
+            continue
+        profiled_done = _profiled_done(window.device, call)
+        if profiled_done is None or profiled_done <= call["ts"] + WAIT_EPSILON_US:
+            continue
+        waited_for = replay.finished_by()
+        tail = max(float(call["end"]) - profiled_done, 0.0)
+        clock.anchor(float(call["end"]), max(waited_for, issued) + tail)
+        waits += 1
+    return _moved(window, clock, replay, waits)
+
+
+def _profiled_done(device, call) -> float | None:
+    """When the device work a blocking call waited for finished in the profiled run."""
+    launched_before = device[(device["ts"] <= call["end"]) & (device["end"] <= call["end"] + WAIT_EPSILON_US)]
+    if launched_before.empty:
+        return None
+    return float(launched_before["end"].max())
+
+
+def _moved(window: Window, clock: HostClock, replay: DeviceReplay | None, waits: int) -> Rebuilt:
+    ops = window.ops.assign(ts=clock(window.ops["ts"]), end=clock(window.ops["end"]))
+    launches = window.launches.assign(ts=clock(window.launches["ts"]), end=clock(window.launches["end"]))
+    records = window.records.assign(ts=clock(window.records["ts"]), end=clock(window.records["end"]))
+    device = window.device
+    hi = float(clock(window.hi))
+    if replay is not None:
+        device = replay.device.assign(ts=replay.start, end=replay.end)
+        hi = max(hi, replay.finished_by())
+    moved = window.moved(ops=ops, launches=launches, records=records, device=device, hi=hi)
+    cost = clock.total_cost
+    return Rebuilt(moved, (window.hi - window.lo) - (hi - window.lo), cost, waits)

@@ -1,0 +1,130 @@
+"""Known-answer tests of the rebuilt timeline: hand-made traces with a known profiler cost per record
+(op records 2 µs, runtime calls 6 µs; half paid at a record's start, half at its end). Times in µs."""
+
+import pytest
+
+from ngbench.schema import IDLE_OP
+from ngbench.trace import kineto
+from ngbench.trace.attribution import attribute_window
+from ngbench.trace.kineto import events_from_trace
+from ngbench.trace.reconstruct import Costs, rebuild
+from ngbench.trace.result import attribute_windows
+
+COSTS = Costs({"op": 2.0, "runtime": 6.0})
+
+
+def x(name, cat, ts, dur, tid=1, pid=1, **args):
+    return {"ph": "X", "cat": cat, "name": name, "ts": ts, "dur": dur, "pid": pid, "tid": tid, "args": args}
+
+
+def step(k, ts, dur):
+    return x(f"ProfilerStep#{k}", "user_annotation", ts, dur)
+
+
+def op(name, ts, dur):
+    return x(name, "cpu_op", ts, dur)
+
+
+def call(name, ts, dur, corr=-1):
+    return x(name, "cuda_runtime", ts, dur, correlation=corr)
+
+
+def kernel(name, ts, dur, corr, stream=7):
+    return x(name, "kernel", ts, dur, tid=stream, pid=0, correlation=corr, stream=stream)
+
+
+def one_window(events, device_is_host=False):
+    (window,) = kineto.windows(events_from_trace(events), device_is_host=device_is_host)
+    return window
+
+
+def rows_of(attributed):
+    return {row.name: row for row in attributed.rows.itertuples()}
+
+
+def test_host_only_iteration_loses_the_record_costs():
+    # records: step [0,100], linear [10,30] with addmm [12,28] inside, softmax [40,60]: 4 records x 2 µs
+    window = one_window([step(0, 0, 100), op("aten::linear", 10, 20), op("aten::addmm", 12, 16),
+                         op("aten::softmax", 40, 20)], device_is_host=True)
+    rebuilt = rebuild(window, COSTS)
+    assert rebuilt.window.hi - rebuilt.window.lo == pytest.approx(93)     # 100 - 7 boundaries before 100
+    assert rebuilt.record_cost_us == pytest.approx(8)
+    ops = rebuilt.window.ops.set_index("name")
+    assert (ops.loc["aten::linear", "ts"], ops.loc["aten::linear", "end"]) == (9, 26)   # 20 - own 1 - addmm's 2
+    assert (ops.loc["aten::softmax", "ts"], ops.loc["aten::softmax", "end"]) == (35, 54)
+    rows = rows_of(attribute_window(rebuilt.window))
+    assert rows["aten::linear"].wall_us == 17 and rows["aten::softmax"].wall_us == 19
+    assert rows[IDLE_OP].wall_us == pytest.approx(93 - 36)
+
+
+HOST_BOUND_GPU = [
+    step(0, 0, 100),
+    op("aten::mm", 10, 20), call("cudaLaunchKernel", 15, 10, corr=1), kernel("gemm", 22, 10, 1),
+    op("aten::add", 50, 20), call("cudaLaunchKernel", 55, 10, corr=2), kernel("add_kernel", 62, 2, 2),
+    call("cudaDeviceSynchronize", 80, 10),            # the device finished at 64: no wait
+]
+
+
+def test_host_bound_kernels_move_with_their_launches():
+    rebuilt = rebuild(one_window(HOST_BOUND_GPU), COSTS)
+    device = rebuilt.window.device.set_index("name")
+    assert (device.loc["gemm", "ts"], device.loc["gemm", "end"]) == (17, 27)        # launch moved 2 + entry 3
+    assert (device.loc["add_kernel", "ts"], device.loc["add_kernel", "end"]) == (49, 51)  # 10 + 3
+    assert rebuilt.window.hi == pytest.approx(77) and rebuilt.waits == 0            # 100 - 23
+    rows = rows_of(attribute_window(rebuilt.window))
+    assert rows["aten::mm"].wall_us == pytest.approx(10 + 8)       # its kernel + idle [9, 17] inside it
+    assert rows["aten::add"].wall_us == pytest.approx(2 + 8 + 3)   # kernel + idle [41, 49] and [51, 54]
+    assert rows[IDLE_OP].wall_us == pytest.approx(46)
+    assert rows["aten::mm"].host_us == 13 and rows["aten::add"].host_us == 13
+
+
+DEVICE_BOUND = [
+    step(0, 0, 260),
+    op("aten::mm", 10, 10), call("cudaLaunchKernel", 12, 6, corr=1), kernel("big_gemm", 20, 200, 1),
+    op("aten::add", 30, 10), call("cudaLaunchKernel", 32, 6, corr=2), kernel("add_kernel", 220, 30, 2),
+    call("cudaDeviceSynchronize", 50, 205),           # waits until the device is done at 250, returns at 255
+]
+
+
+def test_device_bound_iteration_barely_moves_and_the_sync_waits_for_the_rebuilt_device():
+    rebuilt = rebuild(one_window(DEVICE_BOUND), COSTS)
+    device = rebuilt.window.device.set_index("name")
+    assert (device.loc["big_gemm", "ts"], device.loc["big_gemm", "end"]) == (15, 215)
+    assert (device.loc["add_kernel", "ts"], device.loc["add_kernel", "end"]) == (215, 245)  # queued behind
+    assert rebuilt.waits == 1
+    # the sync returns 5 µs after the rebuilt device is done (245 + 5), then 5 µs less its end cost
+    assert rebuilt.window.hi == pytest.approx(252)
+    rows = rows_of(attribute_window(rebuilt.window))
+    assert rows["aten::mm"].wall_us + rows["aten::add"].wall_us + rows[IDLE_OP].wall_us == pytest.approx(252)
+
+
+def test_a_kernel_waiting_for_another_stream_keeps_waiting():
+    events = [step(0, 0, 120),
+              op("aten::mm", 10, 10), call("cudaLaunchKernel", 12, 6, corr=1), kernel("producer", 20, 40, 1),
+              op("aten::add", 25, 10), call("cudaLaunchKernel", 27, 6, corr=2),
+              kernel("consumer", 60, 20, 2, stream=9),   # launched at 27, started when `producer` ended
+              call("cudaDeviceSynchronize", 90, 20)]
+    rebuilt = rebuild(one_window(events), COSTS)
+    device = rebuilt.window.device.set_index("name")
+    assert (device.loc["producer", "ts"], device.loc["producer", "end"]) == (15, 55)
+    assert device.loc["consumer", "ts"] == 55                       # not 60 - 13: it waits for producer
+
+
+def test_a_free_profiler_rebuilds_the_profiled_timeline_exactly():
+    for events in (HOST_BOUND_GPU, DEVICE_BOUND):
+        window = one_window(events)
+        rebuilt = rebuild(window, Costs({}))
+        assert rebuilt.window.hi == window.hi
+        assert rebuilt.window.device["ts"].tolist() == window.device.sort_values("ts")["ts"].tolist()
+
+
+def test_result_keeps_both_views_and_drops_a_stalled_iteration():
+    events = []
+    for k, (start, length) in enumerate([(0, 100), (100, 100), (200, 300), (500, 100)]):
+        events += [step(k, start, length), op("aten::relu", start + 10, 20)]
+    result = attribute_windows(kineto.windows(events_from_trace(events), device_is_host=True), COSTS)
+    assert result.iterations["stalled"].tolist() == [False, False, True, False]
+    assert sorted(result.ops["iteration"].unique()) == [0, 1, 3]
+    relu = result.ops[result.ops["op"] == "aten::relu"]
+    assert relu["wall_profiled_us"].tolist() == [20, 20, 20] and relu["wall_us"].tolist() == [19, 19, 19]
+    assert result.iterations["rebuilt_us"].tolist() == [97, 97, 297, 97]
