@@ -128,3 +128,12 @@ def test_result_keeps_both_views_and_drops_a_stalled_iteration():
     relu = result.ops[result.ops["op"] == "aten::relu"]
     assert relu["wall_profiled_us"].tolist() == [20, 20, 20] and relu["wall_us"].tolist() == [19, 19, 19]
     assert result.iterations["rebuilt_us"].tolist() == [97, 97, 297, 97]
+
+
+def test_the_host_slowdown_shrinks_the_time_between_record_boundaries():
+    # op records cost 2 µs (1 at each boundary); the rest of the host time ran 25% slower under the profiler
+    window = one_window([step(0, 0, 100), op("aten::relu", 10, 20)], device_is_host=True)
+    rebuilt = rebuild(window, Costs({"op": 2.0}, host_slowdown=0.25))
+    ops = rebuilt.window.ops.set_index("name")
+    assert (ops.loc["aten::relu", "ts"], ops.loc["aten::relu", "end"]) == pytest.approx((7.2, 22.4))  # 9/1.25, +19/1.25
+    assert rebuilt.window.hi == pytest.approx(77.6)                                               # + 69/1.25

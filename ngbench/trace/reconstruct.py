@@ -7,7 +7,8 @@ the cost is taken off the host timeline and the device timeline is replayed agai
 
 - host: half of a record's cost is paid at its start and half at its end, each right after the boundary's
   timestamp, so a host time t moves to t' = t - O(t), O(t) being the cost of every record boundary before
-  t (a boundary never takes more than the gap to the next one, so the order of events is kept);
+  t (a boundary never takes more than the gap to the next one, so the order of events is kept); the rest
+  of the host time shrinks by the calibrated host slowdown (1 + s);
 - device: per stream, in launch order, an activity starts at
   max(its profiled start moved as far as its launch moved (plus the launch's own entry cost, paid before
   the kernel was queued), the end of the previous activity on its stream, the rebuilt end of the activity
@@ -40,9 +41,12 @@ DEPENDENCY_EPSILON_US = 2.0  # an activity starting this close after another str
 
 @dataclass(frozen=True)
 class Costs:
-    """The profiler's host cost per record, by record kind (µs): op, runtime, driver, node."""
+    """The profiler's host cost: per record, by record kind (µs: op, runtime, driver, node), and a slowdown of
+    all other host time (`host_slowdown`: 0.08 means the host's own work ran 8% slower while records were
+    written around it; the profiler's data evicts the program's from the caches)."""
 
     per_kind_us: dict = field(default_factory=dict)
+    host_slowdown: float = 0.0
 
     def of(self, kind: str) -> float:
         return float(self.per_kind_us.get(kind, 0.0))
@@ -69,7 +73,8 @@ class HostClock:
         costs_at = np.concatenate([[0.0], cost, cost])
         order = np.argsort(times, kind="stable")
         self.times, self.costs = times[order], costs_at[order]
-        kept_gaps = np.clip(np.diff(self.times) - self.costs[:-1], 0.0, None)
+        self.speed = 1.0 + costs.host_slowdown
+        kept_gaps = np.clip(np.diff(self.times) - self.costs[:-1], 0.0, None) / self.speed
         self.rebuilt = lo + np.concatenate([[0.0], np.cumsum(kept_gaps)])     # rebuilt time of each point
         self.total_cost = float(cost.sum() * 2)
         self.anchor_t: list[float] = [-np.inf]
@@ -78,7 +83,7 @@ class HostClock:
     def _unanchored(self, t):
         t = np.asarray(t, dtype=float)
         i = np.clip(np.searchsorted(self.times, t, side="right") - 1, 0, None)
-        return self.rebuilt[i] + np.clip(t - self.times[i] - self.costs[i], 0.0, None)
+        return self.rebuilt[i] + np.clip(t - self.times[i] - self.costs[i], 0.0, None) / self.speed
 
     def anchor(self, t: float, t_rebuilt: float) -> None:
         """From t on (t the end of a blocking call), times map relative to (t, t_rebuilt)."""
