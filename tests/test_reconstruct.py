@@ -137,3 +137,19 @@ def test_the_host_slowdown_shrinks_the_time_between_record_boundaries():
     ops = rebuilt.window.ops.set_index("name")
     assert (ops.loc["aten::relu", "ts"], ops.loc["aten::relu", "end"]) == pytest.approx((7.2, 22.4))  # 9/1.25, +19/1.25
     assert rebuilt.window.hi == pytest.approx(77.6)                                               # + 69/1.25
+
+
+def test_ort_cpu_node_events_lose_their_calibrated_cost():
+    from ngbench.trace.ort_profile import cpu_windows
+
+    def node(name, op, ts, dur):
+        return {"cat": "Node", "ph": "X", "name": f"{name}_kernel_time", "ts": ts, "dur": dur,
+                "args": {"op_name": op, "provider": "CPUExecutionProvider"}}
+
+    events = [{"cat": "Session", "ph": "X", "name": "model_run", "ts": 0, "dur": 100},
+              node("a", "MatMul", 10, 30), node("b", "Relu", 50, 10)]
+    result = attribute_windows(cpu_windows(events, {}, runs=[0]), Costs({"node": 4.0}))
+    rows = result.ops.set_index("op")
+    assert rows.loc["MatMul", "wall_us"] == 28 and rows.loc["Relu", "wall_us"] == 8    # less their own 2 µs
+    assert result.iterations["rebuilt_us"].tolist() == [92]                            # 100 - 2 nodes x 4 µs
+    assert rows.loc["MatMul", "wall_profiled_us"] == 30

@@ -254,7 +254,7 @@ HOST_SLOWDOWN = "host_slowdown"
 
 def fit_costs(loops: list[Loop], kinds: tuple[str, ...]) -> dict[str, float]:
     """extra_us ≈ Σ_kind cost[kind] x records[kind] + host_slowdown x clean_us over the workloads:
-    non-negative, fitted with a robust loss (soft L1) so that one workload caught in a slow phase of the host
+    non-negative, fitted with a robust loss (Cauchy) so that one workload caught in a slow phase of the host
     does not set the prices."""
     import numpy as np
     from scipy.optimize import least_squares, nnls
@@ -269,7 +269,7 @@ def fit_costs(loops: list[Loop], kinds: tuple[str, ...]) -> dict[str, float]:
     target = np.array([max(loop.extra_us, 0.0) for loop in loops])
     start, _ = nnls(matrix, target)
     scale = max(float(np.median(target)) * 0.1, 1.0)
-    solution = least_squares(lambda c: matrix @ c - target, start, bounds=(0.0, np.inf), loss="soft_l1",
+    solution = least_squares(lambda c: matrix @ c - target, start, bounds=(0.0, np.inf), loss="cauchy",
                              f_scale=scale).x
     fitted = dict(zip(used, (float(v) for v in solution), strict=True))
     return {k: round(fitted.get(k, 0.0), 4) for k in kinds}

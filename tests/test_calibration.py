@@ -1,0 +1,76 @@
+"""The profiler-cost calibration: the fit recovers known prices, a fake profiler cost is measured as such,
+and the cache is used, refreshed or bypassed as `calibration.mode` says."""
+
+import pytest
+
+from ngbench.measure import calibration
+from ngbench.measure.calibration import Loop, costs_for, fit_costs
+
+
+def test_fit_recovers_known_prices_despite_one_outlier():
+    prices = {"op": 0.8, "runtime": 3.0, "driver": 1.0, "host_slowdown": 0.09}
+    shapes = {"view": (50, 0, 0, 100), "add": (50, 51, 0, 680), "linear": (300, 101, 50, 1000),
+              "mixed": (285, 116, 10, 1500), "mixed_python": (285, 116, 10, 4300), "conv": (85, 33, 0, 780),
+              "attention": (360, 105, 0, 1350), "cublas": (40, 0, 40, 900)}
+    loops = []
+    for name, (ops, runtime, driver, clean_us) in shapes.items():
+        extra = prices["op"] * ops + prices["runtime"] * runtime + prices["driver"] * driver
+        loops.append(Loop(name, extra + prices["host_slowdown"] * clean_us, clean_us,
+                          {"op": ops, "runtime": runtime, "driver": driver}))
+    loops[1].extra_us *= 5                     # a workload caught in a slow phase of the host
+    fitted = fit_costs(loops, ("op", "runtime", "driver"))
+    assert fitted == pytest.approx(prices, rel=0.1)
+
+
+class FakeClock:
+    """time.perf_counter for the calibration module: a workload says how long it 'took'."""
+
+    def __init__(self):
+        self.now, self.pending = 0.0, 0.0
+
+    def took(self, seconds: float) -> None:
+        self.pending = seconds
+
+    def perf_counter(self) -> float:
+        self.now += self.pending
+        self.pending = 0.0
+        return self.now
+
+
+def test_measure_loop_reports_a_fake_profiler_cost_and_the_trace_records(monkeypatch, tmp_path):
+    import torch
+
+    clock = FakeClock()
+    monkeypatch.setattr(calibration, "time", clock)
+    a = torch.ones(8)
+    clean = lambda: (torch.relu(a), clock.took(100e-6))          # noqa: E731
+    profiled = lambda: (torch.relu(a), clock.took(130e-6))       # noqa: E731  30 µs of "profiler cost"
+    loop = calibration.measure_loop("relu", clean, "cpu", lambda: None, str(tmp_path), iters=3, rounds=2,
+                                    profiled_call=profiled)
+    assert loop.extra_us == pytest.approx(30.0) and loop.clean_us == pytest.approx(100.0)
+    assert loop.records["op"] >= 1 and loop.records["runtime"] == 0     # aten::relu (+ what it calls)
+
+
+def test_costs_are_cached_per_host_refreshed_on_force_and_off_prices_nothing(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_torch(device):
+        calls.append(device)
+        return {"op": 1.5, "runtime": 0.0, "driver": 0.0, "host_slowdown": 0.05}, []
+
+    monkeypatch.setattr(calibration, "calibrate_torch", fake_torch)
+    costs, note = costs_for("cached", str(tmp_path), "cpu", ("op", "runtime", "driver"))
+    assert costs.of("op") == 1.5 and costs.host_slowdown == 0.05 and note["measured_now"] and calls == ["cpu"]
+    again, note = costs_for("cached", str(tmp_path), "cpu", ("op", "runtime", "driver"))
+    assert again == costs and not note["measured_now"] and calls == ["cpu"]          # read from the cache
+    costs_for("force", str(tmp_path), "cpu", ("op",))
+    assert calls == ["cpu", "cpu"]
+    off, note = costs_for("off", str(tmp_path), "cpu", ("op",))
+    assert off.of("op") == 0.0 and off.host_slowdown == 0.0 and note["mode"] == "off"
+
+
+def test_a_bad_mode_is_one_user_error(tmp_path):
+    from ngbench.errors import UserError
+
+    with pytest.raises(UserError, match="calibration.mode='sometimes' is not valid; valid: cached, force, off"):
+        costs_for("sometimes", str(tmp_path), "cpu", ("op",))
