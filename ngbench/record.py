@@ -71,6 +71,10 @@ class Summary:
     energy: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
     unmapped_ops: dict = field(default_factory=dict)
+    kernel_classes: dict = field(default_factory=dict)
+    unmapped_kernels: dict = field(default_factory=dict)
+    roofline: dict = field(default_factory=dict)
+    coverage: dict = field(default_factory=dict)
     profile_notes: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     error: str = ""
@@ -101,9 +105,14 @@ class Summary:
 
 
 def ops_table(ops, key: CellKey, run_id: str):
-    """The classified op rows with the run columns in front, in ops.parquet's column order."""
-    from ngbench.schema import OPS_COLUMNS
+    """The classified op rows with the run columns in front, in ops.parquet's column order (FLOPs and bytes
+    are estimated here when the caller has not done it yet)."""
+    from ngbench.schema import OPS_COLUMNS, ROOFLINE_COLUMNS
 
+    if any(c not in ops for c in ROOFLINE_COLUMNS):
+        from ngbench.roofline import with_flops_bytes
+
+        ops = with_flops_bytes(ops, device_is_host=not str(key.device).startswith("cuda"))
     table = ops.copy()
     table["run_id"] = run_id
     for name, value in asdict(key).items():
@@ -111,12 +120,24 @@ def ops_table(ops, key: CellKey, run_id: str):
     return table[OPS_COLUMNS]
 
 
+def owned_kernels(kernels, ops):
+    """Kernel rows with their operator's name and group (from the classified op rows) and their own
+    `kernel_class` (ngbench.taxonomy.classify_kernels); a table that has them already is returned as is."""
+    from ngbench.taxonomy import classify_kernels
+
+    if "kernel_class" in kernels and "op_group" in kernels:
+        return kernels
+    owners = ops[["iteration", "seq", "op", "op_group"]].rename(columns={"seq": "op_seq"})
+    table = kernels.drop(columns=[c for c in ("op", "op_group") if c in kernels]).merge(
+        owners, on=["iteration", "op_seq"], how="left")
+    return classify_kernels(table)
+
+
 def kernels_table(kernels, ops, key: CellKey, run_id: str):
-    """Kernel rows with their operator's name and group, and the run columns."""
+    """Kernel rows with their operator's name and group, their kernel class, and the run columns."""
     from ngbench.schema import KERNEL_TABLE_COLUMNS
 
-    owners = ops[["iteration", "seq", "op", "op_group"]].rename(columns={"seq": "op_seq"})
-    table = kernels.merge(owners, on=["iteration", "op_seq"], how="left")
+    table = owned_kernels(kernels, ops).copy()
     table["run_id"] = run_id
     for name, value in asdict(key).items():
         table[name] = value

@@ -56,6 +56,7 @@ def split(total: int, parts: int) -> list[int]:
 def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
     import torch
 
+    from ngbench.measure.bandwidth import bandwidth_for
     from ngbench.measure.calibration import costs_for
     from ngbench.measure.timing import host_state, pin_cpus
     from ngbench.models import build_bundle
@@ -84,6 +85,7 @@ def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
     began = time.perf_counter()
     provider = getattr(flow, "provider", None)
     costs, calibration = costs_for(cfg.calibration.mode, cfg.calibration.dir, ctx.device, flow.record_kinds, provider)
+    bandwidth = bandwidth_for(cfg.calibration.mode, cfg.calibration.dir, ctx.device)
     steps["calibration_s"] = time.perf_counter() - began
     devices = model_devices(cfg.platform, ctx.device)
     host_before = host_state()
@@ -98,11 +100,10 @@ def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
                   platform=cfg.platform.name, device=ctx.device, precision=ctx.precision,
                   quant=ctx.quant["name"] if ctx.quant else "", batch_size=ctx.batch_size)
     host = {"before": host_before, "after": host_state(), **({"pinned_cpus": pinned} if pinned else {})}
-    summary, ops = _summarise(cfg, ctx, key, facts, flow, profile, clean_blocks, energy, memory, steps,
-                              calibration, host)
-    summary.environment = describe(ctx.device)
-    write_run(run_dir, summary, ops_table(ops, key, summary.run_id),
-              kernels_table(profile.kernels, ops, key, summary.run_id))
+    environment = {**describe(ctx.device), "bandwidth": bandwidth}
+    summary, ops, kernels = _summarise(cfg, ctx, key, facts, flow, profile, clean_blocks, energy, memory, steps,
+                                       calibration, host, environment)
+    write_run(run_dir, summary, ops_table(ops, key, summary.run_id), kernels_table(kernels, ops, key, summary.run_id))
     print_breakdown(summary.to_json())
     return summary.to_json()
 
@@ -140,15 +141,28 @@ def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
 
 
 def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks, energy, memory, steps,
-               calibration, host) -> tuple[Summary, object]:
+               calibration, host, environment) -> tuple[Summary, object, object]:
     import numpy as np
 
     from ngbench.measure.timing import latency_stats
+    from ngbench.record import owned_kernels
+    from ngbench.roofline import with_flops_bytes
     from ngbench.schema import normalise_events
-    from ngbench.summary import gemm_kinds, group_totals, reconciliation, warnings_for
-    from ngbench.taxonomy import classify, unmapped_ops
+    from ngbench.summary import (
+        coverage,
+        coverage_warnings,
+        gemm_kinds,
+        group_totals,
+        kernel_class_totals,
+        reconciliation,
+        warnings_for,
+    )
+    from ngbench.taxonomy import classify, unmapped_kernels, unmapped_ops
 
-    ops = classify(normalise_events(profile.ops))
+    ops = with_flops_bytes(classify(normalise_events(profile.ops)), device_is_host=not ctx.is_cuda)
+    kernels = owned_kernels(profile.kernels, ops)
+    iterations = int(ops["iteration"].nunique())
+    covered = coverage(ops)
     kept = profile.kept
     recon = reconciliation(profile.iterations, clean_blocks)
     groups = group_totals(ops, device_is_host=not ctx.is_cuda)
@@ -167,8 +181,25 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         gemm_pct_device=groups.get("GEMM", {}).get("device_pct", 0.0),
         idle_ms=groups.get("Idle", {}).get("wall_ms", 0.0), reconciliation=recon, calibration=calibration,
         energy=energy, memory=memory, unmapped_ops=unmapped_ops(ops), profile_notes=notes,
-        warnings=warnings_for(recon, notes.get("annotation_unmatched_ops", 0)))
-    return summary, ops
+        kernel_classes=kernel_class_totals(kernels, iterations), unmapped_kernels=unmapped_kernels(kernels),
+        roofline=_roofline(ops, iterations, ctx, key, environment), coverage=covered, environment=environment,
+        warnings=warnings_for(recon, notes.get("annotation_unmatched_ops", 0)) + coverage_warnings(covered))
+    return summary, ops, kernels
+
+
+def _roofline(ops, iterations: int, ctx, key: CellKey, environment: dict) -> dict:
+    """The roofline block of summary.json: the device's spec, the roofs used, and the per-group figures."""
+    from ngbench.roofline.specs import device_spec, peak_name
+    from ngbench.summary import roofline_totals
+
+    spec = device_spec(environment.get("gpu", "")) if ctx.is_cuda else None
+    peak = peak_name(ctx.precision, key.quant)
+    measured = (environment.get("bandwidth") or {}).get("gbs")
+    bandwidth = measured or (spec or {}).get("memory_gbs")
+    peak_tflops = (spec or {}).get("peak_tflops", {}).get(peak)
+    return {"device": (spec or {}).get("name"), "spec": spec, "peak": peak, "peak_tflops": peak_tflops,
+            "bandwidth_gbs": bandwidth, "bandwidth_source": "measured" if measured else "spec" if bandwidth else None,
+            "groups": roofline_totals(ops, iterations, bandwidth, peak_tflops)}
 
 
 def failure_summary(cfg: DictConfig, error: BaseException) -> dict:

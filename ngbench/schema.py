@@ -9,15 +9,18 @@ SCHEMA_VERSION = 2
 EVENT_COLUMNS = [
     "iteration", "seq", "op", "module", "module_type", "input_shapes", "input_dtypes",
     "host_us", "device_us", "wall_us", "wall_profiled_us", "kernels", "fused_ops", "provider", "node",
+    "input_values",
 ]
 CLASS_COLUMNS = ["kind", "op_group", "group_source", "is_gemm"]
+ROOFLINE_COLUMNS = ["flops", "bytes"]   # per operator instance, from shapes (ngbench.roofline); null = unknown
 RUN_COLUMNS = [
     "run_id", "model", "variant", "task", "flow", "platform", "device", "precision", "quant", "batch_size",
 ]
-OPS_COLUMNS = RUN_COLUMNS + EVENT_COLUMNS[:3] + CLASS_COLUMNS + EVENT_COLUMNS[3:]
+OPS_COLUMNS = RUN_COLUMNS + EVENT_COLUMNS[:3] + CLASS_COLUMNS + EVENT_COLUMNS[3:] + ROOFLINE_COLUMNS
 
 IDLE_OP = "[idle]"          # pseudo-op: GPU idle while the host ran no operator
 UNATTRIBUTED_OP = "[unattributed kernels]"  # device work launched outside any operator
+GRAPH_REPLAY_OP = "[cuda graph replay]"     # kernels replayed from a CUDA graph that no operator could claim
 
 GROUPS = [
     "GEMM", "Normalization", "Activation", "Memory", "Elementwise", "Logit", "RoI",
@@ -25,7 +28,7 @@ GROUPS = [
 ]
 
 _TEXT_DEFAULTS = {"module": "", "module_type": "", "provider": "", "node": ""}
-_LIST_COLUMNS = ("input_shapes", "input_dtypes", "kernels", "fused_ops")
+_LIST_COLUMNS = ("input_shapes", "input_dtypes", "kernels", "fused_ops", "input_values")
 _TIME_COLUMNS = ("host_us", "device_us", "wall_us", "wall_profiled_us")
 
 
@@ -54,8 +57,8 @@ def normalise_events(ops):
     ops["seq"] = ops["seq"].astype(int)
     return ops[EVENT_COLUMNS]
 
-KERNEL_COLUMNS = ["iteration", "op_seq", "op", "op_group", "kernel", "activity", "stream", "device_index",
-                  "device_us", "start_us"]
+KERNEL_COLUMNS = ["iteration", "op_seq", "op", "op_group", "kernel", "kernel_class", "activity", "stream",
+                  "device_index", "device_us", "start_us"]
 KERNEL_TABLE_COLUMNS = RUN_COLUMNS + KERNEL_COLUMNS
 
 
@@ -73,6 +76,7 @@ def arrow_schema(kind: str):
         "input_shapes": pa.list_(pa.list_(integer)), "input_dtypes": pa.list_(text),
         "host_us": real, "device_us": real, "wall_us": real, "wall_profiled_us": real,
         "kernels": pa.list_(text), "fused_ops": pa.list_(text), "provider": text, "node": text,
+        "input_values": pa.list_(text), "flops": real, "bytes": real, "kernel_class": text,
         "op_seq": integer, "kernel": text, "activity": text, "stream": integer, "device_index": text,
         "start_us": real,
     }

@@ -1,13 +1,16 @@
 """Per-run figures for summary.json: group totals in every view with their CIs, the reconciliation of the
-rebuilt and profiled timelines against clean timing, and the warnings."""
+rebuilt and profiled timelines against clean timing, the kernel classes inside each group, the roofline per
+group, the share of device time that reached an operator, and the warnings."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ngbench.schema import IDLE_OP, UNATTRIBUTED_OP
+from ngbench.schema import GRAPH_REPLAY_OP, IDLE_OP, UNATTRIBUTED_OP
 
 RATIO_TOLERANCE = 0.05
+COVERAGE_TOLERANCE_PCT = 1.0   # warn when more device time than this reached no operator
+GEMM_KERNEL_CLASSES = ("gemm", "conv", "attention")
 VIEW_COLUMNS = {"wall": "wall_us", "wall_profiled": "wall_profiled_us", "device": "device_us", "host": "host_us"}
 
 
@@ -113,3 +116,84 @@ def warnings_for(recon: dict, unmatched_ops: int) -> list[str]:
         out.append(f"{unmatched_ops} ops of the timed pass had no counterpart in the annotation pass "
                    "(no module/shape for them)")
     return out
+
+
+def _ms(us: float, iterations: int) -> float:
+    return float(us) / max(iterations, 1) / 1000.0
+
+
+def kernel_class_totals(kernels, iterations: int, taxonomy=None) -> dict:
+    """Device time per inference by kernel class, in all and inside each op group, and the part of a group's
+    time in classes that are not its own (taxonomy.yaml `group_kernel_classes`): "GEMM: 11.7 ms, of which
+    layout 4.8 ms". `gemm_class_pct` is the GEMM share by the kernels' own names (gemm, conv, attention)."""
+    from ngbench.taxonomy import load_taxonomy
+
+    taxonomy = taxonomy or load_taxonomy()
+    if kernels.empty:
+        return {}
+    kernels = kernels.assign(op_group=kernels["op_group"].fillna("Other"))
+    by_class = kernels.groupby("kernel_class")["device_us"].sum().sort_values(ascending=False)
+    groups = {}
+    for group, rows in kernels.groupby("op_group"):
+        mine = rows.groupby("kernel_class")["device_us"].sum().sort_values(ascending=False)
+        own = taxonomy.own_kernel_classes(str(group))
+        foreign = mine[~mine.index.isin(own)] if own else mine.iloc[:0]
+        total = float(mine.sum())
+        groups[str(group)] = {
+            "device_ms": _ms(total, iterations),
+            "by_class_ms": {str(k): _ms(v, iterations) for k, v in mine.items()},
+            "own_classes": list(own),
+            "other_class_ms": {str(k): _ms(v, iterations) for k, v in foreign.items()},
+            "other_class_pct": 100.0 * float(foreign.sum()) / total if total else 0.0,
+        }
+    total = float(by_class.sum())
+    return {"device_ms": _ms(total, iterations), "by_class_ms": {str(k): _ms(v, iterations) for k, v in by_class.items()},
+            "gemm_class_pct": 100.0 * float(by_class.reindex(GEMM_KERNEL_CLASSES).fillna(0.0).sum()) / total
+            if total else 0.0,
+            "groups": groups}
+
+
+def roofline_totals(ops, iterations: int, bandwidth_gbs: float | None, peak_tflops: float | None) -> dict:
+    """Per op group, over its operators with device time: FLOPs and bytes per inference, achieved bandwidth
+    and FLOP/s over the device time of the operators whose bytes (FLOPs) are known, as % of the measured
+    bandwidth (`memory_roofline_pct`) and of the precision's peak (`compute_peak_pct`), and the share of the
+    group's device time that has known bytes (`bytes_known_pct`)."""
+    busy = ops[ops["device_us"] > 0]
+    result = {}
+    for group, rows in busy.groupby("op_group"):
+        with_bytes, with_flops = rows[rows["bytes"].notna()], rows[rows["flops"].notna()]
+        bytes_s, flops_s = float(with_bytes["device_us"].sum()) / 1e6, float(with_flops["device_us"].sum()) / 1e6
+        gbs = float(with_bytes["bytes"].sum()) / bytes_s / 1e9 if bytes_s else None
+        tflops = float(with_flops["flops"].sum()) / flops_s / 1e12 if flops_s else None
+        result[str(group)] = {
+            "device_ms": _ms(rows["device_us"].sum(), iterations),
+            "gbytes": float(with_bytes["bytes"].sum()) / max(iterations, 1) / 1e9,
+            "gflops": float(with_flops["flops"].sum()) / max(iterations, 1) / 1e9,
+            "bytes_known_pct": 100.0 * bytes_s * 1e6 / float(rows["device_us"].sum()),
+            "flops_known_pct": 100.0 * flops_s * 1e6 / float(rows["device_us"].sum()),
+            "achieved_gbs": gbs,
+            "memory_roofline_pct": 100.0 * gbs / bandwidth_gbs if gbs is not None and bandwidth_gbs else None,
+            "achieved_tflops": tflops,
+            "compute_peak_pct": 100.0 * tflops / peak_tflops if tflops is not None and peak_tflops else None,
+        }
+    return result
+
+
+def coverage(ops) -> dict:
+    """The share of device time that reached an operator: all of it but the `[unattributed kernels]` rows
+    (launched outside every operator) and the `[cuda graph replay]` rows (replayed CUDA-graph kernels that
+    could not be matched to the operators that captured them)."""
+    total = float(ops["device_us"].sum())
+    unattributed = float(ops.loc[ops["op"] == UNATTRIBUTED_OP, "device_us"].sum())
+    replay = float(ops.loc[ops["op"] == GRAPH_REPLAY_OP, "device_us"].sum())
+    iterations = ops["iteration"].nunique()
+    return {"device_pct": 100.0 * (total - unattributed - replay) / total if total else 100.0,
+            "unattributed_ms": _ms(unattributed, iterations), "graph_replay_ms": _ms(replay, iterations)}
+
+
+def coverage_warnings(result: dict) -> list[str]:
+    missing = 100.0 - result["device_pct"]
+    if missing <= COVERAGE_TOLERANCE_PCT:
+        return []
+    return [f"{missing:.1f}% of device time reached no operator ({result['graph_replay_ms']:.3f} ms of CUDA-graph "
+            f"replays, {result['unattributed_ms']:.3f} ms launched outside every operator per inference)"]

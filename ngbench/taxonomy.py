@@ -1,8 +1,9 @@
-"""Operator taxonomy: the one place that knows which operator belongs to which group.
+"""Operator taxonomy: the one place that knows which operator belongs to which group, and which class a
+device kernel is by its own name.
 
-The rules are data (`taxonomy.yaml`, ordered named patterns); this module applies them to an op table.
-Classification is done once per distinct (op, module_type, fused_ops) and mapped back, so it is cheap
-even for traces with millions of rows.
+The rules are data (`taxonomy.yaml`, ordered named patterns); this module applies them to an op table and
+to a kernel table. Classification is done once per distinct key (op, module_type, fused_ops; or kernel
+name) and mapped back, so it is cheap even for traces with millions of rows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ngbench.schema import IDLE_OP, UNATTRIBUTED_OP
 
 IDLE = "Idle"
 OTHER = "Other"
+OTHER_KERNEL_CLASS = "other"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,16 @@ class Taxonomy:
     op_rules: tuple[Rule, ...]
     fused_priority: tuple[str, ...]
     containers: tuple[Rule, ...] = ()
+    kernel_rules: tuple[Rule, ...] = ()           # Rule.kind holds the kernel class
+    group_kernel_classes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def kernel_rule(self, kernel: str) -> Rule | None:
+        """First kernel rule whose pattern matches the kernel's name (None: unmapped, class `other`)."""
+        return next((rule for rule in self.kernel_rules if rule.pattern.search(kernel)), None)
+
+    def own_kernel_classes(self, group: str) -> tuple[str, ...]:
+        """The kernel classes that are `group`'s own work (taxonomy.yaml `group_kernel_classes`)."""
+        return dict(self.group_kernel_classes).get(group, ())
 
     def is_gemm_op(self, op: str) -> bool:
         """Whether the first op rule that matches `op` is a GEMM rule (the op itself, no module or fused ops)."""
@@ -111,8 +123,13 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
         with open(path) as handle:
             text = handle.read()
     data = yaml.safe_load(text)
+    kernel_rules = tuple(Rule(e["name"], re.compile(e["pattern"]), "", e["class"]) for e in data.get("kernel_rules") or ())
+    unknown = {rule.kind for rule in kernel_rules} - set(data.get("kernel_classes") or ())
+    if unknown:
+        raise ValueError(f"taxonomy kernel_rules use classes not listed in kernel_classes: {sorted(unknown)}")
+    own = tuple((group, tuple(classes)) for group, classes in (data.get("group_kernel_classes") or {}).items())
     return Taxonomy(_rules(data["module_rules"]), _rules(data["op_rules"]), tuple(data["fused_priority"]),
-                    _rules(data.get("containers"), group=""))
+                    _rules(data.get("containers"), group=""), kernel_rules, own)
 
 
 def classify(ops, taxonomy: Taxonomy | None = None):
@@ -135,3 +152,21 @@ def unmapped_ops(classified) -> dict[str, int]:
     """Native names that no rule maps (they are counted as Other), with their instance counts."""
     rows = classified[classified["group_source"] == "unmapped"]
     return {str(k): int(v) for k, v in rows["op"].value_counts().items()}
+
+
+def classify_kernels(kernels, taxonomy: Taxonomy | None = None):
+    """Return the kernel table with `kernel_class` (by each kernel's own name) and `kernel_rule` ('' where no
+    rule matched: the kernel is `other` and unmapped)."""
+    taxonomy = taxonomy or load_taxonomy()
+    kernels = kernels.copy()
+    names = kernels["kernel"].astype(str)
+    memo = {name: taxonomy.kernel_rule(name) for name in names.unique()}
+    kernels["kernel_class"] = [memo[n].kind if memo[n] is not None else OTHER_KERNEL_CLASS for n in names]
+    kernels["kernel_rule"] = [memo[n].name if memo[n] is not None else "" for n in names]
+    return kernels
+
+
+def unmapped_kernels(classified) -> dict[str, int]:
+    """Kernel names that no kernel rule maps (they are class `other`), with their instance counts."""
+    rows = classified[classified["kernel_rule"] == ""]
+    return {str(k): int(v) for k, v in rows["kernel"].value_counts().items()}

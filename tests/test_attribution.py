@@ -120,7 +120,7 @@ def test_annotation_gives_innermost_module_and_joins_by_position():
               op("aten::silu", 61, 5), op("aten::add", 80, 5)]
     notes = annotate(events_from_trace(events))
     assert notes.to_dict("records")[0] == {"op": "aten::pow", "module": "norm", "module_type": "LlamaRMSNorm",
-                                           "input_shapes": [[1, 4]], "input_dtypes": ["float"]}
+                                           "input_shapes": [[1, 4]], "input_dtypes": ["float"], "input_values": []}
     assert list(notes["module"]) == ["norm", "norm", "mlp.act", "mlp"]
     timed = attribute(events_from_trace([e for e in events if e["cat"] != "user_annotation"] + [iteration(0, 0, 100)]),
                       device_is_host=True).ops

@@ -64,11 +64,12 @@ def host_key(device: str, provider: str | None = None) -> dict:
     return key
 
 
-def _cache_file(directory: str, key: dict) -> Path:
+def cache_file(directory: str, key: dict, prefix: str = "calibration") -> Path:
+    """Where a per-host measurement keyed by `key` is cached (the profiler costs, the bandwidth probe)."""
     import hashlib
 
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(directory) / f"calibration-{key['device']}-{digest}.json"
+    return Path(directory) / f"{prefix}-{key['device']}-{digest}.json"
 
 
 def costs_for(mode: str, directory: str, device: str, kinds: tuple[str, ...], provider: str | None = None
@@ -82,7 +83,7 @@ def costs_for(mode: str, directory: str, device: str, kinds: tuple[str, ...], pr
     if mode == "off" or not kinds:
         return Costs({}), {"mode": mode, "costs_us": {}, "host_slowdown": 0.0}
     key = host_key(device)
-    path = _cache_file(directory, key)
+    path = cache_file(directory, key)
     stored = json.loads(path.read_text()) if path.exists() and mode == "cached" else {"key": key, "costs_us": {}, "loops": {}}
     wanted = {"node": f"node:{provider}"}.get
     needed = [wanted(kind) or kind for kind in kinds]

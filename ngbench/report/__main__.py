@@ -44,6 +44,9 @@ def write_reports(sweep_dir: str | Path, view: str = "wall", out_dir: str | Path
         from ngbench.report.flows import write_flow_reports
 
         written += write_flow_reports(sweep.ops, out)
+    from ngbench.report.kernels import write_kernel_reports
+
+    written += write_kernel_reports([Path(d) for d in sweep.cells["dir"]], out)
     return written
 
 

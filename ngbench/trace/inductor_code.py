@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from ngbench.schema import GRAPH_REPLAY_OP
 from ngbench.taxonomy import load_taxonomy
+from ngbench.trace.cuda_graphs import GRAPH_LAUNCH, CapturedGraph, expand_graph_ops
 from ngbench.trace.kineto import DEVICE_CATEGORIES, LAUNCH_CATEGORIES
 
 # Profiler ranges that dynamo/AOTAutograd/Inductor open around the compiled code: containers, not
@@ -160,7 +162,9 @@ def add_launch_ops(events):
     """Give each kernel launch that no kept operator encloses its own `cpu_op`, named after its kernel.
 
     Triton launches open a profiler range named after the kernel already; this covers launchers that
-    don't (so a kernel is never lumped into `[unattributed kernels]` when its launch is known).
+    don't (so a kernel is never lumped into `[unattributed kernels]` when its launch is known). A CUDA-graph
+    launch left here (its replay could not be split, see ngbench.trace.cuda_graphs) is `[cuda graph replay]`,
+    not its first kernel: its kernels are many operators' work.
     """
     import pandas as pd
 
@@ -174,15 +178,17 @@ def add_launch_ops(events):
     for row in launches.itertuples(index=False):
         inside = ((starts <= row.ts) & (ends >= row.end) & (ops["tid"].to_numpy() == row.tid)).any()
         if not inside and row.correlation in kernel_of.index:
-            extra.append(row._replace(name=str(kernel_of[row.correlation]), cat="cpu_op", correlation=-1))
+            name = GRAPH_REPLAY_OP if GRAPH_LAUNCH.match(str(row.name)) else str(kernel_of[row.correlation])
+            extra.append(row._replace(name=name, cat="cpu_op", correlation=-1))
     if not extra:
         return events
     return pd.concat([events, pd.DataFrame(extra, columns=events.columns)], ignore_index=True)
 
 
-def compiled_events(events):
-    """Kineto events as the inductor flow attributes them: containers dropped, launches given an op."""
-    return add_launch_ops(drop_wrappers(events))
+def compiled_events(events, graphs: list[CapturedGraph] = ()):
+    """Kineto events as the inductor flow attributes them: containers dropped, CUDA-graph replays split into
+    the operators that captured them (`graphs`), other launches given an op."""
+    return add_launch_ops(expand_graph_ops(drop_wrappers(events), list(graphs)))
 
 
 def label_kernels(ops, origins: dict[str, list[str]], templates: set[str], regions, region_module_type: str):

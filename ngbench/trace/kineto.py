@@ -1,7 +1,8 @@
 """Parse a PyTorch-profiler (Kineto) Chrome trace into one tidy event table, and cut it into iterations.
 
 Columns: name, cat, ts, dur, end (microseconds), pid, tid, stream, correlation, external_id, input_dims,
-input_types. Categories used downstream: cpu_op (operators), user_annotation (record_function ranges:
+input_types, concrete_inputs (with record_shapes: the value of each non-tensor input as text, e.g. a
+convolution's stride '[2, 2]'). Categories used downstream: cpu_op (operators), user_annotation (record_function ranges:
 iterations and module scopes), cuda_runtime / cuda_driver (launches and other API calls), kernel /
 gpu_memcpy / gpu_memset (device activity; `pid` is the device, `stream` its stream).
 
@@ -24,7 +25,7 @@ STEP_PREFIX = "ProfilerStep#"
 MODULE_PREFIX = "ngbench::module "
 
 COLUMNS = ["name", "cat", "ts", "dur", "end", "pid", "tid", "stream", "correlation", "external_id",
-           "input_dims", "input_types"]
+           "input_dims", "input_types", "concrete_inputs"]
 
 
 def _int_or(value, default: int = -1) -> int:
@@ -43,7 +44,7 @@ def event_row(event: dict) -> tuple:
     stream = _int_or(args.get("stream"), _int_or(event.get("tid"))) if cat in DEVICE_CATEGORIES else -1
     return (event.get("name", ""), cat, ts, dur, ts + dur, str(event.get("pid", "")), str(event.get("tid", "")),
             stream, _int_or(args.get("correlation")), _int_or(args.get("External id")),
-            args.get("Input Dims"), args.get("Input type"))
+            args.get("Input Dims"), args.get("Input type"), args.get("Concrete Inputs"))
 
 
 def events_from_trace(trace: dict | list):

@@ -25,7 +25,7 @@ from ngbench.trace.kineto import MODULE_PREFIX, iteration_windows, load_trace
 from ngbench.trace.reconstruct import Costs
 from ngbench.trace.result import ProfileResult, attribute_windows
 
-ANNOTATION_COLUMNS = ["module", "module_type", "input_shapes", "input_dtypes"]
+ANNOTATION_COLUMNS = ["module", "module_type", "input_shapes", "input_dtypes", "input_values"]
 
 
 def activities(device: str):
@@ -111,8 +111,13 @@ def input_dtypes(types) -> list[str]:
     return [str(t) for t in types] if isinstance(types, list) else []
 
 
+def input_values(values) -> list[str]:
+    """Kineto's `Concrete Inputs` as text per input ('' for a tensor; a convolution's stride is '[2, 2]')."""
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
 def annotate(events):
-    """Top-level ops of the first iteration with module path, module class, input shapes and dtypes."""
+    """Top-level ops of the first iteration with module path, module class, input shapes, dtypes and values."""
     import pandas as pd
 
     _, lo, hi, tid = iteration_windows(events)[0]
@@ -132,10 +137,11 @@ def annotate(events):
         else:
             open_scopes.append((end, payload))
     rows = []
-    for i, (name, dims, types) in enumerate(zip(ops["name"], ops["input_dims"], ops["input_types"])):
+    values = ops["concrete_inputs"] if "concrete_inputs" in ops else [None] * len(ops)
+    for i, (name, dims, types, concrete) in enumerate(zip(ops["name"], ops["input_dims"], ops["input_types"], values)):
         path, cls = module_of.get(i, ("", ""))
         rows.append({"op": name, "module": path, "module_type": cls, "input_shapes": input_shapes(dims),
-                     "input_dtypes": input_dtypes(types)})
+                     "input_dtypes": input_dtypes(types), "input_values": input_values(concrete)})
     return pd.DataFrame(rows, columns=["op"] + ANNOTATION_COLUMNS)
 
 
@@ -178,13 +184,17 @@ class KinetoProfiler:
     """Timed blocks + one annotation pass of `infer` under Kineto, attributed into a ProfileResult.
 
     A flow can reshape the event table operators are taken from (`ops_filter(events) -> events`, applied
-    to both passes) and relabel an iteration's joined op rows (`post(rows, events)`, while ts/end are there).
+    to both passes), rewrite each timed iteration's launches and device activity before attribution
+    (`window_filter(window) -> window`: CUDA-graph replays, ngbench.trace.cuda_graphs) and relabel an
+    iteration's joined op rows (`post(rows, events)`, while ts/end are there).
     """
 
     def __init__(self, infer: Callable, sync: Callable, device: str, warmup: int = 1, model=None,
-                 keep_trace: str | None = None, ops_filter: Callable | None = None, post: Callable | None = None):
+                 keep_trace: str | None = None, ops_filter: Callable | None = None, post: Callable | None = None,
+                 window_filter: Callable | None = None):
         self.infer, self.sync, self.device, self.warmup, self.model = infer, sync, device, warmup, model
         self.keep_trace, self.ops_filter, self.post = keep_trace, ops_filter or (lambda events: events), post
+        self.window_filter = window_filter or (lambda window: window)
         self.workdir = tempfile.mkdtemp(prefix="ngbench-kineto-")
         self.traces: list[str] = []
 
@@ -210,6 +220,7 @@ class KinetoProfiler:
             events = load_trace(path)
             found = kineto.windows(events, self.ops_filter(events), device_is_host=not self.device.startswith("cuda"),
                                    first_index=len(all_windows))
+            found = [self.window_filter(window) for window in found]
             all_windows += found
             blocks += [block] * len(found)
             events_of.update({w.index: events for w in found})
@@ -225,6 +236,6 @@ class KinetoProfiler:
         if self.post is not None:
             result.ops = pd.concat([self.post(rows, events_of[index]) for index, rows in result.ops.groupby("iteration")],
                                    ignore_index=True)
-        result.ops = result.ops.drop(columns=[c for c in ("ts", "end", "input_dims", "input_types")
+        result.ops = result.ops.drop(columns=[c for c in ("ts", "end", "input_dims", "input_types", "concrete_inputs")
                                               if c in result.ops.columns])
         return result

@@ -1,5 +1,7 @@
 """flow=inductor: torch.compile with the Inductor backend; each generated kernel is one op row (its fused
-aten ops read by ngbench.trace.inductor_code). See docs/fusion.md."""
+aten ops read by ngbench.trace.inductor_code). See docs/fusion.md. Under CUDA graphs (mode=reduce-overhead,
+max-autotune) the call that records the graphs is profiled, so that replayed kernels can be given back to the
+operators that captured them (ngbench.trace.cuda_graphs, docs/kernels.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import time
 
 from ngbench.errors import UserError, first_line
 from ngbench.flows.base import Flow, RunContext
+from ngbench.trace.cuda_graphs import split_graph_window
 from ngbench.trace.inductor_code import (
     GENERATED_KERNEL,
     GRAPH_WRAPPER,
@@ -19,6 +22,8 @@ from ngbench.trace.inductor_code import (
 )
 
 MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+GRAPH_MODES = ("reduce-overhead", "max-autotune")     # the modes that replay CUDA graphs on a GPU
+RECORDING_CALLS = 2     # calls after compilation in which cudagraph trees may record (warm-up, then record)
 
 
 class InductorFlow(Flow):
@@ -60,8 +65,7 @@ class InductorFlow(Flow):
                 self.synchronize()
                 self._facts["compile_s"] = time.perf_counter() - begin
                 begin = time.perf_counter()
-                self.infer()  # reduce-overhead records its CUDA graphs on the next calls
-                self.synchronize()
+                self.graphs = self._record_graphs(opts["mode"])  # reduce-overhead records its CUDA graphs now
                 self._facts["second_call_s"] = time.perf_counter() - begin
             except Exception as exc:  # any compiler failure is the user's one line
                 raise UserError(f"flow=inductor: torch.compile failed for {ctx.model_name}: {first_line(exc)}") from exc
@@ -69,7 +73,33 @@ class InductorFlow(Flow):
         self._facts.update({"mode": opts["mode"], "fullgraph": opts["fullgraph"], "dynamic": opts["dynamic"],
                             "compiled_graphs": len(self.code), "generated_kernels": _count_kernels(self.code),
                             "kernels_with_provenance": len(self.origins),
-                            "gemm_templates": len(self.templates)})
+                            "gemm_templates": len(self.templates),
+                            "cuda_graphs_captured": len(self.graphs),
+                            "cuda_graph_nodes": [len(g.slots) for g in self.graphs],
+                            "cuda_graph_nodes_named": [sum(s.kernel is not None for s in g.slots) for g in self.graphs]})
+
+    def _record_graphs(self, mode: str) -> list:
+        """The call(s) after compilation, when cudagraph trees record: under a profiler when the mode replays
+        CUDA graphs on a GPU, and the graphs captured in them (ngbench.trace.cuda_graphs.captured_graphs)."""
+        if mode not in GRAPH_MODES or not self.ctx.device.startswith("cuda"):
+            self.infer()
+            self.synchronize()
+            return []
+        import os
+        import tempfile
+
+        from ngbench.trace.cuda_graphs import captured_graphs
+        from ngbench.trace.kineto import load_trace
+        from ngbench.trace.torch_profiler import profiled_steps
+
+        with tempfile.TemporaryDirectory(prefix="ngbench-capture-") as workdir:
+            for call in range(RECORDING_CALLS):
+                path = os.path.join(workdir, f"capture{call}.json")
+                profiled_steps(self.infer, self.synchronize, 1, self.ctx.device, path, warmup=0)
+                graphs = captured_graphs(load_trace(path))
+                if graphs:
+                    return graphs
+        return []
 
     def _read_generated_code(self, modules) -> None:
         """Keep the graph wrappers Inductor generated (max-autotune also loads one module per benchmarked
@@ -96,8 +126,10 @@ class InductorFlow(Flow):
             return label_kernels(rows, self.origins, self.templates, list(regions.itertuples(index=False, name=None)),
                                  type(self.bundle.model).__name__)
 
+        graphs = self.graphs
         return KinetoProfiler(self.infer, self.synchronize, self.ctx.device, warmup=self.ctx.profile_warmup,
-                              keep_trace=self.ctx.trace_path, ops_filter=compiled_events, post=label)
+                              keep_trace=self.ctx.trace_path, ops_filter=lambda events: compiled_events(events, graphs),
+                              post=label, window_filter=lambda window: split_graph_window(window, graphs))
 
 
 def _read(module) -> str:
