@@ -126,3 +126,32 @@ def test_cli_run_writes_kernel_classes_flops_and_the_report(tmp_path):
     assert "| GEMM |" in (tmp_path / "report" / "kernels.md").read_text()
     assert (tmp_path / "report" / "roofline.png").stat().st_size > 10_000
     assert set(pd.read_csv(tmp_path / "report" / "roofline.csv")["op_group"]) >= {"GEMM", "Normalization"}
+
+
+def test_report_says_how_much_of_gemm_is_layout(conv_run, tmp_path):
+    """A GPU-like run directory from the hand-made conv trace, through the report's kernels module."""
+    from ngbench.record import Summary, ops_table, write_run
+    from ngbench.report.kernels import write_kernel_reports
+    from ngbench.summary import coverage, roofline_totals
+
+    ops, kernels = conv_run
+    ops = ops.assign(input_shapes=[[[8, 3, 32, 32], [16, 3, 3, 3]] if o == "aten::conv2d" else [] for o in ops["op"]],
+                     input_dtypes=[["c10::Half", "c10::Half"] if o == "aten::conv2d" else [] for o in ops["op"]],
+                     input_values=[["", "", "", "[1, 1]", "[1, 1]", "[1, 1]", "1"] if o == "aten::conv2d" else []
+                                   for o in ops["op"]])
+    key = CellKey("detr", "full", "detection", "torch", "cuda", "cuda:0", "fp16", "", 8)
+    table = ops_table(ops, key, "r1")
+    assert table.loc[table["op"] == "aten::conv2d", "flops"].notna().all()
+    roofline = {"peak": "fp16_tensor", "peak_tflops": 989.4, "bandwidth_gbs": 3000.0, "bandwidth_source": "measured",
+                "groups": roofline_totals(table, 2, 3000.0, 989.4)}
+    summary = Summary(status="ok", key=key, run_id="r1", kernel_classes=kernel_class_totals(kernels, 2),
+                      roofline=roofline, coverage=coverage(table), clean={"median_ms": 0.1}, gemm_pct_device=95.0,
+                      environment={"gpu": "NVIDIA H100 80GB HBM3"})
+    write_run(tmp_path / "cell", summary, table, kernels_table(kernels, ops, key, "r1"))
+    written = write_kernel_reports([tmp_path / "cell"], tmp_path / "report")
+    text = (tmp_path / "report" / "kernels.md").read_text()
+    assert "| GEMM | 0.019 | layout 0.006, memset 0.003 |" in text
+    assert "50.0% by kernel name" in text and "device time that reached an operator: 100.0%" in text
+    classes = pd.read_csv(tmp_path / "report" / "kernel_classes.csv")
+    assert classes.query("op_group == 'GEMM' and kernel_class == 'layout'")["own_class"].tolist() == [False]
+    assert tmp_path / "report" / "roofline.png" in written

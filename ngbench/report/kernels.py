@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOFLINE_OP_COLUMNS = ["op", "op_group", "input_shapes", "flops", "bytes", "device_us", "iteration"]
+MAX_PANELS = 12         # the roofline figure draws at most this many cells (a readable page; kernels.md says so)
 KEY_FIELDS = ["model", "flow", "device", "precision", "quant", "batch_size"]
 
 
@@ -127,7 +128,7 @@ def roofline_figure(cells: list[tuple[Path, dict]], out_dir: Path, name: str = "
 
     from ngbench.report.figures import _save, group_legend, palette
 
-    panels = [(summary, operator_points(run_dir, summary)) for run_dir, summary in cells]
+    panels = [(summary, operator_points(run_dir, summary)) for run_dir, summary in cells[:MAX_PANELS]]
     panels = [(summary, points) for summary, points in panels if not points.empty]
     if not panels:
         return []
@@ -174,13 +175,16 @@ def write_kernel_reports(cell_dirs: list[Path], out_dir: str | Path) -> list[Pat
     if not cells:
         return []
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     summaries = [summary for _, summary in cells]
     written = []
     for name, frame in (("kernel_classes", kernel_class_rows(summaries)), ("roofline", roofline_rows(summaries))):
         if not frame.empty:
             frame.to_csv(out / f"{name}.csv", index=False)
             written.append(out / f"{name}.csv")
-    text = "# Inside the operators: kernel classes and roofline\n\n" + "\n".join(map(cell_markdown, summaries))
+    note = (f"roofline.png draws the first {MAX_PANELS} of these {len(cells)} cells.\n\n"
+            if len(cells) > MAX_PANELS else "")
+    text = "# Inside the operators: kernel classes and roofline\n\n" + note + "\n".join(map(cell_markdown, summaries))
     (out / "kernels.md").write_text(text)
     written.append(out / "kernels.md")
     return written + roofline_figure(cells, out)
