@@ -41,6 +41,7 @@ CAPTURE = [
     call("cudaStreamBeginCapture", 10, 2, 100),
     op(ADD, 20, 10), call("cuLaunchKernel", 22, 3, 101, cat="cuda_driver"),
     op("aten::mm", 40, 20), call("cudaMemsetAsync", 42, 1, 102), call("cudaLaunchKernel", 45, 3, 103),
+    call("cuLaunchKernel", 46, 1, 108, cat="cuda_driver"),      # the runtime launch's own driver call: one node
     op(SOFTMAX, 70, 10), call("cuLaunchKernel", 72, 2, 104, cat="cuda_driver"),
     call("cudaStreamEndCapture", 90, 5, 105), call("cudaGraphInstantiateWithFlags", 100, 50, 106),
     call("cudaGraphLaunch", 200, 10, 107), *replay(220, 107),

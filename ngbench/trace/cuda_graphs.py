@@ -74,7 +74,7 @@ def captured_graphs(events) -> list[CapturedGraph]:
         ends = on_thread[names.str.match(END_CAPTURE)].sort_values("ts")
         for opened, closed in zip(begins["end"], ends["ts"]):
             inside = on_thread[(on_thread["ts"] > opened) & (on_thread["end"] < closed)].sort_values("ts", kind="stable")
-            nodes = inside[inside["name"].astype(str).str.match(NODE_CALL)]
+            nodes = _outermost(inside[inside["name"].astype(str).str.match(NODE_CALL)])
             thread_ops = ops[(ops["tid"] == tid) & (ops["ts"] >= opened) & (ops["end"] <= closed)]
             slots = _slots(nodes, thread_ops)
             kernels = _first_replay(events, on_thread, closed)
@@ -82,6 +82,16 @@ def captured_graphs(events) -> list[CapturedGraph]:
                 slots = [Slot(s.op_index, s.op, k) for s, k in zip(slots, kernels)]
             found.append((float(opened), CapturedGraph(tuple(slots))))
     return [graph for _, graph in sorted(found, key=lambda item: item[0]) if graph.slots]
+
+
+def _outermost(calls):
+    """Calls not nested in an earlier one (a driver launch made inside a runtime launch is the same node)."""
+    keep, current_end = [], float("-inf")
+    for index, ts, end in zip(calls.index, calls["ts"], calls["end"]):
+        if ts >= current_end:
+            keep.append(index)
+            current_end = end
+    return calls.loc[keep]
 
 
 def _slots(nodes, ops) -> list[Slot]:

@@ -1,8 +1,8 @@
 """Parse a PyTorch-profiler (Kineto) Chrome trace into one tidy event table, and cut it into iterations.
 
 Columns: name, cat, ts, dur, end (microseconds), pid, tid, stream, correlation, external_id, input_dims,
-input_types, concrete_inputs (with record_shapes: the value of each non-tensor input as text, e.g. a
-convolution's stride '[2, 2]'). Categories used downstream: cpu_op (operators), user_annotation (record_function ranges:
+input_types, concrete_inputs (with record_shapes: each non-tensor input's value as text, e.g. a convolution's
+stride '[2, 2]'). Categories used downstream: cpu_op (operators), user_annotation (record_function ranges:
 iterations and module scopes), cuda_runtime / cuda_driver (launches and other API calls), kernel /
 gpu_memcpy / gpu_memset (device activity; `pid` is the device, `stream` its stream).
 
