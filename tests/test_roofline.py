@@ -113,6 +113,16 @@ def test_copies_count_bytes_only_when_they_happen():
     assert work("aten::embedding", [[1000, 64], [2, 5]], [F32, "long int"]) == Work(0, 8 * 10 + 2 * 4 * 10 * 64)
 
 
+def test_swin_window_ops_move_their_bytes():
+    x = [1, 56, 56, 96]
+    n = math.prod(x)
+    assert work("aten::roll", [x, [], []], [F32, "ScalarList", "ScalarList"], ["", "[-3, -3]", "[1, 2]"]) == Work(0, 8 * n)
+    padded = work("aten::pad", [[1, 55, 55, 96], [], [], []], [F32, "ScalarList", "", ""],
+                  ["", "[0, 0, 0, 1, 0, 1]", "constant", ""])
+    assert padded == Work(0, 4 * (55 * 55 * 96 + n))
+    assert work("aten::repeat", [[2, 3], []], [F32, "ScalarList"], ["", "[4, 1, 2]"]) == Work(0, 4 * (6 + 48))
+
+
 def test_unknown_ops_are_null():
     assert work("aten::nonzero", [[10]], [F32]) == Work(None, None)
     assert work("torchvision::nms", [[100, 4], [100]], [F32, F32]) == Work(None, None)

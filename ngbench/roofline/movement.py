@@ -95,7 +95,7 @@ def index_select(call: Call) -> Work:
 
 
 def constant_pad(call: Call) -> Work:
-    """constant_pad_nd(x, pad): pad pairs from the last dimension backwards."""
+    """constant_pad_nd / pad (x, pad, ...): pad pairs from the last dimension backwards."""
     x, pad = call.tensor(0), call.value(1)
     if x is None or not isinstance(pad, list) or len(pad) % 2 or len(pad) // 2 > len(x.shape):
         return UNKNOWN
@@ -103,6 +103,14 @@ def constant_pad(call: Call) -> Work:
     for i in range(len(pad) // 2):
         shape[-1 - i] += pad[2 * i] + pad[2 * i + 1]
     return Work(0, x.nbytes + math.prod(shape) * x.itemsize)
+
+
+def repeat(call: Call) -> Work:
+    """repeat(x, repeats): the output tiles x `repeats` times (leading new dimensions included)."""
+    x, repeats = call.tensor(0), call.value(1)
+    if x is None or not isinstance(repeats, list) or len(repeats) < len(x.shape):
+        return UNKNOWN
+    return Work(0, x.nbytes + x.nbytes * math.prod(repeats))
 
 
 def upsample(call: Call) -> Work:
