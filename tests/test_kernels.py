@@ -162,7 +162,7 @@ H100_RUNS = Path(__file__).parents[1] / "docs" / "results" / "fidelity-h100"
 
 def test_every_kernel_of_the_committed_h100_runs_is_mapped():
     frames = [pd.read_parquet(p, columns=["kernel"]) for p in sorted(H100_RUNS.rglob("kernels.parquet"))]
-    assert len(frames) == 24
+    assert len(frames) >= 24
     assert unmapped_kernels(classify_kernels(pd.concat(frames))) == {}
 
 
