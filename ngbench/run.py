@@ -103,6 +103,10 @@ def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
     environment = {**describe(ctx.device), "bandwidth": bandwidth}
     summary, ops, kernels = _summarise(cfg, ctx, key, facts, flow, profile, clean_blocks, energy, memory, steps,
                                        calibration, host, environment)
+    if ctx.trace_path and profile.saved_trace_ops is not None:  # ngbench's groups on the trace's events
+        from ngbench.trace.saved_trace import mark_saved_trace
+
+        mark_saved_trace(ctx.trace_path, profile.saved_trace_ops, ops)
     write_run(run_dir, summary, ops_table(ops, key, summary.run_id), kernels_table(kernels, ops, key, summary.run_id))
     print_breakdown(summary.to_json())
     return summary.to_json()

@@ -4,10 +4,10 @@ Every flow produces the same columns; one that a flow has no value for holds its
 ('' / [] / 0.0, or null for flops and bytes). ngbench.output writes them with fixed Arrow types.
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the phase column (forward | backward | optimizer)
 
 EVENT_COLUMNS = [
-    "iteration", "seq", "op", "module", "module_type", "input_shapes", "input_dtypes",
+    "iteration", "seq", "op", "phase", "module", "module_type", "input_shapes", "input_dtypes",
     "host_us", "device_us", "wall_us", "wall_profiled_us", "kernels", "fused_ops", "provider", "node",
     "input_values",
 ]
@@ -24,10 +24,12 @@ GRAPH_REPLAY_OP = "[cuda graph replay]"     # kernels replayed from a CUDA graph
 
 GROUPS = [
     "GEMM", "Normalization", "Activation", "Memory", "Elementwise", "Logit", "RoI",
-    "Interpolation", "Pooling", "Embedding", "Quantization", "Other", "Idle",
+    "Interpolation", "Pooling", "Embedding", "Quantization", "Communication", "Other", "Idle",
 ]
+# which part of a training step an operator ran in; an inference run is all forward
+PHASES = ("forward", "backward", "optimizer")
 
-_TEXT_DEFAULTS = {"module": "", "module_type": "", "provider": "", "node": ""}
+_TEXT_DEFAULTS = {"phase": "forward", "module": "", "module_type": "", "provider": "", "node": ""}
 _LIST_COLUMNS = ("input_shapes", "input_dtypes", "kernels", "fused_ops", "input_values")
 _TIME_COLUMNS = ("host_us", "device_us", "wall_us", "wall_profiled_us")
 
@@ -72,7 +74,7 @@ def arrow_schema(kind: str):
         "run_id": text, "model": text, "variant": text, "task": text, "flow": text, "platform": text,
         "device": text, "precision": text, "quant": text, "batch_size": integer,
         "iteration": integer, "seq": integer, "op": text, "kind": text, "op_group": text, "group_source": text,
-        "is_gemm": pa.bool_(), "module": text, "module_type": text,
+        "is_gemm": pa.bool_(), "phase": text, "module": text, "module_type": text,
         "input_shapes": pa.list_(pa.list_(integer)), "input_dtypes": pa.list_(text),
         "host_us": real, "device_us": real, "wall_us": real, "wall_profiled_us": real,
         "kernels": pa.list_(text), "fused_ops": pa.list_(text), "provider": text, "node": text,

@@ -55,6 +55,7 @@ class Taxonomy:
     def own_kernel_classes(self, group: str) -> tuple[str, ...]:
         """The kernel classes that are `group`'s own work (taxonomy.yaml `group_kernel_classes`)."""
         return dict(self.group_kernel_classes).get(group, ())
+    backward: re.Pattern | None = None
 
     def is_gemm_op(self, op: str) -> bool:
         """Whether the first op rule that matches `op` is a GEMM rule (the op itself, no module or fused ops)."""
@@ -65,9 +66,20 @@ class Taxonomy:
         """Whether a profiler range wraps operators without being one (taxonomy.yaml `containers`)."""
         return any(rule.pattern.search(name) for rule in self.containers)
 
+    def forward_names(self, op: str) -> tuple[str, ...]:
+        """The forward aten op names a backward op `autograd::engine::evaluate_function: <X>Backward<k>`
+        differentiates (see `backward` in taxonomy.yaml); () for any other op."""
+        match = self.backward.match(op) if self.backward is not None else None
+        if match is None:
+            return ()
+        name = re.sub(r"(\d)D", r"\1d", match["forward"])
+        name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+        return (f"aten::{name}", f"aten::_{name}")
+
     def match_op(self, op: str) -> Rule | None:
-        """First op rule whose pattern matches `op` (tried as given and with an `aten::` prefix)."""
-        candidates = (op,) if "::" in op else (op, f"aten::{op}")
+        """First op rule whose pattern matches `op` (tried as given and with an `aten::` prefix; a backward op
+        as the forward op it differentiates)."""
+        candidates = self.forward_names(op) or ((op,) if "::" in op else (op, f"aten::{op}"))
         for rule in self.op_rules:
             if any(rule.pattern.search(name) for name in candidates):
                 return rule
@@ -128,8 +140,10 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
     if unknown:
         raise ValueError(f"taxonomy kernel_rules use classes not listed in kernel_classes: {sorted(unknown)}")
     own = tuple((group, tuple(classes)) for group, classes in (data.get("group_kernel_classes") or {}).items())
+    backward = (data.get("backward") or {}).get("pattern")
     return Taxonomy(_rules(data["module_rules"]), _rules(data["op_rules"]), tuple(data["fused_priority"]),
-                    _rules(data.get("containers"), group=""), kernel_rules, own)
+                    _rules(data.get("containers"), group=""), kernel_rules, own,
+                    re.compile(backward) if backward else None)
 
 
 def classify(ops, taxonomy: Taxonomy | None = None):

@@ -14,9 +14,10 @@ def palette() -> dict[str, tuple]:
     """One fixed colour per group, the same in every figure."""
     import seaborn as sns
 
-    operators = [g for g in GROUPS if g != "Idle"]
+    operators = [g for g in GROUPS if g not in ("Idle", "Communication")]
     colours = dict(zip(operators, sns.color_palette("tab20", len(operators))))
     colours["Idle"] = (0.55, 0.55, 0.55)  # grey: not an operator, the host between operators
+    colours["Communication"] = (0.10, 0.10, 0.40)  # navy, outside tab20: the other groups keep their colours
     return colours
 
 

@@ -5,12 +5,13 @@ Per iteration window [lo, hi] (a `ProfilerStep#k` range, which ends with a devic
 - the operators are the outermost host ranges of the iteration's thread (nested aten calls belong to
   their caller: `aten::linear` owns its `aten::addmm`); ONNX Runtime's nodes are operators too;
 - each device activity (kernel, memcpy, memset) belongs to the operator whose host interval contains its
-  launch (matched by correlation id); one launched outside every operator goes to an
-  `[unattributed kernels]` row;
+  launch (matched by correlation id; on the launch's own thread when the window has several); one
+  launched outside every operator goes to an `[unattributed kernels]` row;
 - host_us = the operator's host duration; device_us = the summed duration of its device activity;
 - wall_us = its device activity's share of the busy timeline (time covered by several concurrent
   activities is split evenly between them) + the part of every device-idle interval during which the host
-  was inside the operator. Device-idle time while the host was in no operator is one `[idle]` row.
+  was inside the operator (split evenly between operators of several threads that overlap: a training
+  step's backward thread). Device-idle time while the host was in no operator is one `[idle]` row.
 So Σ wall_us over an iteration equals the window exactly, whether the run is device-bound or host-bound.
 With several GPUs the busy timeline is the union over all of them (the wall clock is idle only when no
 GPU works); each GPU's own busy time is reported beside it (`busy_us_by_device`, keyed by device), and
@@ -106,8 +107,10 @@ def busy_shares(starts: np.ndarray, ends: np.ndarray, lo: float, hi: float):
     return prefix[last] - prefix[first], bounds, active == 0
 
 
-def idle_inside(op_starts, op_ends, bounds, idle_flags):
-    """Idle time of the timeline (bounds, idle_flags) that falls inside each [op_start, op_end]."""
+def idle_shares(op_starts, op_ends, bounds, idle_flags) -> np.ndarray:
+    """Idle time of the timeline (bounds, idle_flags) inside each [op_start, op_end]; where operators of
+    several threads overlap, each idle stretch is split evenly between them (so no idle time is counted
+    twice). For operators that do not overlap this is the idle time inside each one."""
     lengths = np.diff(bounds) * idle_flags
     cumulative = np.concatenate([[0.0], np.cumsum(lengths)])
 
@@ -116,23 +119,56 @@ def idle_inside(op_starts, op_ends, bounds, idle_flags):
         seg = np.clip(np.searchsorted(bounds, t, side="right") - 1, 0, len(bounds) - 2)
         return cumulative[seg] + (t - bounds[seg]) * idle_flags[seg]
 
-    return idle_until(np.asarray(op_ends)) - idle_until(np.asarray(op_starts))
+    starts = np.clip(np.asarray(op_starts, dtype=float), bounds[0], bounds[-1])
+    ends = np.clip(np.asarray(op_ends, dtype=float), bounds[0], bounds[-1])
+    edges = np.unique(np.concatenate([bounds, starts, ends]))
+    first, last = np.searchsorted(edges, starts), np.searchsorted(edges, ends)
+    delta = np.zeros(len(edges) + 1)
+    np.add.at(delta, first, 1)
+    np.add.at(delta, last, -1)
+    active = np.cumsum(delta)[: len(edges) - 1]
+    idle = np.diff(idle_until(edges))
+    per_piece = np.divide(idle, active, out=np.zeros_like(idle), where=active > 0)
+    prefix = np.concatenate([[0.0], np.cumsum(per_piece)])
+    return prefix[last] - prefix[first]
 
 
 def launch_owner(ops, launches, device) -> np.ndarray:
-    """Index into `ops` (or -1) of the operator that launched each device activity."""
-    launch_ts = dict(zip(launches["correlation"], launches["ts"]))
-    starts = ops["ts"].to_numpy()
-    ends = ops["end"].to_numpy()
+    """Index into `ops` (or -1) of the operator that launched each device activity: the operator whose
+    host interval contains the launch, on the launch's own thread when ops and launches carry `tid`."""
+    import pandas as pd
+
     owner = np.full(len(device), -1)
-    for i, corr in enumerate(device["correlation"].to_numpy()):
-        ts = launch_ts.get(corr)
-        if ts is None:
-            continue
-        j = np.searchsorted(starts, ts, side="right") - 1
-        if j >= 0 and ts <= ends[j]:
-            owner[i] = j
+    if not len(device) or not len(ops) or not len(launches):
+        return owner
+    by_thread = "tid" in ops.columns and "tid" in launches.columns
+    first = ~pd.Index(launches["correlation"]).duplicated()
+    calls = pd.Index(launches["correlation"].to_numpy()[first])
+    position = calls.get_indexer(device["correlation"].to_numpy())
+    found = position >= 0
+    launch_ts = launches["ts"].to_numpy()[first][np.clip(position, 0, None)]
+    launch_tid = np.asarray(launches["tid"].to_numpy()[first], dtype=object)[np.clip(position, 0, None)] \
+        if by_thread else None
+    groups = ops.groupby("tid", sort=False, observed=True).indices.items() if by_thread else [(None, np.arange(len(ops)))]
+    starts_all, ends_all = ops["ts"].to_numpy(), ops["end"].to_numpy()
+    for tid, rows in groups:
+        selected = np.flatnonzero(found & (launch_tid == tid)) if by_thread else np.flatnonzero(found)
+        ts = launch_ts[selected]
+        j = np.searchsorted(starts_all[rows], ts, side="right") - 1
+        inside = (j >= 0) & (ts <= ends_all[rows][np.clip(j, 0, None)])
+        owner[selected[inside]] = rows[j[inside]]
     return owner
+
+
+def kernel_lists(owner: np.ndarray, names: np.ndarray, count: int) -> list[list[str]]:
+    """The names of the device activities of each of `count` operators (owner -1: none), in launch order."""
+    lists: list[list[str]] = [[] for _ in range(count)]
+    order = np.argsort(owner, kind="stable")
+    order = order[owner[order] >= 0]
+    owners, starts = np.unique(owner[order], return_index=True)
+    for j, piece in zip(owners, np.split(names[order], starts[1:])):
+        lists[j] = piece.tolist()
+    return lists
 
 
 def _kernel_rows(device, owner: np.ndarray, unattributed_seq: int, lo: float):
@@ -160,10 +196,12 @@ def attribute_window(window: Window) -> Attributed:
     rows["kernels"] = [[] for _ in range(len(rows))]
     extra_rows = []
     if window.device_is_host:
+        # the host is the device: an operator's wall time is its share of the host's busy timeline (its host
+        # time, unless operators of several threads overlap)
+        shares, bounds, idle = busy_shares(ops["ts"].to_numpy(), ops["end"].to_numpy(), lo, hi)
         rows["device_us"] = host
-        rows["wall_us"] = host
-        busy = float(host.sum())
-        _, bounds, idle = busy_shares(ops["ts"].to_numpy(), ops["end"].to_numpy(), lo, hi)
+        rows["wall_us"] = shares
+        busy = float(shares.sum())
         kernels = pd.DataFrame(columns=KERNEL_COLUMNS)
         by_device: dict[str, float] = {}
     else:
@@ -172,15 +210,14 @@ def attribute_window(window: Window) -> Attributed:
         shares, bounds, idle = busy_shares(device["ts"].to_numpy(), device["end"].to_numpy(), lo, hi)
         busy = float(shares.sum())
         attributed = pd.DataFrame({"owner": owner, "dur": device["dur"].to_numpy(), "share": shares,
-                                   "name": device["name"].to_numpy()})
-        mine = attributed[attributed["owner"] >= 0].groupby("owner")
-        index = list(mine.groups.keys())
-        rows.loc[index, "device_us"] = mine["dur"].sum()
-        wall = np.zeros(len(rows))
-        wall[index] = mine["share"].sum().to_numpy()
+                                   "name": np.asarray(device["name"].to_numpy(), dtype=object)})
+        mine = attributed[attributed["owner"] >= 0]
+        device_us, wall = np.zeros(len(rows)), np.zeros(len(rows))
+        np.add.at(device_us, mine["owner"].to_numpy(), mine["dur"].to_numpy())
+        np.add.at(wall, mine["owner"].to_numpy(), mine["share"].to_numpy())
+        rows["device_us"] = device_us
         rows["wall_us"] = wall
-        for j, names in mine["name"]:
-            rows.at[j, "kernels"] = list(names)
+        rows["kernels"] = kernel_lists(owner, attributed["name"].to_numpy(), len(rows))
         orphans = attributed[attributed["owner"] < 0]
         if len(orphans):
             extra_rows.append({"name": UNATTRIBUTED_OP, "ts": hi, "end": hi, "host_us": 0.0,
@@ -189,7 +226,7 @@ def attribute_window(window: Window) -> Attributed:
         kernels = _kernel_rows(device, owner, len(rows), lo)
         by_device = {str(pid): float(busy_shares(part["ts"].to_numpy(), part["end"].to_numpy(), lo, hi)[0].sum())
                      for pid, part in device.groupby("pid")}
-    op_idle = idle_inside(ops["ts"].to_numpy(), ops["end"].to_numpy(), bounds, idle)
+    op_idle = idle_shares(ops["ts"].to_numpy(), ops["end"].to_numpy(), bounds, idle)
     rows["wall_us"] = rows["wall_us"].to_numpy() + op_idle
     total_idle = float((np.diff(bounds) * idle).sum())
     extra_rows.append({"name": IDLE_OP, "ts": hi, "end": hi, "host_us": 0.0, "device_us": 0.0,

@@ -1,10 +1,5 @@
-"""Parse a PyTorch-profiler (Kineto) Chrome trace into one tidy event table, and cut it into iterations.
-
-Columns: name, cat, ts, dur, end (microseconds), pid, tid, stream, correlation, external_id, input_dims,
-input_types, concrete_inputs (with record_shapes: each non-tensor input's value as text, e.g. a convolution's
-stride '[2, 2]'). Categories used downstream: cpu_op (operators), user_annotation (record_function ranges:
-iterations and module scopes), cuda_runtime / cuda_driver (launches and other API calls), kernel /
-gpu_memcpy / gpu_memset (device activity; `pid` is the device, `stream` its stream).
+"""Cut a PyTorch-profiler (Kineto) trace's event table (ngbench.trace.event_table) into iterations, and
+those into attribution windows.
 
 Iterations are `ProfilerStep#k` ranges (what `torch.profiler.profile(schedule=...)` + `prof.step()` write,
 and what HTA, TensorBoard and Perfetto recognise) or, in traces of older ngbench versions,
@@ -13,61 +8,24 @@ and what HTA, TensorBoard and Perfetto recognise) or, in traces of older ngbench
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
-DEVICE_CATEGORIES = ("kernel", "gpu_memcpy", "gpu_memset")
-LAUNCH_CATEGORIES = ("cuda_runtime", "cuda_driver")
-HOST_RECORD_CATEGORIES = ("cpu_op", "user_annotation", "cuda_runtime", "cuda_driver")
+from ngbench.trace.event_table import (  # noqa: F401  (the event table's names, used by kineto's callers)
+    COLUMNS,
+    DEVICE_CATEGORIES,
+    HOST_RECORD_CATEGORIES,
+    LAUNCH_CATEGORIES,
+    MODULE_EVENT_PREFIX,
+    Trace,
+    events_from_trace,
+    load_trace,
+    read_trace,
+    trace_of,
+)
+
 STEP_PATTERN = re.compile(r"^(?:ProfilerStep|ngbench::iteration)#(\d+)$")
 STEP_PREFIX = "ProfilerStep#"
 MODULE_PREFIX = "ngbench::module "
-
-COLUMNS = ["name", "cat", "ts", "dur", "end", "pid", "tid", "stream", "correlation", "external_id",
-           "input_dims", "input_types", "concrete_inputs"]
-
-
-def _int_or(value, default: int = -1) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def event_row(event: dict) -> tuple:
-    """One complete ('X') Chrome-trace event as a row of COLUMNS."""
-    args = event.get("args") or {}
-    ts = float(event.get("ts", 0.0))
-    dur = float(event.get("dur", 0.0))
-    cat = event.get("cat", "")
-    stream = _int_or(args.get("stream"), _int_or(event.get("tid"))) if cat in DEVICE_CATEGORIES else -1
-    return (event.get("name", ""), cat, ts, dur, ts + dur, str(event.get("pid", "")), str(event.get("tid", "")),
-            stream, _int_or(args.get("correlation")), _int_or(args.get("External id")),
-            args.get("Input Dims"), args.get("Input type"), args.get("Concrete Inputs"))
-
-
-def events_from_trace(trace: dict | list):
-    """Turn a Chrome trace (dict with traceEvents, or the list itself) into the event table."""
-    import pandas as pd
-
-    raw = trace.get("traceEvents", []) if isinstance(trace, dict) else trace
-    rows = [event_row(event) for event in raw if event.get("ph") == "X"]
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    base_ns = float(trace.get("baseTimeNanoseconds", 0)) if isinstance(trace, dict) else 0.0
-    # times relative to the first event, so float64 keeps sub-nanosecond precision in differences
-    origin = float(int(table["ts"].min())) if len(table) else 0.0
-    table["ts"] -= origin
-    table["end"] -= origin
-    table.attrs["base_time_ns"] = base_ns + origin * 1000.0
-    table.attrs["origin_us"] = origin
-    return table
-
-
-def load_trace(path: str | Path):
-    """Read a Chrome trace JSON file into the event table."""
-    with open(path) as handle:
-        return events_from_trace(json.load(handle))
 
 
 def iteration_windows(events) -> list[tuple[int, float, float, str]]:
@@ -100,40 +58,102 @@ def drop_containers(events, is_container):
     return events.drop(index=dropped)
 
 
-RECORD_KINDS = {"cpu_op": "op", "user_annotation": "op", "cuda_runtime": "runtime", "cuda_driver": "driver"}
+RECORD_KINDS = {"cpu_op": "op", "user_annotation": "op", "cuda_runtime": "runtime", "cuda_driver": "driver",
+                "hip_runtime": "runtime", "hip_driver": "driver"}
 OP_PASSTHROUGH = ["name", "ts", "end", "input_dims", "input_types"]
+LAUNCH_COLUMNS = ["name", "kind", "ts", "end", "correlation"]
 
 
-def windows(events, ops_events=None, device_is_host: bool = False, first_index: int = 0) -> list:
+def by_time(events):
+    """`events` sorted by start time (so a time range is a slice: see `between`)."""
+    return events.sort_values("ts", kind="stable")
+
+
+def between(sorted_events, lo: float, hi: float):
+    """The rows of a `by_time` table that start inside [lo, hi]."""
+    import numpy as np
+
+    starts = sorted_events["ts"].to_numpy()
+    return sorted_events.iloc[np.searchsorted(starts, lo, "left"):np.searchsorted(starts, hi, "right")]
+
+
+def windows(events, ops_events=None, device_is_host: bool = False, first_index: int = 0, marks=None,
+            all_threads: bool = False, extra_columns: tuple[str, ...] = ()) -> list:
     """One attribution `Window` per iteration range of a Kineto event table.
 
     `ops_events` is the table the operators are taken from when a flow reshapes it (drops wrapper ranges,
-    adds launch ops); the host records the profiler paid for always come from `events` itself.
+    adds launch ops); the host records the profiler paid for always come from `events` itself. `marks`
+    (iteration, lo, hi, tid) replace the `ProfilerStep#k` ranges. By default the operators are those of the
+    iteration's own thread; with `all_threads` (a training step: forward on one thread, backward on
+    another) the outermost operators of every thread, each launch matched to operators of its own thread
+    (ops and launches then carry `tid`). `extra_columns` of the operator table pass through to the op rows.
     """
     from ngbench.trace.attribution import Window, window_ops
 
     ops_events = events if ops_events is None else ops_events
+    marks = iteration_windows(events) if marks is None else marks
     is_step = ops_events["name"].str.match(STEP_PATTERN)
-    cpu_ops = ops_events[(ops_events["cat"] == "cpu_op") & ~is_step]
-    launches = events[events["cat"].isin(LAUNCH_CATEGORIES)]
-    device = events[events["cat"].isin(DEVICE_CATEGORIES)]
-    records = events[events["cat"].isin(HOST_RECORD_CATEGORIES)]
+    cpu_ops = by_time(ops_events[(ops_events["cat"] == "cpu_op") & ~is_step])
+    launches = by_time(events[events["cat"].isin(LAUNCH_CATEGORIES)])
+    device = events[events["cat"].isin(DEVICE_CATEGORIES) & (events["correlation"] >= 0)]
+    device_rows = device.groupby("correlation").indices
+    records = by_time(events[events["cat"].isin(HOST_RECORD_CATEGORIES)])
+    passthrough = OP_PASSTHROUGH + (["tid"] if all_threads else []) + [c for c in extra_columns if c != "tid"]
     found = []
-    for position, (_, lo, hi, tid) in enumerate(iteration_windows(events)):
-        ops = window_ops(cpu_ops, lo, hi, tid)
-        in_window = launches[(launches["ts"] >= lo) & (launches["ts"] <= hi)]
-        on_thread = records[(records["tid"] == tid) & (records["ts"] >= lo) & (records["end"] <= hi)]
+    for position, (_, lo, hi, tid) in enumerate(marks):
+        candidates = between(cpu_ops, lo, hi)
+        threads = sorted(set(candidates["tid"])) if all_threads else [tid]
+        ops = by_time(_concat([window_ops(candidates, lo, hi, thread) for thread in threads], candidates))
+        in_window = between(launches, lo, hi)
+        # only launches of an operator's own thread can belong to it; device work launched by another
+        # thread still counts as busy time, in the [unattributed kernels] row
+        own = in_window if all_threads else in_window[in_window["tid"] == tid]
+        positions = [device_rows[c] for c in in_window["correlation"] if c in device_rows]
+        on_threads = between(records, lo, hi)
+        on_threads = on_threads[on_threads["end"] <= hi]
+        if not all_threads:
+            on_threads = on_threads[on_threads["tid"] == tid]
         found.append(Window(
             index=first_index + position, lo=lo, hi=hi,
-            ops=ops[[c for c in OP_PASSTHROUGH if c in ops.columns]].reset_index(drop=True),
-            # only launches of the iteration's own thread can belong to its operators; device work launched
-            # by another thread still counts as busy time, in the [unattributed kernels] row
-            launches=_with_kind(in_window[in_window["tid"] == tid])[["name", "kind", "ts", "end", "correlation"]],
-            device=device[device["correlation"].isin(set(in_window["correlation"]))],
-            records=_with_kind(on_thread)[["name", "kind", "ts", "end"]],
+            ops=ops[[c for c in passthrough if c in ops.columns]].reset_index(drop=True),
+            launches=_with_kind(own)[LAUNCH_COLUMNS + (["tid"] if all_threads else [])],
+            device=device.iloc[_positions(positions)],
+            records=_with_kind(on_threads)[["name", "kind", "ts", "end"]],
             device_is_host=device_is_host))
     return found
 
 
+def _concat(frames: list, like):
+    import pandas as pd
+
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames) if frames else like.iloc[0:0]
+
+
+def _positions(parts: list):
+    import numpy as np
+
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=int)
+
+
 def _with_kind(events):
     return events.assign(kind=events["cat"].map(RECORD_KINDS))
+
+
+GRAPH_LAUNCH_CALLS = ("cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch")
+
+
+def graph_launches(events):
+    """One row per CUDA-graph launch call: correlation, tid, ts, end, name, and the device activity it
+    replayed (all of a graph's kernels carry the launch's correlation id): kernels, device_us.
+
+    The hook for attributing replayed kernels back to the operators that were recorded into the graph."""
+    import pandas as pd
+
+    calls = events[events["cat"].isin(LAUNCH_CATEGORIES) & events["name"].str.startswith(GRAPH_LAUNCH_CALLS)]
+    device = events[events["cat"].isin(DEVICE_CATEGORIES) & events["correlation"].isin(set(calls["correlation"]))]
+    replayed = device.groupby("correlation").agg(kernels=("name", "size"), device_us=("dur", "sum"))
+    table = calls[["correlation", "tid", "ts", "end", "name"]].merge(replayed, how="left", left_on="correlation",
+                                                                     right_index=True)
+    return table.fillna({"kernels": 0, "device_us": 0.0}).astype({"kernels": int}) if len(table) else pd.DataFrame(
+        columns=["correlation", "tid", "ts", "end", "name", "kernels", "device_us"])

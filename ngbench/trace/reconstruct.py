@@ -51,6 +51,12 @@ class Costs:
     def of(self, kind: str) -> float:
         return float(self.per_kind_us.get(kind, 0.0))
 
+    @property
+    def is_free(self) -> bool:
+        """No record costs anything: there is nothing to take off, and the rebuilt timeline is the profiled one
+        (calibration off, or a trace recorded elsewhere)."""
+        return not any(float(v) for v in self.per_kind_us.values()) and not self.host_slowdown
+
 
 @dataclass
 class Rebuilt:

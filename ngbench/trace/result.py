@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ngbench.trace.attribution import Window, attribute_window
-from ngbench.trace.reconstruct import Costs, rebuild
+from ngbench.trace.reconstruct import Costs, Rebuilt, rebuild
 
 STALL_MAD = 6.0          # an iteration is stalled beyond median + this many (scaled) MADs ...
 STALL_MIN_FRACTION = 0.15  # ... and beyond median x (1 + this)
@@ -36,6 +36,7 @@ class ProfileResult:
     iterations: object
     busy_us_by_device: dict = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
+    saved_trace_ops: object = None   # op rows of the saved trace.json's iterations: iteration, seq, ts_us, dur_us
 
     @property
     def kept(self):
@@ -65,8 +66,11 @@ def attribute_windows(windows: list[Window], costs: Costs, blocks: list[int] | N
     frames, kernel_frames, iteration_rows, by_device = [], [], [], {}
     for position, window in enumerate(windows):
         raw = attribute_window(window)
-        rebuilt = rebuild(window, costs)
-        clean = attribute_window(rebuilt.window)
+        if costs.is_free:  # nothing to take off: the rebuilt timeline is the profiled one
+            rebuilt, clean = Rebuilt(window, 0.0, 0.0, 0), raw
+        else:
+            rebuilt = rebuild(window, costs)
+            clean = attribute_window(rebuilt.window)
         rows = raw.rows.rename(columns={"wall_us": "wall_profiled_us", "name": "op"})
         rows["wall_us"] = clean.rows["wall_us"].to_numpy()
         rows["host_us"] = clean.rows["host_us"].to_numpy()

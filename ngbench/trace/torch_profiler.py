@@ -24,6 +24,7 @@ from ngbench.trace.attribution import window_ops
 from ngbench.trace.kineto import MODULE_PREFIX, iteration_windows, load_trace
 from ngbench.trace.reconstruct import Costs
 from ngbench.trace.result import ProfileResult, attribute_windows
+from ngbench.trace.saved_trace import saved_trace_rows
 
 ANNOTATION_COLUMNS = ["module", "module_type", "input_shapes", "input_dtypes", "input_values"]
 
@@ -228,6 +229,7 @@ class KinetoProfiler:
             shutil.copyfile(self.traces[-1], f"{self.keep_trace}.tmp")
             os.replace(f"{self.keep_trace}.tmp", self.keep_trace)
         result = attribute_windows(all_windows, costs, blocks)
+        saved = [w.index for w, b in zip(all_windows, blocks) if b == len(self.traces) - 1] if self.keep_trace else []
         annotation_path = os.path.join(self.workdir, "annotation.json")
         with ModuleScopes(self.model):
             profiled_steps(self.infer, self.sync, 1, self.device, annotation_path, record_shapes=True, warmup=0)
@@ -236,6 +238,9 @@ class KinetoProfiler:
         if self.post is not None:
             result.ops = pd.concat([self.post(rows, events_of[index]) for index, rows in result.ops.groupby("iteration")],
                                    ignore_index=True)
+        if saved:  # where each op row of the saved trace's iterations is in that file (see saved_trace)
+            origin = events_of[saved[0]].attrs.get("origin_us", 0.0)
+            result.saved_trace_ops = saved_trace_rows(result.ops[result.ops["iteration"].isin(saved)], origin)
         result.ops = result.ops.drop(columns=[c for c in ("ts", "end", "input_dims", "input_types", "concrete_inputs")
                                               if c in result.ops.columns])
         return result
