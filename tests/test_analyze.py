@@ -95,14 +95,27 @@ def test_two_gpus_and_nccl_kernels_give_a_communication_group(tmp_path):
 def test_cuda_graph_replay_and_triton_kernels(tmp_path):
     summary, ops = analysed(FIXTURES / "cuda_graph.json", tmp_path / "run")
     rows = ops.set_index("op")
-    graph = rows.loc["cudaGraphLaunch"]
-    assert (graph["op_group"], graph["kind"], graph["wall_us"], len(graph["kernels"])) == ("Other", "cuda_graph", 45, 3)
+    graph = rows.loc["[cuda graph replay]"]  # no capture in the trace: the replay stays whole
+    assert (graph["op_group"], graph["kind"], graph["wall_us"], len(graph["kernels"])) == (
+        "Other", "graph_replay", 45, 3)
     triton = rows.loc["triton_poi_fused_add_mul_0"]
     assert list(triton["fused_ops"]) == ["aten::add", "aten::mul"] and triton["op_group"] == "Elementwise"
-    assert summary["flow_facts"]["cuda_graphs"] == {"launches": 1, "replayed_kernels": 3, "replayed_device_us": 35.0,
-                                                    "device_share": pytest.approx(35 / 39)}
-    assert summary["flow_facts"]["triton_kernels"] == 3
-    assert any("CUDA-graph launches replayed 3 kernels" in w for w in summary["warnings"])
+    graphs = summary["flow_facts"]["cuda_graphs"]
+    assert (graphs["launches"], graphs["captured_graphs"], graphs["replayed_kernels"]) == (1, 0, 3)
+    assert graphs["device_share"] == pytest.approx(35 / 39) and graphs["unsplit_ms_per_step"] == 0.035
+    assert summary["flow_facts"]["triton_kernels"] == 3 and summary["coverage"]["graph_replay_ms"] == 0.035
+    assert any("the trace holds no capture of the graphs" in w for w in summary["warnings"])
+
+
+def test_cuda_graph_replay_split_back_to_its_captured_operators(tmp_path):
+    summary, ops = analysed(FIXTURES / "cuda_graph_captured.json", tmp_path / "run")
+    assert per_step_us(ops) == {"Elementwise": 10, "Logit": pytest.approx(40 / 3), "GEMM": pytest.approx(70 / 3),
+                                "Activation": pytest.approx(25 / 3), "Idle": 45}
+    assert list(ops.set_index("op").loc["aten::mm", "kernels"]) == ["sm90_xmma_gemm_f16f16_tn_n"]
+    assert summary["flow_facts"]["cuda_graphs"]["captured_graphs"] == 1 and summary["coverage"]["device_pct"] == 100
+    # the capture and its first replay lie before the step: counted, not attributed
+    assert summary["flow_facts"]["outside_steps"] == {"cpu_op_events": 3, "device_activities": 3, "device_us": 35.0,
+                                                      "device_activities_in_steps": 4}
 
 
 def test_rocm_trace(tmp_path):

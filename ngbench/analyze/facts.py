@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ngbench.trace.kineto import DEVICE_CATEGORIES, LAUNCH_CATEGORIES, graph_launches
+from ngbench.trace.kineto import DEVICE_CATEGORIES, LAUNCH_CATEGORIES
 
 PROFILER_SETTINGS = ("schemaVersion", "record_shapes", "with_stack", "with_modules", "profile_memory",
                      "with_flops", "trace_id", "displayTimeUnit")
@@ -83,15 +83,21 @@ def threads(ops_rows, trace) -> dict:
     return result
 
 
-def cuda_graphs(events) -> dict:
-    """CUDA-graph launches and the kernels they replayed. A graph's kernels share its launch's correlation
-    id, so they are attributed to the operator that launched the graph (or to a `cudaGraphLaunch` op)."""
-    launches = graph_launches(events)
-    device_us = float(events.loc[events["cat"].isin(DEVICE_CATEGORIES), "dur"].sum())
-    replayed_us = float(launches["device_us"].sum()) if len(launches) else 0.0
-    return {"launches": int(len(launches)), "replayed_kernels": int(launches["kernels"].sum()) if len(launches) else 0,
-            "replayed_device_us": replayed_us,
-            "device_share": replayed_us / device_us if device_us else 0.0}
+def cuda_graphs(events, captured: int, ops) -> dict:
+    """CUDA-graph launches and the kernels they replayed (a graph's kernels all carry its launch's correlation
+    id). Where the trace holds a graph's capture, its replays are split back to the operators that captured
+    it (ngbench.trace.cuda_graphs); what could not be is the `[cuda graph replay]` rows' device time."""
+    from ngbench.schema import GRAPH_REPLAY_OP
+    from ngbench.trace.cuda_graphs import GRAPH_LAUNCH
+
+    calls = events[events["cat"].isin(LAUNCH_CATEGORIES) & events["name"].astype(str).str.match(GRAPH_LAUNCH)]
+    device = events[events["cat"].isin(DEVICE_CATEGORIES)]
+    replayed = device[device["correlation"].isin(set(calls["correlation"]))]
+    device_us, replayed_us = float(device["dur"].sum()), float(replayed["dur"].sum())
+    steps = max(int(ops["iteration"].nunique()), 1)
+    return {"launches": int(len(calls)), "captured_graphs": int(captured), "replayed_kernels": int(len(replayed)),
+            "replayed_device_us": replayed_us, "device_share": replayed_us / device_us if device_us else 0.0,
+            "unsplit_ms_per_step": float(ops.loc[ops["op"] == GRAPH_REPLAY_OP, "device_us"].sum()) / steps / 1000.0}
 
 
 def kernel_kinds(events) -> dict:
@@ -110,8 +116,8 @@ def outside_steps(events, windows, attributed_device: int) -> dict:
     k = np.searchsorted(bounds[:, 0], starts, side="right") - 1 if len(bounds) else np.full(len(starts), -1)
     inside = (k >= 0) & (starts <= bounds[np.clip(k, 0, None), 1]) if len(bounds) else np.zeros(len(starts), bool)
     device = events[events["cat"].isin(DEVICE_CATEGORIES)]
-    covered = set().union(*(set(w.device["correlation"]) for w in windows)) if windows else set()
-    outside_device = device[~device["correlation"].isin(covered)]
+    covered = set().union(*(set(w.device.index) for w in windows)) if windows else set()  # rows of `events`
+    outside_device = device[~device.index.isin(covered)]
     return {"cpu_op_events": int((~inside).sum()), "device_activities": int(len(outside_device)),
             "device_us": float(outside_device["dur"].sum()), "device_activities_in_steps": int(attributed_device)}
 

@@ -73,14 +73,19 @@ def select_steps(events, wanted: set[int] | None, path: Path) -> tuple[list, dic
     return marks, facts
 
 
-def operator_events(events):
+def operator_events(events, graphs: list):
     """The operator table attribution takes top-level operators from: containers of the taxonomy and
-    torch.compile's wrapper ranges dropped (their children are the operators), and each device launch that no
-    operator encloses given an operator of its own, named after its kernel (a CUDA-graph launch after the call)."""
+    torch.compile's wrapper ranges dropped (their children are the operators), CUDA-graph replays split into
+    the operators that captured them when the trace holds the capture (ngbench.trace.cuda_graphs), and each
+    device launch that no operator encloses given an operator of its own, named after its kernel (a graph
+    launch that could not be split: `[cuda graph replay]`)."""
     from ngbench.taxonomy import load_taxonomy
+    from ngbench.trace.cuda_graphs import expand_graph_ops
     from ngbench.trace.inductor_code import drop_wrappers
     from ngbench.trace.kineto import drop_containers
 
+    if graphs:
+        events = expand_graph_ops(events, graphs)
     ops = drop_wrappers(drop_containers(events[events["cat"] == "cpu_op"], load_taxonomy().is_container))
     return _with_launch_ops(ops, events)
 
@@ -88,8 +93,9 @@ def operator_events(events):
 def _with_launch_ops(ops, events):
     import pandas as pd
 
+    from ngbench.schema import GRAPH_REPLAY_OP
     from ngbench.trace.attribution import outermost
-    from ngbench.trace.kineto import GRAPH_LAUNCH_CALLS
+    from ngbench.trace.cuda_graphs import GRAPH_LAUNCH
 
     launches = events[events["cat"].isin(LAUNCH_CATEGORIES) & (events["correlation"] >= 0)]
     device = events[events["cat"].isin(DEVICE_CATEGORIES)]
@@ -109,54 +115,59 @@ def _with_launch_ops(ops, events):
     orphans = pd.concat(orphans) if orphans else launches.iloc[0:0]
     if orphans.empty:
         return ops
-    is_graph = orphans["name"].str.startswith(GRAPH_LAUNCH_CALLS).to_numpy()
-    named = np.where(is_graph, orphans["name"].to_numpy(), first_kernel.reindex(orphans["correlation"]).to_numpy())
+    is_graph = orphans["name"].astype(str).str.match(GRAPH_LAUNCH).to_numpy()
+    named = np.where(is_graph, GRAPH_REPLAY_OP, first_kernel.reindex(orphans["correlation"]).to_numpy())
     extra = orphans.assign(name=named, cat="cpu_op", correlation=-1)
     return pd.concat([ops, extra], ignore_index=True)
 
 
 def enrich(ops, context):
-    """A window's operators with phase, module scope and input shapes/dtypes."""
-    from ngbench.trace.torch_profiler import input_dtypes, input_shapes
+    """A window's operators with phase, module scope and input shapes/dtypes/values."""
+    from ngbench.trace.torch_profiler import input_dtypes, input_shapes, input_values
 
     ops = context.apply(ops)
-    shapes: dict[int, list] = {}  # the parsed shapes are shared objects (one per distinct value): once each
-    dtypes: dict[int, list] = {}
-    return ops.assign(
-        input_shapes=[shapes[id(d)] if id(d) in shapes else shapes.setdefault(id(d), input_shapes(d))
-                      for d in ops["input_dims"]],
-        input_dtypes=[dtypes[id(t)] if id(t) in dtypes else dtypes.setdefault(id(t), input_dtypes(t))
-                      for t in ops["input_types"]])
+    parsed: dict[tuple[str, int], list] = {}  # parsed values are shared objects (one per distinct value): once each
+
+    def once(kind: str, parse, value) -> list:
+        key = (kind, id(value))
+        return parsed[key] if key in parsed else parsed.setdefault(key, parse(value))
+
+    return ops.assign(input_shapes=[once("dims", input_shapes, d) for d in ops["input_dims"]],
+                      input_dtypes=[once("types", input_dtypes, t) for t in ops["input_types"]],
+                      input_values=[once("values", input_values, v) for v in ops["concrete_inputs"]])
 
 
 def attribute(events, marks: list):
-    """Windows of every thread, with operator context (found for all windows at once), attributed with zero
-    costs."""
+    """Windows of every thread, with operator context (found for all windows at once) and CUDA-graph replays
+    split where the trace holds their capture, attributed with zero costs. Returns (windows, profile, graphs)."""
     import pandas as pd
 
     from ngbench.trace import kineto
+    from ngbench.trace.cuda_graphs import captured_graphs, split_graph_window
     from ngbench.trace.op_context import OpContext
     from ngbench.trace.reconstruct import Costs
     from ngbench.trace.result import attribute_windows
 
     device_is_host = not events["cat"].isin(DEVICE_CATEGORIES).any()
-    found = kineto.windows(events, operator_events(events), device_is_host=device_is_host, marks=marks,
-                           all_threads=True, extra_columns=("seq_nr", "scope"))
+    graphs = captured_graphs(events) if not device_is_host else []
+    found = kineto.windows(events, operator_events(events, graphs), device_is_host=device_is_host, marks=marks,
+                           all_threads=True, extra_columns=("seq_nr", "scope", "concrete_inputs"))
+    found = [split_graph_window(w, graphs) for w in found]
     if not found:
-        return found, attribute_windows(found, Costs({}))
+        return found, attribute_windows(found, Costs({})), graphs
     every = pd.concat([w.ops.assign(window=k) for k, w in enumerate(found)], ignore_index=True)
     every = enrich(every, OpContext(events))
     parts = dict(tuple(every.groupby("window", sort=False)))
     found = [w.moved(index=mark[0], ops=parts[k].drop(columns="window").reset_index(drop=True) if k in parts
                      else w.ops.iloc[0:0]) for k, (w, mark) in enumerate(zip(found, marks))]
-    return found, attribute_windows(found, Costs({}))
+    return found, attribute_windows(found, Costs({})), graphs
 
 
 def analyze_trace(path: str | Path, out_dir: str | Path, steps: set[int] | None = None, model: str | None = None,
                   batch_size: int = 0) -> dict:
     """Analyse one trace into `out_dir`; returns its summary. Raises UserError on a trace it cannot use."""
     from ngbench.analyze.summary import build_summary
-    from ngbench.record import kernels_table, ops_table, write_run
+    from ngbench.record import kernels_table, ops_table, owned_kernels, write_run
     from ngbench.schema import normalise_events
     from ngbench.taxonomy import classify
     from ngbench.trace.inductor_code import label_kernels
@@ -171,13 +182,14 @@ def analyze_trace(path: str | Path, out_dir: str | Path, steps: set[int] | None 
     check_usable(events, path)
     marks, step_facts = select_steps(events, steps, path)
     began = time.perf_counter()
-    windows, profile = attribute(events, marks)
+    windows, profile, graphs = attribute(events, marks)
     rows = label_kernels(profile.ops, {}, set(), [], "")
     ops = classify(normalise_events(rows))
     timings["attribution_s"] = time.perf_counter() - began
-    summary = build_summary(path, trace, windows, profile, rows, ops, step_facts, timings,
+    kernels = owned_kernels(profile.kernels, ops)
+    summary = build_summary(path, trace, windows, profile, rows, ops, kernels, step_facts, timings, len(graphs),
                             model=model, batch_size=batch_size)
     key = summary.key
     write_run(out_dir, summary, ops_table(ops, key, summary.run_id),
-              kernels_table(profile.kernels, ops, key, summary.run_id))
+              kernels_table(kernels, ops, key, summary.run_id))
     return summary.to_json()

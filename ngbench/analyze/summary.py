@@ -28,9 +28,9 @@ def reconciliation(iterations) -> dict:
             "stalled_iterations": int(iterations["stalled"].sum()), "profiled_iterations": int(len(iterations))}
 
 
-def warnings_for(platform: str, recon: dict, graphs: dict, ops, path: Path) -> list[str]:
+def warnings_for(platform: str, recon: dict, graphs: dict, covered: dict, path: Path) -> list[str]:
     from ngbench.analyze.pipeline import PROFILED_VIEW_NOTE
-    from ngbench.schema import UNATTRIBUTED_OP
+    from ngbench.summary import coverage_warnings
 
     notes = [PROFILED_VIEW_NOTE]
     if platform == "cpu":
@@ -39,24 +39,20 @@ def warnings_for(platform: str, recon: dict, graphs: dict, ops, path: Path) -> l
     if recon["stalled_iterations"]:
         notes.append(f"{recon['stalled_iterations']} of {recon['profiled_iterations']} steps were far slower than "
                      "the others (stalled) and are left out of every figure")
-    if graphs["launches"]:
+    if graphs["launches"] and not graphs["captured_graphs"]:
         notes.append(f"{graphs['launches']} CUDA-graph launches replayed {graphs['replayed_kernels']} kernels "
-                     f"({100 * graphs['device_share']:.1f}% of device time); a graph's kernels are attributed to "
-                     "the operator that launched it, not to the operators recorded into the graph")
-    total = float(ops["wall_us"].sum())
-    unattributed = float(ops.loc[ops["op"] == UNATTRIBUTED_OP, "wall_us"].sum())
-    if total and unattributed / total > 0.05:
-        notes.append(f"{100 * unattributed / total:.1f}% of the wall time is device work launched outside every "
-                     "operator ([unattributed kernels])")
-    return notes
+                     f"({100 * graphs['device_share']:.1f}% of device time) and the trace holds no capture of the "
+                     "graphs: their kernels stay on `[cuda graph replay]` rows (group Other), not on the operators "
+                     "recorded into the graphs")
+    return notes + coverage_warnings(covered)
 
 
-def build_summary(path: Path, trace, windows, profile, rows, ops, step_facts: dict, timings: dict,
-                  model: str | None = None, batch_size: int = 0):
-    """The Summary of one analysed trace (see ngbench.record.Summary)."""
+def build_summary(path: Path, trace, windows, profile, rows, ops, kernels, step_facts: dict, timings: dict,
+                  captured_graphs: int, model: str | None = None, batch_size: int = 0):
+    """The Summary of one analysed trace (see ngbench.record.Summary); `kernels`: ngbench.record.owned_kernels."""
     from ngbench.record import CellKey, Summary
-    from ngbench.summary import gemm_kinds, group_totals
-    from ngbench.taxonomy import unmapped_ops
+    from ngbench.summary import coverage, gemm_kinds, group_totals, kernel_class_totals
+    from ngbench.taxonomy import unmapped_kernels, unmapped_ops
 
     events, metadata = trace.events, trace.metadata
     platform = facts.platform_of(events, metadata)
@@ -66,7 +62,8 @@ def build_summary(path: Path, trace, windows, profile, rows, ops, step_facts: di
     kept = profile.kept
     recon = reconciliation(profile.iterations)
     groups = group_totals(ops, device_is_host=platform == "cpu")
-    graphs = facts.cuda_graphs(events)
+    graphs = facts.cuda_graphs(events, captured_graphs, ops)
+    covered = coverage(ops)
     distributed = metadata.get("distributedInfo") or {}
     trace_facts = {
         "trace": str(path), "bytes": int(path.stat().st_size), "steps": step_facts,
@@ -76,7 +73,7 @@ def build_summary(path: Path, trace, windows, profile, rows, ops, step_facts: di
         "threads": facts.threads(rows, trace), "cuda_graphs": graphs, **facts.kernel_kinds(events),
         "phases_ms": {str(p): float(v) / max(len(kept), 1) / 1000.0
                       for p, v in ops.groupby("phase")["wall_us"].sum().items()},
-        "outside_steps": facts.outside_steps(events, windows, len(profile.kernels)),
+        "outside_steps": facts.outside_steps(events, windows, len(kernels)),
         "ignored_events": trace.ignored_events}
     median_ms = float(kept["profiled_us"].median()) / 1000.0 if len(kept) else float("nan")
     return Summary(
@@ -87,4 +84,6 @@ def build_summary(path: Path, trace, windows, profile, rows, ops, step_facts: di
         gemm_pct_device=groups.get("GEMM", {}).get("device_pct", 0.0),
         idle_ms=groups.get("Idle", {}).get("wall_ms", 0.0), reconciliation=recon,
         calibration={"mode": "none", "costs_us": {}, "note": "no calibration for a trace recorded elsewhere"},
-        unmapped_ops=unmapped_ops(ops), warnings=warnings_for(platform, recon, graphs, ops, path))
+        unmapped_ops=unmapped_ops(ops), coverage=covered,
+        kernel_classes=kernel_class_totals(kernels, max(len(kept), 1)), unmapped_kernels=unmapped_kernels(kernels),
+        warnings=warnings_for(platform, recon, graphs, covered, path))

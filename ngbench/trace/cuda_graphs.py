@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ngbench.schema import GRAPH_REPLAY_OP
 from ngbench.trace.kineto import DEVICE_CATEGORIES, LAUNCH_CATEGORIES
 
-GRAPH_LAUNCH = re.compile(r"^cu(da)?GraphLaunch")
+GRAPH_LAUNCH = re.compile(r"^(cu(da)?|hip)GraphLaunch")
 BEGIN_CAPTURE = re.compile(r"^cu(da)?StreamBeginCapture")
 END_CAPTURE = re.compile(r"^cu(da)?StreamEndCapture")
 # calls that add a node to a graph under capture (kernel launches, memsets, memcpys)
@@ -209,7 +209,9 @@ def split_graph_window(window, graphs: list[CapturedGraph]):
         mine = device[device["correlation"] == row.correlation].sort_values("ts", kind="stable")
         for group in replay_groups(row.ts, row.end, mine["name"].astype(str).tolist(), graphs):
             middle = (group.ts + group.end) / 2
-            extra.append({"name": row.name, "kind": row.kind, "ts": middle, "end": middle, "correlation": next_id})
+            # the launch's other columns (its thread, when the window has several) carry over
+            extra.append({**{c: getattr(row, c) for c in window.launches.columns},
+                          "ts": middle, "end": middle, "correlation": next_id})
             device.loc[mine.index[list(group.positions)], "correlation"] = next_id
             next_id -= 1
     kept = window.launches.drop(index=launches.index)

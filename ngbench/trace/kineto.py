@@ -138,22 +138,3 @@ def _positions(parts: list):
 
 def _with_kind(events):
     return events.assign(kind=events["cat"].map(RECORD_KINDS))
-
-
-GRAPH_LAUNCH_CALLS = ("cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch")
-
-
-def graph_launches(events):
-    """One row per CUDA-graph launch call: correlation, tid, ts, end, name, and the device activity it
-    replayed (all of a graph's kernels carry the launch's correlation id): kernels, device_us.
-
-    The hook for attributing replayed kernels back to the operators that were recorded into the graph."""
-    import pandas as pd
-
-    calls = events[events["cat"].isin(LAUNCH_CATEGORIES) & events["name"].str.startswith(GRAPH_LAUNCH_CALLS)]
-    device = events[events["cat"].isin(DEVICE_CATEGORIES) & events["correlation"].isin(set(calls["correlation"]))]
-    replayed = device.groupby("correlation").agg(kernels=("name", "size"), device_us=("dur", "sum"))
-    table = calls[["correlation", "tid", "ts", "end", "name"]].merge(replayed, how="left", left_on="correlation",
-                                                                     right_index=True)
-    return table.fillna({"kernels": 0, "device_us": 0.0}).astype({"kernels": int}) if len(table) else pd.DataFrame(
-        columns=["correlation", "tid", "ts", "end", "name", "kernels", "device_us"])
