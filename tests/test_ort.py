@@ -115,7 +115,8 @@ def test_ort_cpu_sequential(tmp_path, cache_dir):
     assert {"LayerNormalization", "Softmax"} <= set(ops["op"])
     assert ops[ops["op"] == "LayerNormalization"]["module_type"].eq("LayerNorm").all()
     facts = flow.facts()
-    assert facts["nodes_by_provider"] == {"CPUExecutionProvider": int((ops["iteration"] == 0).sum() - 1)}
+    first = ops["iteration"].min()          # an iteration may be left out as stalled on a loaded machine
+    assert facts["nodes_by_provider"] == {"CPUExecutionProvider": int((ops["iteration"] == first).sum() - 1)}
     assert {"export_s", "session_build_s", "ort_version", "providers"} <= set(facts)
 
 
