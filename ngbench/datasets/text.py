@@ -35,7 +35,12 @@ def load_split(ds_cfg: DictConfig):
     try:
         if path.exists():
             files = local_files(path, split)
+            empty = [f for f in files if f.stat().st_size == 0]
+            if empty:
+                raise UserError(f"{empty[0]} is empty (0 bytes): dataset '{ds_cfg.name}' split '{split}' needs "
+                                f"text; point dataset.root at the real file or use dataset.source=sample")
             builder = BUILDERS.get(files[0].suffix.lower(), "text")
+            datasets.disable_progress_bars()  # its "Generating split" bar is noise in a benchmark's log
             return datasets.load_dataset(builder, data_files={split: [str(f) for f in files]}, split=split), files
         if "/" in root or root.startswith("."):
             raise UserError(f"dataset '{ds_cfg.name}': root {root} does not exist")
@@ -43,8 +48,8 @@ def load_split(ds_cfg: DictConfig):
     except UserError:
         raise
     except Exception as exc:  # datasets wraps parser errors in many types; all mean "this data is bad"
-        raise UserError(f"cannot load {root} (split '{split}') with datasets: "
-                        f"{first_line(exc)}") from exc
+        cause = first_line(exc, root_cause=True)
+        raise UserError(f"cannot load {root} (split '{split}') with datasets: {cause}") from exc
 
 
 def usable(line: str) -> bool:

@@ -79,10 +79,43 @@ def load_model(cfg: DictConfig, device: str, dtype: torch.dtype) -> tuple[nn.Mod
     return model.eval(), plan
 
 
+HUB_PROBE_TIMEOUT_S = 3.0
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def hub_offline_reason() -> str | None:
+    """Why the Hugging Face hub cannot be asked for files now, or None when it can: HF_HUB_OFFLINE is set,
+    or a short TCP connection to its endpoint fails. Without this, an offline from_pretrained spends about
+    30 s in huggingface_hub's retries before it gives up. With a proxy configured the probe is skipped
+    (only the proxy can tell)."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE=1 is set, so only the local cache is read"
+    if any(os.environ.get(name) for name in PROXY_VARIABLES):
+        return None
+    endpoint = urlparse(constants.ENDPOINT)
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=HUB_PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        return (f"{endpoint.hostname}:{port} is unreachable ({exc.strerror or exc}) and the local cache was "
+                f"tried instead; set HF_HUB_OFFLINE=1 to skip this check")
+    return None
+
+
 def load_pretrained(model_cfg: DictConfig, devices: list[str], dtype: torch.dtype) -> tuple[nn.Module, dict]:
-    """from_pretrained(hub id or model.path); UserError when it cannot be reached (offline, gated...)."""
+    """from_pretrained(hub id or model.path); UserError when it cannot be reached (offline, gated...).
+    Offline, only the local cache is read, at once."""
+    from pathlib import Path
+
     source = model_cfg.get("path") or model_cfg.hub_id
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    offline = None if Path(str(source)).expanduser().exists() else hub_offline_reason()
+    kwargs: dict[str, Any] = {"dtype": dtype, **({"local_files_only": True} if offline else {})}
     if model_cfg.get("attn_implementation"):
         kwargs["attn_implementation"] = {"": str(model_cfg.attn_implementation)}  # not the backbone's
     if len(devices) > 1:
@@ -91,7 +124,7 @@ def load_pretrained(model_cfg: DictConfig, devices: list[str], dtype: torch.dtyp
     try:
         model = model_class(model_cfg).from_pretrained(source, **kwargs)
     except Exception as exc:  # offline, gated, missing files, bad path: all one line for the user
-        raise pretrained_failed(model_cfg.name, source, exc) from exc
+        raise pretrained_failed(model_cfg.name, source, exc, offline) from exc
     if len(devices) > 1:
         plan = {name: str(dev) for name, dev in getattr(model, "hf_device_map", {}).items()}
         return model.eval(), plan

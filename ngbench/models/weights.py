@@ -122,9 +122,10 @@ def torch_dtype(precision: str | torch.dtype) -> torch.dtype:
     return table[precision]
 
 
-def pretrained_failed(model_name: str, source: str, exc: BaseException) -> UserError:
-    """The one-line error for weights that could not be loaded (offline, bad path, gated repo...)."""
-    reason = first_line(exc)
+def pretrained_failed(model_name: str, source: str, exc: BaseException, offline: str | None = None) -> UserError:
+    """The one-line error for weights that could not be loaded (offline, bad path, gated repo...); `offline`
+    says why the hub was not asked (ngbench.models.hf_common.hub_offline_reason)."""
+    reason = f"not in the local cache: {offline}" if offline else first_line(exc)[:200]
     return UserError(
-        f"model '{model_name}': cannot load pretrained weights from '{source}' ({reason[:200]}); "
+        f"model '{model_name}': cannot load pretrained weights from '{source}' ({reason}); "
         f"connect to the network, set model.path to a local copy, or use model.weights=random")
