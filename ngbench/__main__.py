@@ -9,10 +9,14 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+import ngbench.callbacks  # noqa: F401  (registers the resolvers that name run and sweep directories)
 from ngbench.cli import CONF_DIR, check_group_choices, fail, remove_empty_run_dir
 
 log = logging.getLogger("ngbench")
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # Kineto's per-start/stop chatter on stderr; errors still surface
+# Kineto prints from C++ to fd 2 at or above this level, read when the profiler first starts: 5 (its USDT
+# level) is the `profiler_start/stop` pair of every profiled block, 4 errors such as `gpuGetDeviceCount
+# failed` on a CPU-only host. 6 silences both; KINETO_LOG_LEVEL=0 in the environment shows everything.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
 
 # An absolute path: the same conf/ whether started as `python -m ngbench` or as the `ngbench` script.

@@ -15,10 +15,16 @@ TINY = ["model.overrides=${model.tiny}", "iters=2", "profile_iters=2", "blocks=2
         "warmup=1", "platform=cpu"]
 
 
-def run_cli(*args: str, module: str = "ngbench", timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+def run_cli(*args: str, module: str = "ngbench", timeout: int = 600, env: dict | None = None,
+            cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`python -m <module> args` in `cwd`, importing this checkout's ngbench from any `cwd`; `env` adds
+    variables (a value of None removes one)."""
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore",
+                "PYTHONPATH": python_path, **(env or {})}
+    full_env = {key: value for key, value in full_env.items() if value is not None}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
 
 
 def read_summary(run_dir: Path) -> dict:
