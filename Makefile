@@ -1,51 +1,54 @@
-# ngbench: `make help` lists the targets. ARGS="..." passes extra Hydra overrides to a sweep,
-# e.g. make fig6 ARGS="platform=cpu batch_size=1"
+# ngbench: `make help` lists the targets. Each figure or table target runs one sweep of sweeps/ (resume=true:
+# a rerun skips the cells that finished) and then `python -m ngbench.report` on its directory, also when some
+# cells failed; make's exit code is the sweep's. ARGS="..." passes more Hydra overrides to the sweep, e.g.
+#   make fig6 ARGS="platform=cpu batch_size=1"        make fig6 ARGS="hydra.sweep.dir=/data/fig6"
 PY ?= python
 ARGS ?=
 SWEEP = $(PY) -m ngbench --config-dir sweeps -m
 REPORT = $(PY) -m ngbench.report
 
-.PHONY: help install run test lint smoke fig5 fig6 fig7 fig8 fig9 table1 table4 table5 clean
+# The sweep directory: hydra.sweep.dir=... from ARGS when given, else the config's own, outputs/sweeps/<config>.
+sweep_dir = $(or $(patsubst hydra.sweep.dir=%,%,$(filter hydra.sweep.dir=%,$(ARGS))),outputs/sweeps/$(1))
+# After a sweep whose exit code is in $s: report on $(1)'s directory unless the sweep stopped on bad input (2).
+report = if [ $$s -le 1 ]; then $(REPORT) $(call sweep_dir,$(1)) || s=$$?; fi; exit $$s
+# Sweep config $(1) with the overrides $(2) and ARGS, then its report.
+sweep = $(SWEEP) --config-name $(1) $(2) $(ARGS); s=$$?; $(call report,$(1))
+
+.PHONY: help smoke fidelity fig5 fig6 fig7 fig8 fig9 table1 table4 table5 mixtral
 
 help:  ## list the targets
-	@grep -E '^[a-z0-9 ]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install:  ## install ngbench with the test extras (torch 2.14.1 from the local wheel cache first)
-	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -e ".[test]"
+smoke:  ## tiny CPU sweep of the six foundation models (batch 1, 2) + its report, in a few minutes
+	$(call sweep,smoke)
 
-run:  ## profile the default config (gpt2, platform=auto, bundled sample data)
-	$(PY) -m ngbench $(ARGS)
+fidelity:  ## profiled/clean and rebuilt/clean of the six foundation models, batch 1/8, fp32/fp16 (GPU)
+	$(call sweep,fidelity)
 
-test:  ## run the test suite (CPU)
-	$(PY) -m pytest -q
+fig5:  ## Figure 5: GPU energy per inference (the zoo sweep's GPU cells)
+	$(call sweep,zoo,platform=cuda)
 
-lint:  ## ruff
-	$(PY) -m ruff check ngbench tests benchmarks
+fig6:  ## Figure 6: group breakdown per model and batch size, CPU-only and CPU+GPU (the whole zoo sweep)
+	$(call sweep,zoo)
 
-smoke:  ## tiny CPU sweep of the six foundation models + its report
-	$(SWEEP) --config-name smoke $(ARGS) && $(REPORT) outputs/sweeps/smoke
+fig7:  ## Figure 7: PyTorch vs ONNX Runtime on GPT-2, GPT-2 XL and Llama-2 (GPU)
+	$(call sweep,flows)
 
-fig5:  ## Figure 5: GPU energy per inference
-	$(SWEEP) --config-name fig5 $(ARGS) && $(REPORT) outputs/sweeps/fig5
+fig8:  ## Figure 8: eager vs Inductor vs TensorRT on swin_t, swin_b, detr, segformer (GPU)
+	$(call sweep,fusion)
 
-fig6:  ## Figure 6: group breakdown per model and batch size, CPU and GPU
-	$(SWEEP) --config-name fig6 $(ARGS) && $(REPORT) outputs/sweeps/fig6
+fig9:  ## Figure 9: Llama-3-8B, LLM.int8() and fp16, over sequence lengths (GPU, bitsandbytes)
+	$(SWEEP) --config-name fig9 $(ARGS); fp16=$$?; $(SWEEP) --config-name fig9 +quant=int8 $(ARGS); s=$$?; \
+	  if [ $$fp16 -gt $$s ]; then s=$$fp16; fi; $(call report,fig9)
 
-fig7:  ## Figure 7: PyTorch vs ONNX Runtime on the LLMs
-	$(SWEEP) --config-name fig7 $(ARGS) && $(REPORT) outputs/sweeps/fig7
+table1:  ## Table I: non-GEMM operators and their input shapes (the zoo sweep's GPU cells)
+	$(call sweep,zoo,platform=cuda)
 
-fig8:  ## Figure 8: eager vs Inductor vs TensorRT on swin_t, swin_b, detr, segformer
-	$(SWEEP) --config-name fig8 $(ARGS) && $(REPORT) outputs/sweeps/fig8
+table4:  ## Table IV: the most time-consuming non-GEMM group per model (the zoo sweep's GPU cells)
+	$(call sweep,zoo,platform=cuda)
 
-fig9:  ## Figure 9: Llama-3-8B LLM.int8() vs fp16 over sequence lengths
-	$(SWEEP) --config-name fig9 $(ARGS) && $(SWEEP) --config-name fig9 +quant=int8 $(ARGS) && $(REPORT) outputs/sweeps/fig9
+table5:  ## Table V: fusion rate and non-GEMM time before/after fusion (Figure 8's cells)
+	$(call sweep,fusion)
 
-table1 table4:  ## Tables I and IV: non-GEMM operators with shapes, dominant group per model (GPU)
-	$(SWEEP) --config-name table4 $(ARGS) && $(REPORT) outputs/sweeps/table4
-
-table5:  ## Table V: fusion rate and non-GEMM time before/after fusion
-	$(SWEEP) --config-name table5 $(ARGS) && $(REPORT) outputs/sweeps/table5
-
-clean:  ## remove outputs/ (runs, sweeps, ONNX cache)
-	rm -rf outputs
+mixtral:  ## Mixtral-8x7B over two GPUs, batch 1-8 (ARGS="platform.devices=[...]" for more)
+	$(call sweep,multigpu)

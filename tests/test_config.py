@@ -1,7 +1,6 @@
-"""Every option of every group composes; the sweeps compose; the user's own command composes."""
+"""Every option of every group composes; the user's own command composes (the sweeps: test_sweeps.py)."""
 
 import pytest
-from conftest import run_cli
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -33,10 +32,3 @@ def test_defaults(composer):
     cfg = composer()
     assert (cfg.model.name, cfg.flow.name, cfg.platform.name) == ("gpt2", "torch", "auto")
     assert cfg.batch_size == 1 and cfg.precision == "fp32"
-
-
-@pytest.mark.parametrize("sweep", ["smoke", "fig5", "fig6", "fig9", "table4"])
-def test_sweep_configs_compose(sweep):
-    result = run_cli("--config-dir", "sweeps", "--config-name", sweep, "--cfg", "hydra", timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert f"dir: outputs/sweeps/{sweep}" in result.stdout

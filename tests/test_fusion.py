@@ -147,8 +147,7 @@ def test_report_without_eager_run_draws_nothing(tmp_path):
     assert write_flow_reports(_cell(INDUCTOR, "swin_t", "inductor"), tmp_path) == []
 
 
-@pytest.mark.parametrize("sweep,flows", [("fig7", "torch,ort"), ("fig8", "torch,inductor,trt"),
-                                         ("table5", "torch,inductor,trt")])
+@pytest.mark.parametrize("sweep,flows", [("flows", "torch,ort"), ("fusion", "torch,inductor,trt")])
 def test_flow_sweeps_compose(sweep, flows):
     from conftest import run_cli
 

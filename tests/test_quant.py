@@ -19,9 +19,11 @@ def test_cpu_dynamic_int8_turns_linears_into_int8_gemms(run_dir):
 
 @pytest.mark.slow
 def test_fig9_shape_report_from_a_sweep_with_and_without_int8(tmp_path):
+    """sweeps/fig9.yaml run twice into one directory, as `make fig9` does (CPU: fp32 and dynamic int8)."""
     sweep = tmp_path / "fig9"
     for extra in ([], ["+quant=int8"]):
-        result = run_cli("-m", "model=llama3", "model.seq_len=16,32", *extra, *TINY, f"hydra.sweep.dir={sweep}")
+        result = run_cli("--config-dir", "sweeps", "--config-name", "fig9", "-m", "model.seq_len=16,32", *extra,
+                         "precision=fp32", *TINY, f"hydra.sweep.dir={sweep}")
         assert result.returncode == 0, result.stderr[-3000:]
     report = run_cli(str(sweep), module="ngbench.report", timeout=300)
     assert report.returncode == 0, report.stderr

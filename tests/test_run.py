@@ -44,18 +44,25 @@ def test_tiny_model_end_to_end(model, run_dir):
 
 @pytest.mark.slow
 def test_sweep_records_failed_cells_resumes_and_reports(tmp_path):
+    """The zoo sweep (Figures 5, 6, Tables I, IV) on tiny CPU cells, two of them bad: they are recorded as
+    failed, the sweep says so on its last line and exits 1; a rerun skips the finished cells."""
     sweep = tmp_path / "sweep"
-    args = ["-m", "model=swin_t,gpt2", "batch_size=1,0", *TINY, f"hydra.sweep.dir={sweep}"]
+    args = ["--config-dir", "sweeps", "--config-name", "zoo", "-m", "model=swin_t,gpt2", "batch_size=1,0", *TINY,
+            f"hydra.sweep.dir={sweep}"]
     first = run_cli(*args)
-    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.returncode == 1, first.stderr[-3000:]
+    assert first.stderr.strip().splitlines()[-1] == f"2 of 4 cells failed (see {sweep})"
+    assert [f"cell {k} of 4" in first.stdout for k in range(1, 5)] == [True] * 4
     summaries = {p.parent.name: read_summary(p.parent) for p in sweep.rglob("summary.json")}
-    assert len(summaries) == 4
+    assert len(summaries) == 4 and all(name.endswith(",platform=cpu,variant=tiny") for name in summaries)
     failed = [s for s in summaries.values() if s["status"] == "failed"]
     assert len(failed) == 2 and all("batch_size=0 is not valid" in s["error"] for s in failed)
+    gpt2 = summaries["batch_size=1,model=gpt2,platform=cpu,variant=tiny"]
+    assert gpt2["config"]["model"]["seq_len"] == 256  # the seed artifact's GPT-2 prompt (sweeps/paper/)
     run_ids = {k: s.get("run_id") for k, s in summaries.items() if s["status"] == "ok"}
 
     second = run_cli(*args, "resume=true")
-    assert second.returncode == 0
+    assert second.returncode == 1 and second.stdout.count("already holds an ok run; skipped") == 2
     assert {k: read_summary(sweep / k)["run_id"] for k in run_ids} == run_ids  # finished cells skipped
 
     report = run_cli(str(sweep), module="ngbench.report", timeout=300)
