@@ -164,8 +164,14 @@ class RunReport(Callback):
     """Progress per sweep cell; the output directory on the last line; a failed sweep ends non-zero."""
 
     def on_run_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        from hydra.core.utils import JobStatus
+
         output_dir = job_return.hydra_cfg.hydra.runtime.output_dir if job_return else None
-        if output_dir and Path(output_dir).is_dir():
+        if not output_dir or not Path(output_dir).is_dir():
+            return
+        if job_return.status == JobStatus.FAILED:  # Hydra prints the traceback after this line
+            print(f"failed: summary.json and the log are in {shown(output_dir)}", file=sys.stderr, flush=True)
+        else:
             print(f"results: {shown(output_dir)}", flush=True)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

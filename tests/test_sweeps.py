@@ -78,30 +78,37 @@ def test_every_sweep_value_exists_and_its_cells_compose(sweep_composer, name):
             assert found.replace(" ", "").replace("'", "") == value.replace("\\", ""), (name, override)
 
 
-SEED_INPUTS = [  # sweep, overrides, model.seq_len (None: not a text model), precision
-    ("zoo", ["model=gpt2", "platform=cuda"], 256, "fp16"),
-    ("zoo", ["model=gpt2_large", "platform=cpu"], 256, "fp32"),
-    ("zoo", ["model=gpt2_xl", "platform=cuda"], 512, "fp16"),
-    ("zoo", ["model=llama2", "platform=cuda"], 2048, "fp16"),
-    ("zoo", ["model=bert", "platform=cuda"], 128, "fp16"),
-    ("zoo", ["model=maskformer", "platform=cuda"], None, "fp32"),
-    ("zoo", ["model=vit_b16", "platform=cuda"], None, "fp16"),
-    ("zoo", ["model=vit_b16", "platform=cuda", "precision=fp32"], None, "fp32"),  # the command line wins
-    ("flows", ["model=gpt2_xl", "flow=ort"], 512, "fp32"),
-    ("flows", ["model=llama2", "flow=torch"], 2048, "fp16"),
-    ("fusion", ["model=detr", "flow=trt"], None, "fp32"),
-    ("fusion", ["model=detr", "flow=inductor"], None, "fp16"),
-    ("multigpu", [], 2048, "bf16"),
-    ("fig9", ["model.seq_len=8192"], 8192, "fp16"),
-    ("fidelity", ["model=gpt2", "precision=fp16"], 128, "fp16"),  # not a paper sweep: gpt2's own length
+SEED_INPUTS = [  # sweep, overrides, model.seq_len (None: not a text model), precision, sample image sizes
+    ("zoo", ["model=gpt2", "platform=cuda"], 256, "fp16", None),
+    ("zoo", ["model=gpt2_large", "platform=cpu"], 256, "fp32", None),
+    ("zoo", ["model=gpt2_xl", "platform=cuda"], 512, "fp16", None),
+    ("zoo", ["model=llama2", "platform=cuda"], 2048, "fp16", None),
+    ("zoo", ["model=bert", "platform=cuda"], 128, "fp16", None),
+    ("zoo", ["model=maskformer", "platform=cuda"], None, "fp32", [[640, 480]]),
+    ("zoo", ["model=faster_rcnn", "platform=cpu"], None, "fp32", [[224, 224]]),
+    ("zoo", ["model=vit_b16", "platform=cuda"], None, "fp16", "imagenet"),
+    ("zoo", ["model=vit_b16", "platform=cuda", "precision=fp32"], None, "fp32", "imagenet"),  # command line wins
+    ("flows", ["model=gpt2_xl", "flow=ort"], 512, "fp32", None),
+    ("flows", ["model=llama2", "flow=torch"], 2048, "fp16", None),
+    ("fusion", ["model=detr", "flow=trt"], None, "fp32", [[640, 480]]),
+    ("fusion", ["model=segformer", "flow=inductor"], None, "fp16", [[640, 480]]),
+    ("multigpu", [], 2048, "bf16", None),
+    ("fig9", ["model.seq_len=8192"], 8192, "fp16", None),
+    ("fidelity", ["model=gpt2", "precision=fp16"], 128, "fp16", None),  # not a paper sweep: gpt2's own length
+    ("fidelity", ["model=detr"], None, "fp32", "coco"),                  # ... and COCO's own image sizes
 ]
 
 
-@pytest.mark.parametrize("name,overrides,seq_len,precision", SEED_INPUTS,
-                         ids=[f"{s}:{' '.join(o)}" for s, o, _, _ in SEED_INPUTS])
-def test_paper_sweeps_take_the_seed_artifacts_inputs(sweep_composer, name, overrides, seq_len, precision):
+@pytest.mark.parametrize("name,overrides,seq_len,precision,sizes", SEED_INPUTS,
+                         ids=[f"{s}:{' '.join(o)}" for s, o, *_ in SEED_INPUTS])
+def test_paper_sweeps_take_the_seed_artifacts_inputs(sweep_composer, name, overrides, seq_len, precision, sizes):
     cfg = sweep_composer(name, *overrides)
     assert cfg.model.get("seq_len") == seq_len and cfg.precision == precision
+    if sizes in ("imagenet", "coco"):  # the dataset's own sample sizes, as in a single run
+        defaults = OmegaConf.load(ROOT / "conf" / "dataset" / f"{sizes}.yaml").sample.sizes
+        assert cfg.dataset.sample.sizes == defaults and len(defaults) > 1
+    elif sizes:
+        assert OmegaConf.to_container(cfg.dataset.sample.sizes) == sizes
     if name in PAPER_SWEEPS and name != "fig9":  # Figure 9 is batch 1 over sequence lengths, as in the seed
         assert cfg.hydra.sweeper.params.batch_size == "1,2,4,8"
 
