@@ -26,6 +26,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from ngbench.record import SUMMARY_FILE, CellKey
+
 log = logging.getLogger("ngbench")
 SWEEP_FILE = "multirun.yaml"          # written by Hydra's sweeper into the sweep directory before any cell
 CELL_MARKER = ".hydra/overrides.yaml"  # written by Hydra into every cell directory each time the cell runs
@@ -33,8 +35,6 @@ CELL_MARKER = ".hydra/overrides.yaml"  # written by Hydra into every cell direct
 
 def variant_name(model_cfg: DictConfig) -> str:
     """full | tiny | custom-<6 hex of the overrides>: which variant of the model a run builds."""
-    from ngbench.record import CellKey
-
     variant = CellKey.variant_of(model_cfg)
     if variant != "custom":
         return variant
@@ -139,9 +139,11 @@ def shown(path: str | Path) -> str:
 
 
 def cells_since(sweep: Path, since: float) -> list[Path]:
-    """The cell directories of a sweep that Hydra ran since `since` (epoch seconds)."""
-    return sorted(marker.parent.parent for marker in sweep.glob(f"**/{CELL_MARKER}")
-                  if marker.stat().st_mtime >= since)
+    """The cell directories of a sweep that ran since `since` (epoch seconds): Hydra rewrote their .hydra/
+    files, or (with hydra.output_subdir=null) the cell wrote its summary.json."""
+    touched = [p for pattern in (CELL_MARKER, SUMMARY_FILE) for p in sweep.glob(f"**/{pattern}")
+               if p.stat().st_mtime >= since]
+    return sorted({p.parent.parent if p.name != SUMMARY_FILE else p.parent for p in touched})
 
 
 def cell_failure(cell: Path) -> str | None:
@@ -174,7 +176,10 @@ class RunReport(Callback):
         else:
             print(f"results: {shown(output_dir)}", flush=True)
 
+    started_s = 0.0
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.started_s = time.time()
         log.info("sweep directory: %s", shown(config.hydra.sweep.dir))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -195,8 +200,8 @@ class RunReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep = Path(config.hydra.sweep.dir)
-        sweep_file = sweep / SWEEP_FILE
-        cells = cells_since(sweep, sweep_file.stat().st_mtime) if sweep_file.exists() else []
+        sweep_file = sweep / SWEEP_FILE  # its time comes from the clock that stamps the cells' files too
+        cells = cells_since(sweep, sweep_file.stat().st_mtime if sweep_file.exists() else self.started_s)
         failed = [(cell, reason) for cell in cells if (reason := cell_failure(cell))]
         for cell, reason in failed[:20]:
             print(f"failed: {cell.relative_to(sweep)}: {reason}", file=sys.stderr)
