@@ -2,7 +2,7 @@
 noise reaches the console, and the offline and empty-data errors name what to change."""
 
 import pytest
-from conftest import TINY, run_cli
+from conftest import ROOT, TINY, run_cli
 
 NOISE = ["USDT:", "gpuGetDeviceCount", "[root][INFO]", "No CUDA runtime is found", "Retrying in", "Traceback"]
 
@@ -24,7 +24,8 @@ def test_a_quiet_run_ends_naming_its_directory(run_dir):
 
 @pytest.mark.slow
 def test_the_default_run_directory_names_the_variant_and_kineto_is_silent(tmp_path):
-    result = run_cli(*TINY, cwd=tmp_path)  # Kineto's profiler, in blocks, with its calibration micro-loops
+    # from a fresh directory, with the profiler's cost calibrated once for the whole test session
+    result = run_cli(*TINY, f"calibration.dir={ROOT / 'outputs' / 'calibration'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert noise_in(result) == [] and result.stderr == ""
     last = result.stdout.strip().splitlines()[-1]
