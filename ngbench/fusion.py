@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 
 from ngbench.schema import as_list
 
@@ -55,6 +56,7 @@ def source_op_type(name: str) -> str:
     return text
 
 
+@lru_cache(maxsize=65536)  # a sweep repeats a few hundred names over hundreds of thousands of rows
 def op_key(name: str) -> str:
     """Canonical key of an operator name: `aten::native_layer_norm`, `aten.add_.Tensor`,
     `LayerNormalization`, `/encoder/layer.0/Add_1` -> `layer_norm`, `add`, `layer_norm`, `add`."""
@@ -65,7 +67,7 @@ def op_key(name: str) -> str:
 
 def _operators(ops):
     """Rows that are operators (no idle or unattributed pseudo rows)."""
-    keep = ~ops["op"].astype(str).str.match(PSEUDO_OPS)
+    keep = ops["op"].map(lambda op: PSEUDO_OPS.match(str(op)) is None).astype(bool)  # .str is slower on Arrow strings
     if "op_group" in ops:
         keep &= ~ops["op_group"].isin(NON_OPERATOR_GROUPS)
     return ops[keep]
@@ -77,6 +79,7 @@ def _one_iteration(ops):
     return ops[ops["iteration"] == ops["iteration"].min()]
 
 
+@lru_cache(maxsize=65536)
 def _is_gemm_name(name: str) -> bool:
     from ngbench.taxonomy import load_taxonomy
 
@@ -87,7 +90,8 @@ def _is_gemm_name(name: str) -> bool:
 def fused_kernel_rows(fused) -> list[tuple[object, frozenset[str], bool]]:
     """(row, distinct source-op keys, with_gemm) of every row of one iteration that fuses ≥ 2 operators."""
     kernels = []
-    for row in _operators(_one_iteration(fused)).itertuples(index=False):
+    rows = _operators(_one_iteration(fused))
+    for row in rows[[len(as_list(v)) >= 2 for v in rows["fused_ops"]]].itertuples(index=False):
         sources = as_list(row.fused_ops)
         keys = frozenset(op_key(s) for s in sources)
         if len(keys) < 2:
@@ -144,11 +148,12 @@ def _rates(frame) -> dict:
             "fusion_rate_with_non_gemm": share(other)}
 
 
-def fusion_by_group(eager, fused):
-    """fusion_by_op summed per eager group, with the rates (shares of the group's instances)."""
+def fusion_by_group(eager, fused, by_op=None):
+    """fusion_by_op summed per eager group, with the rates (shares of the group's instances); `by_op` is
+    fusion_by_op(eager, fused) when the caller has it already."""
     import pandas as pd
 
-    by_op = fusion_by_op(eager, fused)
+    by_op = fusion_by_op(eager, fused) if by_op is None else by_op
     rows = [{"op_group": group, **_rates(part)} for group, part in by_op.groupby("op_group", sort=True)]
     return pd.DataFrame(rows)
 
@@ -166,10 +171,11 @@ def non_gemm_time(ops, time_column: str = "wall_us") -> dict:
     return {"total_ms": total, "non_gemm_ms": non_gemm, "non_gemm_pct": 100.0 * non_gemm / total if total else 0.0}
 
 
-def fusion_summary(eager, fused, time_column: str = "wall_us") -> dict:
-    """One Table V row: fusion rates and non-GEMM time before (eager) and after (fused run)."""
+def fusion_summary(eager, fused, time_column: str = "wall_us", by_op=None) -> dict:
+    """One Table V row: fusion rates and non-GEMM time before (eager) and after (fused run); `by_op` is
+    fusion_by_op(eager, fused) when the caller has it already."""
     before, after = non_gemm_time(eager, time_column), non_gemm_time(fused, time_column)
-    summary = _rates(fusion_by_op(eager, fused))
+    summary = _rates(fusion_by_op(eager, fused) if by_op is None else by_op)
     summary.update({
         "non_gemm_before_ms": before["non_gemm_ms"], "non_gemm_before_pct": before["non_gemm_pct"],
         "total_before_ms": before["total_ms"], "non_gemm_after_ms": after["non_gemm_ms"],

@@ -14,15 +14,25 @@ GEMM_KERNEL_CLASSES = ("gemm", "conv", "attention")
 VIEW_COLUMNS = {"wall": "wall_us", "wall_profiled": "wall_profiled_us", "device": "device_us", "host": "host_us"}
 
 
+def t_half_width(std, count, confidence: float = 0.95):
+    """Half-width of the Student-t confidence interval of a mean, from the sample standard deviation (ddof=1)
+    and the sample size; vectorised over arrays, 0 where there are fewer than two values."""
+    from scipy.special import stdtrit  # Student-t quantile (scipy.stats.t.ppf) without importing scipy.stats
+
+    std, count = np.asarray(std, dtype=float), np.asarray(count, dtype=float)
+    several = count >= 2
+    safe = np.where(several, count, 2.0)
+    half = stdtrit(safe - 1, 0.5 + confidence / 2) * np.nan_to_num(std) / np.sqrt(safe)
+    return np.where(several, half, 0.0)
+
+
 def t_interval(values, confidence: float = 0.95) -> list[float]:
     """Student-t confidence interval of the mean of `values` ([v, v] for a single value)."""
-    from scipy.stats import t
-
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         mean = float(values.mean()) if len(values) else float("nan")
         return [mean, mean]
-    half = float(t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    half = float(t_half_width(values.std(ddof=1), len(values), confidence))
     return [float(values.mean() - half), float(values.mean() + half)]
 
 
