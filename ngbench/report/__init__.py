@@ -1,1 +1,7 @@
-"""Reports: turn a sweep directory (Parquet + JSON only) into tidy tables and the paper's figures."""
+"""Reports: turn a sweep directory (Parquet + JSON only) into CSV tables, the paper's figures, one HTML page and
+a markdown page.
+
+load (cells, and every failed or unreadable one by name) -> query (DuckDB aggregates over the ops.parquet
+files) -> views (per-view shares with their CIs) -> one module per table or figure, listed in
+sections.SECTIONS -> page (HTML, markdown) and __main__ (CSV files, the command line).
+"""

@@ -1,6 +1,9 @@
-"""python -m ngbench.report <sweep or run dir> [--view wall|device|host] [--out DIR]
+"""python -m ngbench.report DIR [--view wall|wall_profiled|device|host|paper] [--out DIR] [--markdown FILE]
 
-Writes CSV tables and PNG/PDF figures named after the paper's figures and tables.
+Reads a sweep's (or one run's) summary.json and ops.parquet files and writes CSV tables, PNG/PDF figures named
+after the paper's, and one self-contained index.html; with --markdown, only a markdown page of the tables.
+Exit status: 0 when every cell is in the report; 3 when the report was written but some cells failed or have
+missing or unreadable files (each named on stderr and in failed.csv); 2 on bad input (nothing written).
 """
 
 from __future__ import annotations
@@ -10,60 +13,131 @@ import sys
 from pathlib import Path
 
 from ngbench.errors import UserError
+from ngbench.report.views import VIEWS, check_view
+
+EXIT_COMPLETE, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 2, 3
+
+
+def open_report(sweep_dir: str | Path, view: str = "wall", out: Path | None = None,
+                pages: tuple[str, ...] = ("csv", "html")):
+    """The loaded sweep and its group sums; a cell whose ops.parquet DuckDB cannot read joins the failed ones
+    (its footer was intact, so load_sweep could not tell)."""
+    import duckdb
+
+    from ngbench.report.load import load_sweep
+    from ngbench.report.parts import Report
+    from ngbench.report.query import Ops, unreadable_files
+    from ngbench.report.views import with_paper_us
+
+    check_view(view)
+    sweep = load_sweep(sweep_dir, skip=out)
+    if not len(sweep.cells):
+        return Report(sweep, view, None, None, out, pages)
+    try:
+        ops = Ops(sweep.ops_files)
+        sums = ops.group_sums()
+    except duckdb.Error as error:
+        unreadable = unreadable_files(sweep.ops_files)
+        if not unreadable:
+            raise UserError(f"{sweep.root}: DuckDB could not read the cells' ops.parquet files ({error})") from error
+        sweep.drop_unreadable(unreadable)
+        if not len(sweep.cells):
+            return Report(sweep, view, None, None, out, pages)
+        ops = Ops(sweep.ops_files)
+        sums = ops.group_sums()
+    return Report(sweep, view, ops, with_paper_us(sums, sweep.cells), out, pages)
+
+
+def _write_text(path: Path, text: str) -> Path:
+    from ngbench.output import atomic_write_bytes
+
+    atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return path
+
+
+def _write_csv(path: Path, frame) -> Path:
+    from ngbench.output import atomic_write_bytes
+
+    atomic_write_bytes(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return path
+
+
+def _require_cells(report, failed_csv: Path | None) -> None:
+    if report.sums is None:
+        warn_incomplete(report.sweep.failed)
+        where = f"; see {failed_csv}" if failed_csv else ""
+        raise UserError(f"{report.sweep.root}: no cell finished ok ({len(report.sweep.failed)} failed or "
+                        f"unreadable{where})")
+
+
+def make_report(sweep_dir: str | Path, view: str = "wall", out_dir: str | Path | None = None):
+    """Every table (CSV), figure (PNG + PDF) and index.html the sweep's cells support; returns the report and
+    the written paths. failed.csv is always written (with its header when no cell failed)."""
+    from ngbench.report.page import html_page
+    from ngbench.report.sections import build
+
+    out = Path(out_dir or Path(sweep_dir) / "report")
+    report = open_report(sweep_dir, view, out)   # bad input fails here, before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    written = [_write_csv(out / "failed.csv", report.sweep.failed)]
+    _require_cells(report, written[0])
+    sections = build(report)
+    for _, parts in sections:
+        for part in parts:
+            if hasattr(part, "frame") and part.csv and part.name != "failed":
+                written.append(_write_csv(out / f"{part.name}.csv", part.frame))
+            written += getattr(part, "paths", [])
+    name = Path(sweep_dir).resolve().name
+    written.append(_write_text(out / "index.html", html_page(report, sections, name)))
+    return report, written
 
 
 def write_reports(sweep_dir: str | Path, view: str = "wall", out_dir: str | Path | None = None) -> list[Path]:
-    """Every table and figure the sweep's cells support; returns the written paths."""
-    import pandas as pd
+    """make_report's written paths."""
+    return make_report(sweep_dir, view, out_dir)[1]
 
-    from ngbench.report import figures, tables
-    from ngbench.report.load import breakdown, load_sweep
 
-    sweep = load_sweep(sweep_dir)
-    out = Path(out_dir or Path(sweep_dir) / "report")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    failed = pd.DataFrame(sweep.failed)
-    failed.to_csv(out / "failed.csv", index=False)
-    written.append(out / "failed.csv")
-    if sweep.ops.empty:
-        raise UserError(f"{sweep_dir}: no cell finished ok ({len(sweep.failed)} failed; see {out / 'failed.csv'})")
-    table = breakdown(sweep.ops, view)
-    for name, frame in (("cells", sweep.cells), ("breakdown", table),
-                        ("table4", tables.dominant_non_gemm(table)), ("table1", tables.non_gemm_operators(sweep.ops))):
-        frame.to_csv(out / f"{name}.csv", index=False)
-        written.append(out / f"{name}.csv")
-    written += figures.group_breakdown(table, out, "fig6")
-    if sweep.cells["energy_j"].notna().any():
-        written += figures.energy(sweep.cells, out, "fig5")
-    if (sweep.cells["quant"].fillna("") != "").any():  # Figure 9: ms per group over sequence lengths
-        with_seq = table.merge(sweep.cells[["run_id", "seq_len"]], on="run_id")
-        x = "seq_len" if with_seq["seq_len"].notna().all() else "batch_size"
-        written += figures.group_breakdown(with_seq, out, "fig9", value="ms", x=x)
-    if sweep.cells["flow"].nunique() > 1:
-        from ngbench.report.flows import write_flow_reports
+def write_markdown(sweep_dir: str | Path, path: str | Path, view: str = "wall"):
+    """The markdown page of the report's tables (no figures, no other file); returns the report and [path]."""
+    from ngbench.report.page import markdown_page
+    from ngbench.report.sections import build
 
-        written += write_flow_reports(sweep.ops, out)
-    from ngbench.report.kernels import write_kernel_reports
+    report = open_report(sweep_dir, view, None, pages=("markdown",))
+    _require_cells(report, None)
+    text = markdown_page(report, build(report), Path(sweep_dir).resolve().name)
+    return report, [_write_text(Path(path), text)]
 
-    written += write_kernel_reports([Path(d) for d in sweep.cells["dir"]], out)
-    return written
+
+def warn_incomplete(failed) -> None:
+    """One warning line per cell left out of the report, naming its file and error."""
+    if len(failed) == 0:
+        return
+    print(f"ngbench.report: warning: {len(failed)} cell(s) are not in the report (failed, or a file missing or "
+          "unreadable):", file=sys.stderr)
+    for row in failed.to_dict("records"):
+        print(f"  {row['dir']}/{row['file']}: {row['error']}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ngbench.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", help="a sweep directory (outputs/sweeps/...) or a single run directory")
-    parser.add_argument("--view", default="wall", help="wall (default) | device | host")
+    parser.add_argument("--view", default="wall", help=f"{' | '.join(VIEWS)} (default: wall, the rebuilt timeline)")
     parser.add_argument("--out", default=None, help="output directory (default: <sweep_dir>/report)")
+    parser.add_argument("--markdown", default=None, metavar="FILE",
+                        help="write only a markdown page of the tables to FILE (e.g. docs/results/<name>.md)")
     args = parser.parse_args(argv)
     try:
-        paths = write_reports(args.sweep_dir, args.view, args.out)
+        if args.markdown:
+            report, paths = write_markdown(args.sweep_dir, args.markdown, args.view)
+        else:
+            report, paths = make_report(args.sweep_dir, args.view, args.out)
     except UserError as error:
         print(f"ngbench.report: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     for path in paths:
         print(path)
-    return 0
+    warn_incomplete(report.sweep.failed)
+    return EXIT_INCOMPLETE if len(report.sweep.failed) else EXIT_COMPLETE
 
 
 if __name__ == "__main__":

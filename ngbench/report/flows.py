@@ -1,16 +1,22 @@
 """Reports across deployment flows: one model side by side on torch / inductor / ort / trt (paper Figs. 7
-and 8) and the fusion table (Table V). Input is the sweep's tidy ops table (every ok cell's ops.parquet).
+and 8) and the fusion table (Table V). The figures are drawn from the group breakdown; Table V reads the op
+rows of only the cells it compares (a fused run and the eager run of the same cell).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from ngbench.report import format as fmt
+from ngbench.report.parts import Figure, Report, Table
+
 FLOW_ORDER = ("torch", "inductor", "ort", "trt")
 EAGER_FLOW = "torch"
 FUSING_FLOWS = ("inductor", "trt")
-# A flow comparison is drawn per cell: the same model, device, precision, quantization and batch size.
-PANEL_KEYS = ["model", "device", "precision", "quant", "batch_size"]
+# A flow comparison is drawn per cell: the same model, variant, device, precision, quantization and batch size.
+PANEL_KEYS = ["model", "variant", "device", "precision", "quant", "batch_size"]
+FUSION_COLUMNS = ["iteration", "op", "op_group", "is_gemm", "fused_ops", "host_us", "device_us", "wall_us",
+                  "wall_profiled_us"]
 
 
 def _flow_rank(flow: str) -> tuple[int, str]:
@@ -28,36 +34,46 @@ def _by_cell(frame):
 
 
 def _panels(table, flows: tuple[str, ...]):
-    """(panel key, rows) of the breakdown table for each cell measured on the eager flow and another of `flows`."""
-    return [(key, part) for key, part in _by_cell(table[table["flow"].isin(flows)])
-            if EAGER_FLOW in set(part["flow"]) and part["flow"].nunique() > 1]
+    """The breakdown rows of every cell measured on the eager flow and another of `flows` (None if none)."""
+    import pandas as pd
+
+    parts = [part for _, part in _by_cell(table[table["flow"].isin(flows)])
+             if EAGER_FLOW in set(part["flow"]) and part["flow"].nunique() > 1]
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> list[Path]:
-    """One column per cell (model, device, precision, quant, batch), rows ms and %; x = flow."""
-    import matplotlib
+    """Per setting (device, precision, quant, variant) two rows of bars, ms and %: per cell (model, batch size)
+    one stacked bar per flow."""
+    from ngbench.report import figures
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ngbench.report.figures import _save, group_legend, palette, stacked
-
-    panels = _panels(table, flows)
-    if not panels:
+    cells = _panels(table, flows)
+    if cells is None:
         return []
-    fig, axes = plt.subplots(2, len(panels), figsize=(max(4.0, 2.4 * len(panels)), 5.6), squeeze=False)
-    colours = palette()
-    for column, (key, part) in enumerate(panels):
+    settings = [k for k in ("device", "precision", "quant", "variant") if k in cells.columns]
+    outer = [k for k in ("model", "variant", "batch_size") if k in cells.columns]
+    rows = list(cells.groupby(settings, sort=True))
+    fig, axes = figures.figure_rows(2 * len(rows), figures.bar_slots(cells, settings, outer, "flow"))
+    colours = figures.palette()
+    for k, (key, part) in enumerate(rows):
+        setting = dict(zip(settings, key if isinstance(key, tuple) else (key,)))
+        quant = f" {setting['quant']}" if setting.get("quant") else ""
         for row, (value, label) in enumerate((("ms", "ms per inference"), ("pct", "% of latency"))):
-            ax = axes[row][column]
-            stacked(ax, part, "flow", value, colours, sort_key=_flow_rank)
-            ax.set_ylabel(label if column == 0 else "", fontsize=8)
-            ax.tick_params(labelsize=7)
-        quant = f" {key['quant']}" if key.get("quant") else ""
-        axes[0][column].set_title(f"{key['model']} | {key['device']}\n{key['precision']}{quant} bs={key['batch_size']}",
-                                  fontsize=8)
-    group_legend(fig, table["op_group"], colours)
-    return _save(fig, out_dir, name)
+            ax = axes[2 * k + row]
+            inners = figures.stacked(ax, part, outer, "flow", value, colours, inner_key=_flow_rank, label=_cell_label(outer))
+            ax.set_ylabel(label, fontsize=8)
+            ax.set_title(f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
+                         f"{figures.variant_text(setting.get('variant'))}   (bars: {inners})",
+                         fontsize=8, loc="left")
+    figures.group_legend(fig, table["op_group"], colours)
+    return figures.save_figure(fig, out_dir, name)
+
+
+def _cell_label(outer: list[str]):
+    def label(key: tuple) -> str:
+        values = dict(zip(outer, key))
+        return f"{values['model']} b{values.get('batch_size', '')}"
+    return label
 
 
 def _cells(ops):
@@ -78,16 +94,22 @@ def _has_fused_ops(rows) -> bool:
 
 
 def fusion_tables(ops, time_column: str = "wall_us"):
-    """Table V (one row per cell and fusing flow) and its per-group split; both DataFrames (maybe empty)."""
+    """Table V (one row per cell and fusing flow) and its per-group split from a frame of op rows."""
+    return _table5(_cells(ops), time_column)
+
+
+def _table5(comparisons, time_column: str):
+    """Table V and its per-group split (DataFrames, maybe empty) from (key, eager rows, {flow: fused rows})."""
     import pandas as pd
 
-    from ngbench.fusion import fusion_by_group, fusion_summary
+    from ngbench.fusion import fusion_by_group, fusion_by_op, fusion_summary
 
     summary_rows, group_frames = [], []
-    for key, eager, fused_flows in _cells(ops):
+    for key, eager, fused_flows in comparisons:
         for flow, fused in sorted(fused_flows.items(), key=lambda item: _flow_rank(item[0])):
-            summary_rows.append({**key, "flow": flow, **fusion_summary(eager, fused, time_column)})
-            groups = fusion_by_group(eager, fused)
+            by_op = fusion_by_op(eager, fused)
+            summary_rows.append({**key, "flow": flow, **fusion_summary(eager, fused, time_column, by_op)})
+            groups = fusion_by_group(eager, fused, by_op)
             group_frames.append(groups.assign(**key, flow=flow))
     table = pd.DataFrame(summary_rows)
     groups = pd.concat(group_frames, ignore_index=True) if group_frames else pd.DataFrame()
@@ -97,20 +119,73 @@ def fusion_tables(ops, time_column: str = "wall_us"):
     return table, groups
 
 
+def _sweep_comparisons(report: Report):
+    """(cell key, eager rows, {flow: fused rows}) of every cell with an eager run and a run with fused rows;
+    only those cells' rows are read, one query for all."""
+    from ngbench.report.views import with_paper_us
+
+    cells, fused_runs = report.cells, set(report.sums.loc[report.sums["fused_ops"] > 0, "run_id"])
+    pairs = []
+    for key, part in _by_cell(cells):
+        flows = dict(zip(part["flow"], part["run_id"]))
+        fused = {flow: run for flow, run in flows.items() if run in fused_runs and flow != EAGER_FLOW}
+        if EAGER_FLOW in flows and fused:
+            pairs.append((key, flows[EAGER_FLOW], fused))
+    if not pairs:
+        return []
+    run_ids = sorted({run for _, eager, fused in pairs for run in (eager, *fused.values())})
+    rows = with_paper_us(report.ops.rows(run_ids, FUSION_COLUMNS), cells)
+    by_run = dict(tuple(rows.groupby("run_id", sort=False)))
+    return [(key, by_run[eager], {flow: by_run[run] for flow, run in fused.items()}) for key, eager, fused in pairs]
+
+
+def flow_figures(table, out: Path) -> list[Figure]:
+    """Figures 8 and 7 from a group breakdown (views.breakdown with the cell keys), where the sweep holds the
+    flows they compare."""
+    figures = []
+    for name, title, flows in (("fig8_fusion_flows", "Figure 8: eager beside the fusing flows", (EAGER_FLOW,) + FUSING_FLOWS),
+                               ("fig7_torch_vs_ort", "Figure 7: PyTorch beside ONNX Runtime", (EAGER_FLOW, "ort"))):
+        paths = flow_comparison(table, out, name, flows)
+        if paths:
+            figures.append(Figure(name, title, paths))
+    return figures
+
+
+def fusion_parts(table5, groups, view: str) -> list[Table]:
+    """Table V and its per-group split as report tables (none when nothing is fused)."""
+    if table5.empty:
+        return []
+    return [Table("table5_fusion", f"Table V: fusion rate and non-GEMM time before/after fusion ({view} view)",
+                  table5, fmt.rounded(table5)),
+            Table("table5_fusion_by_group", "Table V by operator group", groups, fmt.rounded(groups), pages=())]
+
+
+def section(report: Report) -> list:
+    """Figures 7 and 8 and Table V, when the sweep holds more than one flow."""
+    if report.cells["flow"].nunique() < 2:
+        return []
+    parts = flow_figures(report.breakdown(), report.out) if report.out is not None else []
+    table5, groups = _table5(_sweep_comparisons(report), f"{report.view}_us")
+    return parts + fusion_parts(table5, groups, report.view)
+
+
 def write_flow_reports(ops, out_dir: str | Path, view: str = "wall") -> list[Path]:
-    """Figures 7 and 8 (when the sweep holds the flows they compare) and the Table V CSVs."""
-    from ngbench.report.load import breakdown
+    """Figures 7 and 8 and the Table V CSVs from a frame of op rows (every cell's; the sweep report reads only
+    what it needs, through section())."""
+    from ngbench.report.query import TIME_COLUMNS, Ops
+    from ngbench.report.views import breakdown, with_keys, with_paper_us
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if ops.empty:
         return []
-    table = breakdown(ops, view)
-    written = flow_comparison(table, out, "fig8_fusion_flows", (EAGER_FLOW,) + FUSING_FLOWS)
-    written += flow_comparison(table, out, "fig7_torch_vs_ort", (EAGER_FLOW, "ort"))
-    table5, groups = fusion_tables(ops, f"{view}_us")
-    if not table5.empty:
-        for frame, name in ((table5, "table5_fusion"), (groups, "table5_fusion_by_group")):
-            frame.to_csv(out / f"{name}.csv", index=False)
-            written.append(out / f"{name}.csv")
+    ops = ops.assign(**{c: 0.0 for c in TIME_COLUMNS if c not in ops})
+    cells = ops.drop_duplicates("run_id")
+    sums = with_paper_us(Ops(ops[["run_id", "iteration", "op", "op_group", "fused_ops", *TIME_COLUMNS]]).group_sums(),
+                         cells)
+    table = with_keys(breakdown(sums, view), cells, [k for k in PANEL_KEYS + ["flow"] if k in cells.columns])
+    written = [path for figure in flow_figures(table, out) for path in figure.paths]
+    for part in fusion_parts(*fusion_tables(with_paper_us(ops, cells), f"{view}_us"), view):
+        part.frame.to_csv(out / f"{part.name}.csv", index=False)
+        written.append(out / f"{part.name}.csv")
     return written

@@ -1,81 +1,134 @@
-"""Load a sweep (or a single run) directory into tidy tables; failed cells are listed, not dropped silently."""
+"""Find a sweep's (or a run's) cells and read their summaries. A failed cell, and a cell whose summary.json or
+ops.parquet is missing or unreadable, is listed by file with its error (never dropped silently); the ops rows
+themselves are read later, by DuckDB (ngbench.report.query), from the files of the ok cells only."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ngbench.errors import UserError
+from ngbench.errors import UserError, first_line
+from ngbench.record import OPS_FILE, SUMMARY_FILE, CellKey, read_summary
 
-CELL_KEYS = ["model", "flow", "platform", "device", "precision", "quant", "batch_size"]
-VIEWS = ("wall", "device", "host")
+KEY_COLUMNS = CellKey.names()
+# Without these an ops.parquet cannot be reported on (files of schema_version 1 name the group `group`).
+REQUIRED_OPS_COLUMNS = ("run_id", "iteration", "op", "op_group", "is_gemm", "host_us", "device_us", "wall_us",
+                        "wall_profiled_us")
+FAILED_COLUMNS = ["dir", "file", *KEY_COLUMNS, "error"]
 
 
 @dataclass
 class Sweep:
-    ops: object          # pandas.DataFrame: every ok cell's ops.parquet rows
-    cells: object        # pandas.DataFrame: one row per ok cell (summary fields flattened)
-    failed: list[dict]   # {dir, model, flow, ..., error} of failed cells
+    root: Path
+    cells: object    # pandas.DataFrame: one row per ok cell (summary figures flattened; `ops_path`)
+    failed: object   # pandas.DataFrame with FAILED_COLUMNS: failed cells, missing or unreadable files
+
+    @property
+    def ops_files(self) -> list[str]:
+        return list(self.cells["ops_path"]) if len(self.cells) else []
+
+    def drop_unreadable(self, errors: dict[str, str]) -> None:
+        """Move the cells whose ops.parquet is a key of `errors` ({path: error}) to the failed ones."""
+        import pandas as pd
+
+        broken = self.cells["ops_path"].isin(list(errors))
+        rows = [{**{k: row[k] for k in KEY_COLUMNS}, "dir": row["dir"], "file": OPS_FILE,
+                 "error": f"{row['ops_path']} is not readable ({errors[row['ops_path']]}); delete the cell and "
+                          "rerun it"} for row in self.cells[broken].to_dict("records")]
+        self.failed = pd.concat([self.failed, pd.DataFrame(rows, columns=FAILED_COLUMNS)], ignore_index=True)
+        self.cells = self.cells[~broken].reset_index(drop=True)
 
 
-def load_sweep(root: str | Path) -> Sweep:
-    """Read every summary.json under `root` and the ops.parquet beside each ok one."""
+def load_sweep(root: str | Path, skip: Path | None = None) -> Sweep:
+    """Every cell under `root` (a directory holding summary.json or ops.parquet), `skip` (the report's own
+    output directory) left out."""
     import pandas as pd
 
     root = Path(root)
-    if not root.exists():
-        raise UserError(f"{root} does not exist; give a sweep or run directory (outputs/sweeps/...)")
-    summaries = sorted(root.rglob("summary.json"))
-    if not summaries:
-        raise UserError(f"{root} holds no summary.json: not an ngbench run or sweep directory")
-    frames, cells, failed = [], [], []
-    for path in summaries:
-        with open(path) as handle:
-            summary = json.load(handle)
-        if summary.get("status") != "ok" or not (path.parent / "ops.parquet").exists():
-            failed.append({"dir": str(path.parent), **{k: summary.get(k) for k in CELL_KEYS},
-                           "error": summary.get("error", "no ops.parquet")})
-            continue
-        frames.append(pd.read_parquet(path.parent / "ops.parquet"))
-        cells.append(_cell_row(summary, path.parent))
-    ops = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return Sweep(ops=ops, cells=pd.DataFrame(cells), failed=failed)
+    if not root.is_dir():
+        raise UserError(f"{root} does not exist or is not a directory; give a sweep or run directory "
+                        "(outputs/sweeps/...)")
+    run_dirs = sorted({p.parent for name in (SUMMARY_FILE, OPS_FILE) for p in root.rglob(name)
+                       if skip is None or skip.resolve() not in p.resolve().parents})
+    if not run_dirs:
+        raise UserError(f"{root} holds no {SUMMARY_FILE}: not an ngbench run or sweep directory")
+    cells, failed = [], []
+    for run_dir in run_dirs:
+        cell, failure = _read_cell(run_dir, root)
+        (cells if cell else failed).append(cell or failure)
+    cells_frame = pd.DataFrame(cells)
+    if len(cells_frame):
+        cells_frame = cells_frame.sort_values(KEY_COLUMNS + ["run_id"], kind="stable").reset_index(drop=True)
+    return Sweep(root=root, cells=cells_frame, failed=pd.DataFrame(failed, columns=FAILED_COLUMNS))
 
 
-def _cell_row(summary: dict, run_dir: Path) -> dict:
-    clean = summary.get("clean", {})
-    energy = summary.get("energy", {}) or {}
-    recon = summary.get("reconciliation", {})
+def _failure(run_dir: Path, root: Path, file: str, summary: dict | None, error: str) -> dict:
+    where = run_dir.relative_to(root).as_posix() if run_dir != root else "."
+    return {"dir": where, "file": file, **{k: (summary or {}).get(k, "") for k in KEY_COLUMNS}, "error": error}
+
+
+def _read_cell(run_dir: Path, root: Path) -> tuple[dict | None, dict | None]:
+    """(cell row, None) for an ok cell whose files can be read, else (None, failure row)."""
+    try:
+        summary = read_summary(run_dir)
+    except UserError as error:
+        return None, _failure(run_dir, root, SUMMARY_FILE, None, str(error))
+    if summary is None:
+        return None, _failure(run_dir, root, SUMMARY_FILE, None, f"{run_dir / SUMMARY_FILE} is missing (the run "
+                              "did not finish, or the file was deleted); rerun the cell")
+    if not isinstance(summary, dict) or "status" not in summary:
+        return None, _failure(run_dir, root, SUMMARY_FILE, None, f"{run_dir / SUMMARY_FILE} is not an ngbench "
+                              "summary (no status)")
+    if summary["status"] != "ok":
+        error = first_line(Exception(summary.get("error") or f"status={summary['status']}"))
+        return None, _failure(run_dir, root, SUMMARY_FILE, summary, error)
+    ops_path = run_dir / OPS_FILE
+    problem = _ops_problem(ops_path)
+    if problem:
+        return None, _failure(run_dir, root, OPS_FILE, summary, problem)
+    return cell_row(summary, run_dir, root, ops_path), None
+
+
+def _ops_problem(path: Path) -> str:
+    """Why `path` cannot be reported on ('' when it can): missing, unreadable (truncated), or too old."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        return f"{path} is missing (summary.json says ok); rerun the cell"
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        return f"{path} is not a readable Parquet file ({first_line(exc)}); delete the cell and rerun it"
+    missing = [c for c in REQUIRED_OPS_COLUMNS if c not in schema.names]
+    if missing:
+        version = (schema.metadata or {}).get(b"ngbench_schema_version", b"1").decode()
+        return f"{path} has schema_version {version} and lacks {', '.join(missing)}; rerun the cell"
+    return ""
+
+
+def cell_row(summary: dict, run_dir: Path, root: Path, ops_path: Path) -> dict:
+    """One ok cell's row of the cells table: its key, clean latency with its CI, ratios, facts and warnings."""
+    clean = summary.get("clean") or {}
+    recon = summary.get("reconciliation") or {}
+    facts = summary.get("model_facts") or {}
+    environment = summary.get("environment") or {}
+    ci = list(clean.get("ci95_ms") or [None, None])
+    warnings = [str(w) for w in summary.get("warnings") or []]
     return {
-        **{k: summary.get(k) for k in CELL_KEYS + ["run_id", "task"]},
-        "dir": str(run_dir),
-        "clean_ms": clean.get("median_ms"),
+        **{k: summary.get(k, "") for k in KEY_COLUMNS}, "run_id": summary.get("run_id", ""),
+        "dir": run_dir.relative_to(root).as_posix() if run_dir != root else ".", "ops_path": str(ops_path),
+        "clean_ms": clean.get("median_ms"), "clean_ci95_lo_ms": ci[0], "clean_ci95_hi_ms": ci[1],
+        "clean_p10_ms": clean.get("p10_ms"), "clean_p90_ms": clean.get("p90_ms"), "clean_cv": clean.get("cv"),
+        "clean_iters": clean.get("iters"), "reconstructed_ms": summary.get("reconstructed_ms"),
         "profiled_ms": summary.get("profiled_ms"),
-        "profiled_over_clean": recon.get("profiled_over_clean"),
-        "wall_over_profiled": recon.get("wall_over_profiled"),
-        "device_busy_share": recon.get("device_busy_share"),
-        "gemm_pct": summary.get("gemm_pct"),
-        "gemm_pct_device": summary.get("gemm_pct_device"),
-        "energy_j": energy.get("joules_per_inference"),
+        "reconstructed_over_clean": recon.get("reconstructed_over_clean"),
+        "profiled_over_clean": recon.get("profiled_over_clean"), "device_busy_share": recon.get("device_busy_share"),
+        "stalled_iterations": recon.get("stalled_iterations"), "profiled_iterations": recon.get("profiled_iterations"),
+        "energy_j": (summary.get("energy") or {}).get("joules_per_inference"),
         "peak_memory_bytes": (summary.get("memory") or {}).get("peak_bytes"),
-        "param_count": (summary.get("model_facts") or {}).get("param_count"),
-        "seq_len": (summary.get("model_facts") or {}).get("seq_len"),
-        "gpu": (summary.get("environment") or {}).get("gpu", ""),
-        "cpu": (summary.get("environment") or {}).get("cpu", ""),
+        "param_count": facts.get("param_count"), "seq_len": facts.get("seq_len"),
+        "gpu": environment.get("gpu", ""), "cpu": environment.get("cpu", ""),
+        "schema_version": summary.get("schema_version"), "warning_count": len(warnings),
+        "warnings": "; ".join(warnings),
     }
-
-
-def breakdown(ops, view: str = "wall"):
-    """Per cell and group: ms per inference and % of the cell's total, in one view (wall|device|host)."""
-    if view not in VIEWS:
-        raise UserError(f"view={view!r} is not valid; valid: {', '.join(VIEWS)}")
-    column = f"{view}_us"
-    keys = [k for k in ["run_id"] + CELL_KEYS if k in ops.columns]
-    iterations = ops.groupby(keys)["iteration"].nunique().rename("iterations")
-    table = ops.groupby(keys + ["op_group"])[column].sum().rename("us").reset_index()
-    table = table.merge(iterations.reset_index(), on=keys)
-    table["ms"] = table["us"] / table["iterations"] / 1000.0
-    table["pct"] = 100.0 * table["us"] / table.groupby(keys)["us"].transform("sum")
-    table["view"] = view
-    return table.drop(columns=["us", "iterations"])

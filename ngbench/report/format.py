@@ -1,0 +1,50 @@
+"""How numbers read on the report's pages: fixed decimals, shares with their CI, a cell's label. The same text
+goes to the HTML and the markdown page, so that both say the same thing."""
+
+from __future__ import annotations
+
+import math
+
+MISSING = "–"
+
+
+def number(value, digits: int = 2) -> str:
+    """`value` with `digits` decimals; a dash for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def with_range(value, lo, hi, digits: int = 2) -> str:
+    """'12.30 (11.90–12.80)': a median with its (asymmetric) confidence interval."""
+    if number(lo) == MISSING or number(hi) == MISSING:
+        return number(value, digits)
+    return f"{number(value, digits)} ({number(lo, digits)}–{number(hi, digits)})"
+
+
+def share(pct, lo, hi, digits: int = 1) -> str:
+    """'23.4 ± 1.2': a share (%) with the half-width of its 95% t-interval across profiled iterations."""
+    if number(pct) == MISSING:
+        return MISSING
+    if number(lo) == MISSING or number(hi) == MISSING:
+        return number(pct, digits)
+    return f"{number(pct, digits)} ± {number((float(hi) - float(lo)) / 2.0, digits)}"
+
+
+def cell_label(row) -> str:
+    """'gpt2 (tiny) | torch | cpu | fp32 | b1': what identifies a cell, in a line."""
+    variant = f" ({row['variant']})" if row.get("variant") not in (None, "", "full") else ""
+    quant = f" {row['quant']}" if row.get("quant") else ""
+    return f"{row['model']}{variant} | {row['flow']} | {row['device']} | {row['precision']}{quant} | b{row['batch_size']}"
+
+
+def rounded(frame, digits: int = 3):
+    """`frame` with its float columns as text of `digits` decimals (for a page)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype.kind == "f":
+            out[column] = out[column].map(lambda v: number(v, digits))
+    return out

@@ -1,0 +1,118 @@
+"""report/index.html: one self-contained page per sweep (figures embedded as base64 PNG, tables sortable by a
+click on their header, no file or script fetched from elsewhere), and the markdown page of the same tables."""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from ngbench.report import format as fmt
+from ngbench.report.parts import Figure, Report, Table
+from ngbench.report.views import VIEW_TITLES
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }
+h1 { font-size: 1.5em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ccc; } h3 { font-size: 1.05em; }
+table { border-collapse: collapse; font-size: 0.82em; margin: 0.4em 0 1em; }
+th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; cursor: pointer; position: sticky; top: 0; }
+th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " \\25BC"; }
+tr:nth-child(even) td { background: #fafafa; }
+.note { color: #555; font-size: 0.85em; max-width: 70em; }
+.warning { background: #fff3cd; border: 1px solid #e0c36c; padding: 0.5em 1em; }
+.ok { background: #e8f5e9; border: 1px solid #9ccc9c; padding: 0.5em 1em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+nav a { margin-right: 1em; }
+"""
+# Click a header to sort by that column (numbers as numbers, the rest as text); click again to reverse.
+SCRIPT = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("thead th").forEach(function (th, column) {
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var ascending = !th.classList.contains("sorted-asc");
+      table.querySelectorAll("thead th").forEach(function (h) { h.classList.remove("sorted-asc", "sorted-desc"); });
+      th.classList.add(ascending ? "sorted-asc" : "sorted-desc");
+      rows.sort(function (a, b) {
+        var x = a.cells[column].textContent.trim(), y = b.cells[column].textContent.trim();
+        var p = parseFloat(x), q = parseFloat(y);
+        var order = (!isNaN(p) && !isNaN(q)) ? p - q : x.localeCompare(y, undefined, {numeric: true});
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def headline(report: Report) -> tuple[str, bool]:
+    """The page's first line (cells reported, failed or unreadable; the view) and whether all cells are in."""
+    ok, failed = len(report.cells), len(report.sweep.failed)
+    text = (f"{ok} of {ok + failed} cells reported; {failed} failed or have missing or unreadable files. "
+            f"View: {VIEW_TITLES[report.view]}.")
+    return text, failed == 0
+
+
+def _anchor(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def _table_html(table: Table) -> str:
+    body = table.display.to_html(index=False, border=0, table_id=table.name, classes="sortable", escape=True,
+                                 na_rep=fmt.MISSING)
+    note = f'<p class="note">{html.escape(table.note)}</p>\n' if table.note else ""
+    return f"<h3>{html.escape(table.title)}</h3>\n{note}{body}\n"
+
+
+def _figure_html(figure: Figure) -> str:
+    png = next(p for p in figure.paths if p.suffix == ".png")
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    links = " ".join(f'<a href="{p.name}">{p.suffix[1:].upper()}</a>' for p in figure.paths)
+    return (f'<figure id="{figure.name}"><img alt="{html.escape(figure.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(figure.title)} ({links})</figcaption></figure>\n")
+
+
+def html_page(report: Report, sections: list[tuple[str, list]], name: str) -> str:
+    text, complete = headline(report)
+    shown = [(heading, [p for p in parts if isinstance(p, Figure) or ("html" in p.pages and p.display is not None)])
+             for heading, parts in sections]
+    shown = [(heading, parts) for heading, parts in shown if parts]
+    out = [f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+           f"<title>ngbench report: {html.escape(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+           f"<h1>ngbench report: {html.escape(name)}</h1>\n"
+           f'<p class="{"ok" if complete else "warning"}" id="headline">{html.escape(text)}</p>\n<nav>'
+           + "".join(f'<a href="#{_anchor(h)}">{html.escape(h)}</a>' for h, _ in shown) + "</nav>\n"]
+    for heading, parts in shown:
+        out.append(f'<h2 id="{_anchor(heading)}">{html.escape(heading)}</h2>\n')
+        out += [_figure_html(p) if isinstance(p, Figure) else _table_html(p) for p in parts]
+    out.append(f"<script>{SCRIPT}</script>\n</body>\n</html>\n")
+    return "".join(out)
+
+
+def _markdown_table(frame) -> str:
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
+             "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_page(report: Report, sections: list[tuple[str, list]], name: str) -> str:
+    """The tables that go on the markdown page, under their sections' headings; no figures, nothing that
+    changes from one run of the report to the next."""
+    text, _ = headline(report)
+    out = [f"# ngbench report: {name}\n\n{text}\n"]
+    for heading, parts in sections:
+        tables = [p for p in parts if isinstance(p, Table) and "markdown" in p.pages and p.display is not None]
+        if not tables:
+            continue
+        out.append(f"\n## {heading}\n")
+        for table in tables:
+            if table.title != heading:
+                out.append(f"\n### {table.title}\n")
+            out.append(f"\n{table.note}\n" if table.note else "")
+            out.append("\n" + _markdown_table(table.display))
+    return "".join(out)

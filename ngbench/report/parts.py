@@ -1,0 +1,60 @@
+"""What a report is made of: the loaded sweep and its aggregates (`Report`), and the tables and figures the
+section modules return (`Table`, `Figure`), which the CSV, HTML and markdown writers lay out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ngbench.report.load import KEY_COLUMNS, Sweep
+from ngbench.report.views import all_breakdowns, check_view, with_keys
+
+PAGES = ("html", "markdown")
+
+
+@dataclass
+class Table:
+    name: str                    # CSV file stem and HTML table id
+    title: str
+    frame: object                # pandas.DataFrame of values, written as <name>.csv when `csv`
+    display: object = None       # pandas.DataFrame of formatted text for the pages (None: not on a page)
+    note: str = ""
+    csv: bool = True
+    pages: tuple[str, ...] = PAGES
+
+
+@dataclass
+class Figure:
+    name: str
+    title: str
+    paths: list[Path]            # the PNG first (embedded in the HTML page), then the PDF
+
+
+@dataclass
+class Report:
+    sweep: Sweep
+    view: str
+    ops: object                  # ngbench.report.query.Ops over the ok cells' ops.parquet
+    sums: object                 # per run, iteration, group: summed times (views.with_paper_us)
+    out: Path | None = None      # where figures go; None when only text is written
+    pages: tuple[str, ...] = ("csv", *PAGES)   # what is being written: a section skips tables nothing shows
+    _all_views: object = None
+    _by_view: dict = field(default_factory=dict)
+
+    @property
+    def cells(self):
+        return self.sweep.cells
+
+    def breakdown(self, view: str | None = None):
+        """views.breakdown of every ok cell in `view` (the report's view by default), with the cell key."""
+        if self._all_views is None:
+            self._all_views = with_keys(all_breakdowns(self.sums), self.cells, KEY_COLUMNS)
+        view = check_view(view or self.view)
+        if view not in self._by_view:
+            self._by_view[view] = self._all_views[self._all_views["view"] == view].reset_index(drop=True)
+        return self._by_view[view]
+
+    def all_views(self):
+        """Every view's breakdown, one after the other."""
+        self.breakdown()
+        return self._all_views

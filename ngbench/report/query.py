@@ -1,0 +1,90 @@
+"""DuckDB over a sweep's ops.parquet files: the few aggregates every table and figure is made from.
+
+The files are scanned once per aggregate with `union_by_name` (files of different flows or versions line up
+by column name) and the aggregation runs inside DuckDB, so memory grows with the number of cells and groups,
+not with the number of operator rows. A source is a list of ops.parquet paths or a pandas frame of op rows.
+"""
+
+from __future__ import annotations
+
+from ngbench.schema import IDLE_OP, UNATTRIBUTED_OP
+
+TIME_COLUMNS = ["host_us", "device_us", "wall_us", "wall_profiled_us"]
+# The aggregate every view is computed from: per cell, iteration and group; `op` keeps the pseudo-ops apart
+# (the paper's accounting leaves them out) and is '' for every real operator.
+GROUP_SUMS_SQL = f"""
+SELECT run_id, iteration, op_group,
+       CASE WHEN op IN ('{IDLE_OP}', '{UNATTRIBUTED_OP}') THEN op ELSE '' END AS op,
+       {", ".join(f"sum({c}) AS {c}" for c in TIME_COLUMNS)},
+       count(*) AS ops, count(*) FILTER (WHERE len(fused_ops) > 1) AS fused_ops
+FROM {{source}} GROUP BY ALL ORDER BY ALL
+"""
+# Table I: non-GEMM operators per model with their count and time, and their most common input shapes
+# (ties broken by the shapes' text, so that the table is the same on every run; only distinct shapes are cast).
+OPERATORS_SQL = """
+WITH rows AS (SELECT model, variant, op_group, op, wall_us, input_shapes FROM {source}
+              WHERE NOT is_gemm AND op_group <> 'Idle'),
+totals AS (SELECT model, variant, op_group, op, count(*) AS rows, sum(wall_us) AS wall_us FROM rows GROUP BY ALL),
+shapes AS (SELECT model, variant, op_group, op, input_shapes, count(*) AS n FROM rows
+           WHERE len(input_shapes) > 0 GROUP BY ALL),
+common AS (SELECT model, variant, op_group, op,
+                  first(CAST(input_shapes AS VARCHAR) ORDER BY n DESC, CAST(input_shapes AS VARCHAR)) AS shape
+           FROM shapes GROUP BY ALL)
+SELECT model, variant, op_group, op, rows, wall_us, coalesce(shape, '') AS example_input_shape
+FROM totals LEFT JOIN common USING (model, variant, op_group, op) ORDER BY ALL
+"""
+
+
+class Ops:
+    """The op rows of a sweep (files) or of a frame, queried with DuckDB."""
+
+    def __init__(self, source):
+        import duckdb
+
+        self.connection = duckdb.connect()
+        self.connection.execute("SET preserve_insertion_order = false")
+        if isinstance(source, list):
+            self.relation = "read_parquet($files, union_by_name = true)"
+            self.parameters = {"files": source}
+        else:
+            frame = source.copy()
+            if "fused_ops" not in frame:
+                frame["fused_ops"] = [[]] * len(frame)
+            frame["fused_ops"] = [list(v) if v is not None else [] for v in frame["fused_ops"]]
+            self.connection.register("ops_frame", frame)
+            self.relation, self.parameters = "ops_frame", {}
+        self.empty = isinstance(source, list) and not source
+
+    def query(self, sql: str, **parameters):
+        """The result of `sql` (with {source} standing for the op rows) as a pandas frame."""
+        return self.connection.execute(sql.format(source=self.relation), {**self.parameters, **parameters}).df()
+
+    def group_sums(self):
+        """Per run_id, iteration, op_group and pseudo-op: summed times, op rows, fused rows."""
+        return self.query(GROUP_SUMS_SQL)
+
+    def operators(self):
+        return self.query(OPERATORS_SQL)
+
+    def rows(self, run_ids: list[str], columns: list[str]):
+        """The rows of the cells `run_ids`, only `columns` (with run_id), in file order."""
+        names = ", ".join(dict.fromkeys(["run_id", *columns]))
+        sql = f"SELECT {names} FROM {{source}} WHERE list_contains($run_ids, run_id) ORDER BY run_id, iteration, seq"
+        rows = self.query(sql, run_ids=list(run_ids))
+        # Python strings: the analyses that read rows one by one are several times slower on Arrow strings
+        return rows.astype({c: object for c in rows.columns if rows[c].dtype == "str"})
+
+
+def unreadable_files(files: list[str]) -> dict[str, str]:
+    """{file: error} of the files DuckDB cannot read whole (a footer can be intact over broken pages)."""
+    import duckdb
+
+    from ngbench.errors import first_line
+
+    bad = {}
+    for path in files:
+        try:  # every column is decoded: the broken page may be in any of them
+            duckdb.connect().execute("SELECT * FROM read_parquet($f)", {"f": path}).fetchall()
+        except duckdb.Error as exc:
+            bad[path] = first_line(exc)
+    return bad

@@ -1,0 +1,377 @@
+"""The report (python -m ngbench.report) through the real CLI on the committed tiny CPU sweep
+(tests/fixtures/sweep-cpu: gpt2 and swin_t on torch and ONNX Runtime, one failed cell), and known-answer tests
+of its views, CIs and Table IV on hand-made aggregates."""
+
+import json
+import math
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, run_cli
+
+FIXTURE = ROOT / "tests" / "fixtures" / "sweep-cpu"
+FIXTURE_MARKDOWN = ROOT / "tests" / "fixtures" / "sweep-cpu.md"
+FAILED_CELL = "batch_size=0,model=gpt2"
+
+
+def summaries() -> dict[str, dict]:
+    """run_id -> summary.json of the fixture's ok cells."""
+    out = {}
+    for path in FIXTURE.glob("*/summary.json"):
+        summary = json.loads(path.read_text())
+        if summary["status"] == "ok":
+            out[summary["run_id"]] = summary
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """The report of the fixture sweep, made once by the CLI: (CompletedProcess, out dir)."""
+    out = tmp_path_factory.mktemp("report")
+    result = run_cli(str(FIXTURE), "--out", str(out), module="ngbench.report", timeout=300)
+    return result, out
+
+
+# ------------------------------------------------------------------ the CLI on the committed sweep
+
+
+def test_report_lists_the_failed_cell_and_exits_3(report):
+    result, out = report
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"{FAILED_CELL}/summary.json: UserError: batch_size=0 is not valid" in result.stderr
+    failed = pd.read_csv(out / "failed.csv", keep_default_na=False)
+    assert failed[["dir", "file", "model", "batch_size"]].values.tolist() == [[FAILED_CELL, "summary.json", "gpt2", 0]]
+    written = {Path(line).name for line in result.stdout.split()}
+    assert {"index.html", "cells.csv", "failed.csv", "breakdown.csv", "breakdown_by_view.csv", "table1.csv",
+            "table4.csv", "table4_vs_paper.csv", "fig6.png", "fig6.pdf", "fig7_torch_vs_ort.png"} <= written
+
+
+def test_report_shares_and_cis_are_the_summaries_in_every_view(report):
+    """Computed from the op rows by DuckDB, the report's shares equal those each run wrote in summary.json."""
+    _, out = report
+    by_view = pd.read_csv(out / "breakdown_by_view.csv")
+    runs = summaries()
+    assert set(by_view["run_id"]) == set(runs) and set(by_view["view"]) == {
+        "wall", "wall_profiled", "device", "host", "paper"}
+    for row in by_view.itertuples():
+        group = runs[row.run_id]["groups"][row.op_group]
+        assert row.pct == pytest.approx(group[f"{row.view}_pct"], abs=1e-9)
+        assert row.ms == pytest.approx(group[f"{row.view}_ms"], rel=1e-9)
+        if row.view == "wall":
+            assert [row.pct_ci95_lo, row.pct_ci95_hi] == pytest.approx(group["wall_pct_ci95"], abs=1e-9)
+    assert by_view.groupby(["run_id", "view"])["pct"].sum().to_numpy() == pytest.approx(100.0)
+    paper = by_view[by_view["view"] == "paper"]
+    assert "Idle" not in set(paper["op_group"])   # the paper's accounting has no idle time
+
+
+def test_cells_csv_carries_clean_latency_ci_and_ratios(report):
+    _, out = report
+    cells = pd.read_csv(out / "cells.csv", keep_default_na=False).set_index("run_id")
+    runs = summaries()
+    assert set(cells.index) == set(runs)
+    for run_id, summary in runs.items():
+        row = cells.loc[run_id]
+        assert row["clean_ms"] == pytest.approx(summary["clean"]["median_ms"])
+        assert [row["clean_ci95_lo_ms"], row["clean_ci95_hi_ms"]] == pytest.approx(summary["clean"]["ci95_ms"])
+        assert row["reconstructed_over_clean"] == pytest.approx(summary["reconciliation"]["reconstructed_over_clean"])
+        assert row["profiled_over_clean"] == pytest.approx(summary["reconciliation"]["profiled_over_clean"])
+        assert row["warnings"] == "; ".join(summary["warnings"]) and row["variant"] == "tiny"
+
+
+class Tables(HTMLParser):
+    """Every <table id=...> of a page as rows of cell text, and every <img src>."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.images, self.links, self._table, self._row, self._cell = {}, [], [], None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self._table = self.tables.setdefault(attrs.get("id"), [])
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = ""
+        elif tag == "img":
+            self.images.append(attrs["src"])
+        elif tag in ("a", "link", "script") and (attrs.get("href") or attrs.get("src")):
+            self.links.append(attrs.get("href") or attrs.get("src"))
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self._table.append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+
+def parse_page(path: Path) -> Tables:
+    page = Tables()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def test_html_page_tables_match_the_data(report):
+    import base64
+
+    _, out = report
+    page = parse_page(out / "index.html")
+    header, *rows = page.tables["cells"]
+    cells = pd.read_csv(out / "cells.csv", keep_default_na=False)
+    assert len(rows) == len(cells) == 4
+    column = {name: k for k, name in enumerate(header)}
+    for row, cell in zip(rows, cells.itertuples()):  # same order as cells.csv
+        assert [row[column["model"]], row[column["flow"]], row[column["batch"]]] == [cell.model, cell.flow, "1"]
+        assert row[column["clean ms (95% CI)"]] == (f"{cell.clean_ms:.3f} ({cell.clean_ci95_lo_ms:.3f}–"
+                                                    f"{cell.clean_ci95_hi_ms:.3f})")
+        assert row[column["rebuilt/clean"]] == f"{cell.reconstructed_over_clean:.2f}"
+        assert row[column["profiled/clean"]] == f"{cell.profiled_over_clean:.2f}"
+        half = (cell.gemm_pct_ci95_hi - cell.gemm_pct_ci95_lo) / 2
+        assert row[column["GEMM %"]] == f"{cell.gemm_pct:.1f} ± {half:.1f}"
+        assert row[column["warnings"]] == cell.warnings
+    failed_header, failed_row = page.tables["failed"]
+    assert failed_row[failed_header.index("error")].startswith("UserError: batch_size=0 is not valid")
+    comparison = page.tables["table4_vs_paper"]
+    assert {r[0] for r in comparison[1:]} == {"gpt2", "swin_t"}
+    assert all(r[comparison[0].index("published")] in ("Activation 30.2", "Memory 31.8") for r in comparison[1:])
+    # one breakdown table per model, a column per group, each share with its CI
+    gpt2 = page.tables["model-gpt2-tiny"]
+    assert gpt2[0][:3] == ["flow", "platform", "device"] and "GEMM" in gpt2[0] and len(gpt2) == 3
+    # self-contained: every figure is embedded; links point only at files beside the page
+    assert len(page.images) >= 2 and all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert all(base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for src in page.images)
+    assert all("://" not in link for link in page.links)
+    headline = (out / "index.html").read_text(encoding="utf-8")
+    assert "4 of 5 cells reported; 1 failed or have missing or unreadable files" in headline
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium (apt-get install chromium)")
+def test_html_page_renders_in_headless_chromium(report, tmp_path):
+    import subprocess
+
+    _, out = report
+    shot = tmp_path / "page.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run"]
+    subprocess.run(["/usr/bin/chromium", *flags, "--window-size=1400,1800", f"--screenshot={shot}",
+                    (out / "index.html").as_uri()], capture_output=True, timeout=120, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    dom = subprocess.run(["/usr/bin/chromium", *flags, "--dump-dom", (out / "index.html").as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert dom.count("<tr>") >= 10 and 'id="cells"' in dom
+
+
+def test_view_paper_works_on_a_cpu_sweep(tmp_path):
+    result = run_cli(str(FIXTURE), "--view", "paper", "--out", str(tmp_path), module="ngbench.report", timeout=300)
+    assert result.returncode == 3, result.stderr
+    breakdown = pd.read_csv(tmp_path / "breakdown.csv")
+    assert set(breakdown["view"]) == {"paper"} and "Idle" not in set(breakdown["op_group"])
+    runs = summaries()
+    for row in breakdown.itertuples():
+        assert row.pct == pytest.approx(runs[row.run_id]["groups"][row.op_group]["paper_pct"], abs=1e-9)
+    assert "paper (host + device per operator, no idle)" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def test_markdown_page_regenerates_byte_for_byte_from_the_committed_sweep(tmp_path):
+    page = tmp_path / "sweep-cpu.md"
+    result = run_cli(str(FIXTURE), "--markdown", str(page), module="ngbench.report", timeout=300)
+    assert result.returncode == 3, result.stderr
+    assert page.read_bytes() == FIXTURE_MARKDOWN.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep-cpu.md"]   # only the page
+
+
+def test_doc_commands_run_as_written(tmp_path):
+    """The commands in docs/report.md, with outputs/ moved into the test's temporary directory."""
+    import re
+    import shlex
+
+    text = (ROOT / "docs" / "report.md").read_text()
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()]
+    assert len(commands) == 3
+    for command in commands:
+        args = shlex.split(command.replace("outputs/", f"{tmp_path}/"))
+        assert args[:3] == ["python", "-m", "ngbench.report"]
+        result = run_cli(*args[3:], module="ngbench.report", timeout=300)
+        assert result.returncode == 3, result.stderr
+    assert (tmp_path / "report-sweep-cpu" / "index.html").exists()
+    assert (tmp_path / "sweep-cpu.md").read_bytes() == FIXTURE_MARKDOWN.read_bytes()
+
+
+# ------------------------------------------------------------------ loud failures
+
+
+def test_missing_truncated_and_unreadable_files_are_named_without_traceback(tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(FIXTURE, sweep)
+    (sweep / "flow=ort,model=gpt2" / "ops.parquet").unlink()
+    ops = sweep / "flow=torch,model=swin_t" / "ops.parquet"
+    ops.write_bytes(ops.read_bytes()[: len(ops.read_bytes()) // 2])
+    summary = sweep / "flow=ort,model=swin_t" / "summary.json"
+    summary.write_text(summary.read_text()[:500])
+    (sweep / "flow=torch,model=gpt2" / "summary.json").unlink()   # ops.parquet without its summary
+    result = run_cli(str(sweep), module="ngbench.report", timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr   # no cell is left
+    assert "no cell finished ok (5 failed or unreadable" in result.stderr
+    stderr = result.stderr
+    assert "flow=ort,model=gpt2/ops.parquet is missing (summary.json says ok)" in stderr
+    assert "flow=torch,model=swin_t/ops.parquet is not a readable Parquet file" in stderr
+    assert "flow=ort,model=swin_t/summary.json is not readable JSON" in stderr
+    assert "flow=torch,model=gpt2/summary.json is missing" in stderr
+    failed = pd.read_csv(sweep / "report" / "failed.csv", keep_default_na=False)
+    assert sorted(failed["file"]) == ["ops.parquet", "ops.parquet", "summary.json", "summary.json", "summary.json"]
+
+
+def test_one_broken_cell_leaves_a_report_of_the_rest_and_exit_3(tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(FIXTURE, sweep)
+    shutil.rmtree(sweep / FAILED_CELL)
+    ops = sweep / "flow=torch,model=swin_t" / "ops.parquet"
+    ops.write_bytes(ops.read_bytes()[:100])
+    result = run_cli(str(sweep), "--markdown", str(tmp_path / "page.md"), module="ngbench.report", timeout=300)
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert "1 cell(s) are not in the report" in result.stderr
+    assert "flow=torch,model=swin_t/ops.parquet is not a readable Parquet file" in result.stderr
+    page = (tmp_path / "page.md").read_text()
+    assert "3 of 4 cells reported; 1 failed" in page and "swin_t (tiny) | torch" not in page
+
+
+def test_a_broken_page_behind_an_intact_footer_is_named(tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(FIXTURE, sweep)
+    ops = sweep / "flow=torch,model=swin_t" / "ops.parquet"
+    data = bytearray(ops.read_bytes())
+    data[200:3000] = b"Z" * 2800   # data pages; the footer (schema, row groups) stays readable
+    ops.write_bytes(bytes(data))
+    result = run_cli(str(sweep), "--markdown", str(tmp_path / "page.md"), module="ngbench.report", timeout=300)
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert f"{ops} is not readable (" in result.stderr and "2 cell(s) are not in the report" in result.stderr
+
+
+def test_a_sweep_without_failures_exits_0_with_an_empty_failed_csv(tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(FIXTURE / "flow=torch,model=gpt2", sweep / "one")
+    result = run_cli(str(sweep), module="ngbench.report", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (sweep / "report" / "failed.csv").read_text().strip() == "dir,file,model,variant,task,flow,platform," \
+                                                                    "device,precision,quant,batch_size,error"
+
+
+def test_bad_view_is_one_line(tmp_path):
+    result = run_cli(str(FIXTURE), "--view", "nope", "--out", str(tmp_path / "r"), module="ngbench.report", timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "wall, wall_profiled, device, host, paper" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_older_schema_is_named(tmp_path):
+    import pyarrow.parquet as pq
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(FIXTURE / "flow=torch,model=gpt2", sweep / "old")
+    shutil.copytree(FIXTURE / "flow=ort,model=gpt2", sweep / "new")
+    table = pq.read_table(sweep / "old" / "ops.parquet").rename_columns(
+        ["group" if c == "op_group" else c for c in pq.read_schema(sweep / "old" / "ops.parquet").names])
+    pq.write_table(table.replace_schema_metadata({"ngbench_schema_version": "1"}), sweep / "old" / "ops.parquet")
+    result = run_cli(str(sweep), "--markdown", str(tmp_path / "p.md"), module="ngbench.report", timeout=300)
+    assert result.returncode == 3
+    assert "old/ops.parquet has schema_version 1 and lacks op_group; rerun the cell" in result.stderr
+
+
+# ------------------------------------------------------------------ known answers on hand-made aggregates
+
+
+def _sums(rows):
+    """query.GROUP_SUMS_SQL-shaped rows from (run_id, iteration, op_group, op, host, device, wall)."""
+    frame = pd.DataFrame(rows, columns=["run_id", "iteration", "op_group", "op", "host_us", "device_us", "wall_us"])
+    return frame.assign(wall_profiled_us=2 * frame["wall_us"], ops=1, fused_ops=0)
+
+
+def test_breakdown_shares_and_their_t_interval():
+    from ngbench.report.views import breakdown, with_paper_us
+
+    sums = _sums([("a", 0, "GEMM", "", 10, 60, 60), ("a", 0, "Memory", "", 5, 20, 20), ("a", 0, "Idle", "[idle]", 0, 0, 20),
+                  ("a", 1, "GEMM", "", 10, 40, 40), ("a", 1, "Idle", "[idle]", 0, 0, 60),
+                  ("a", 1, "Other", "[unattributed kernels]", 0, 30, 0)])
+    cells = pd.DataFrame({"run_id": ["a"], "device": ["cuda:0"]})
+    table = breakdown(with_paper_us(sums, cells), "wall").set_index("op_group")
+    # iteration shares: GEMM 60%, 40% (mean 50, sd 14.142); Memory 20%, 0%; Idle 20%, 60%
+    assert table.loc["GEMM", "pct"] == pytest.approx(50.0) and table.loc["GEMM", "ms"] == pytest.approx(0.05)
+    half = 12.706204736 * 14.142135624 / math.sqrt(2)
+    assert [table.loc["GEMM", "pct_ci95_lo"], table.loc["GEMM", "pct_ci95_hi"]] == pytest.approx([50 - half, 50 + half])
+    assert table.loc["Memory", "pct"] == pytest.approx(10.0) and "Other" not in table.index   # 0 wall time: left out
+    paper = breakdown(with_paper_us(sums, cells), "paper").set_index("op_group")
+    # host + device per operator, no idle, no unattributed kernels: GEMM 70 + 50, Memory 25
+    assert paper["pct"].to_dict() == pytest.approx({"GEMM": 100 * 120 / 145, "Memory": 100 * 25 / 145})
+    on_cpu = breakdown(with_paper_us(sums, cells.assign(device="cpu")), "paper").set_index("op_group")
+    assert on_cpu["pct"].to_dict() == pytest.approx({"GEMM": 80.0, "Memory": 20.0})   # host only on a CPU
+
+
+def test_table4_averages_batch_sizes_with_absent_groups_as_zero():
+    from ngbench.report.tables import dominant_non_gemm
+
+    key = {"model": "m", "variant": "full", "flow": "torch", "device": "cuda:0", "precision": "fp32", "quant": ""}
+    rows = [("r1", 1, "Memory", 30.0, 2.0), ("r1", 1, "Logit", 10.0, 1.0), ("r1", 1, "GEMM", 60.0, 1.0),
+            ("r8", 8, "Logit", 25.0, 4.0), ("r8", 8, "Idle", 75.0, 1.0)]
+    frame = pd.DataFrame([{**key, "run_id": r, "batch_size": b, "op_group": g, "pct": p, "pct_ci95_lo": p - h,
+                           "pct_ci95_hi": p + h} for r, b, g, p, h in rows])
+    table = dominant_non_gemm(frame)
+    assert len(table) == 1
+    row = table.iloc[0]
+    # Memory (30 + 0) / 2 = 15 < Logit (10 + 25) / 2 = 17.5; half-width sqrt(1 + 16) / 2
+    assert row["top_non_gemm_group"] == "Logit" and row["latency_pct"] == pytest.approx(17.5)
+    assert [row["pct_ci95_lo"], row["pct_ci95_hi"]] == pytest.approx([17.5 - math.sqrt(17) / 2, 17.5 + math.sqrt(17) / 2])
+    assert row["batch_sizes"] == "1,8"
+
+
+def test_published_table4_is_the_papers():
+    from ngbench.report.paper import agreement, published_table4
+    from ngbench.schema import GROUPS
+
+    table = published_table4().set_index("model")
+    assert len(table) == 17 and set(table["op_group"]) <= set(GROUPS)
+    assert table.loc["swin_t", ["paper_model", "op_group", "latency_pct"]].tolist() == ["Sw-t", "Memory", 31.8]
+    assert table.loc["faster_rcnn", ["paper_group", "op_group"]].tolist() == ["Elmt-wise Arith.", "Elementwise"]
+    assert table.loc["mixtral", "latency_pct"] == 43.1 and table.loc["gpt2", "op_group"] == "Activation"
+    assert [agreement("Memory", 27.0, "Memory", 31.8), agreement("Memory", 20.0, "Memory", 31.8),
+            agreement("Logit", 31.8, "Memory", 31.8)] == ["yes", "group", "no"]
+
+
+def test_duckdb_over_files_and_over_a_frame_agree():
+    from ngbench.report.query import Ops
+
+    files = sorted(str(p) for p in FIXTURE.glob("*/ops.parquet"))
+    frame = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+    from_files = Ops(files).group_sums()
+    from_frame = Ops(frame).group_sums()
+    pd.testing.assert_frame_equal(from_files, from_frame, check_dtype=False)
+    assert from_files["ops"].sum() == len(frame)
+
+
+def test_scale_benchmark_sweep_reports_every_part(tmp_path):
+    """benchmarks/report_scale.py's generator, small: every flow, fusion, quantized and failed cells."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from report_scale import cell_list, generate
+
+    from ngbench.report.__main__ import make_report
+
+    cells = [k for k, c in enumerate(cell_list(400)) if c["model"] in ("swin_t", "llama3")]
+    assert len(cells) > 20
+    rows = generate(tmp_path / "sweep", cells=len(cell_list(400)), rows=40_000, keep=set(cells))
+    report, written = make_report(tmp_path / "sweep", out_dir=tmp_path / "out")
+    names = {p.name for p in written}
+    assert {"fig5.png", "fig6.png", "fig8_fusion_flows.png", "fig9.png", "table5_fusion.csv"} <= names
+    assert report.sums["ops"].sum() == rows and len(report.sweep.failed) == 4
