@@ -25,7 +25,8 @@ def per_model_tables(report: Report) -> list[Table]:
         part = part.assign(text=[fmt.share(p, lo, hi) for p, lo, hi in
                                  zip(part["pct"], part["pct_ci95_lo"], part["pct_ci95_hi"])])
         keys = [k for k in KEY_COLUMNS if k not in ("model", "variant", "task")]
-        wide = part.pivot_table(index=keys, columns="op_group", values="text", aggfunc="first").reset_index()
+        wide = part.set_index([*keys, "run_id", "op_group"])["text"].unstack("op_group").reset_index().drop(
+            columns="run_id")
         wide = wide.reindex(columns=keys + groups).fillna(fmt.MISSING).rename(columns={"batch_size": "batch"})
         wide.columns.name = None
         suffix = f" ({variant})" if variant not in ("", "full") else ""
@@ -38,7 +39,7 @@ def per_cell_tables(report: Report, all_views) -> list[Table]:
     """One table per cell: a row per group, ms in the wall view and the share ± CI in every view."""
     text = all_views.assign(text=[fmt.share(p, lo, hi) for p, lo, hi in
                                   zip(all_views["pct"], all_views["pct_ci95_lo"], all_views["pct_ci95_hi"])])
-    wide = text.pivot_table(index=["run_id", "op_group"], columns="view", values="text", aggfunc="first")
+    wide = text.set_index(["run_id", "op_group", "view"])["text"].unstack("view")
     wide = wide.reindex(columns=list(VIEWS)).fillna(fmt.MISSING)
     wide.columns = [f"{view} %" for view in wide.columns]
     wall_ms = text[text["view"] == "wall"].set_index(["run_id", "op_group"])["ms"]

@@ -66,11 +66,12 @@ def figure_rows(rows: int, bars: int, extra_bottom_in: float = 0.0):
 
 
 def stacked(ax, table, outer: list[str], inner: str, value: str, colours: dict, inner_key=None, label=None,
-            groups: list[str] = GROUPS) -> str:
+            groups: list[str] = GROUPS, slots: int = 0) -> str:
     """Stacked bars of `value` per group (GEMM at the bottom): per `outer` value (a model), one slot per `inner`
     value (a batch size) side by side, in the same order under every outer (a missing cell leaves its slot
     empty), the outer value written under its bars (`label(outer tuple)`). Returns the inner values in slot
-    order, as text for the title: naming them under every bar would cost most of the drawing time."""
+    order, as text for the title: naming them under every bar would cost most of the drawing time. `slots`
+    widens the x axis to that many bar slots, so that bars are as wide in every row of a figure."""
     from matplotlib.ticker import MaxNLocator
 
     keys = list(dict.fromkeys([*outer, inner]))
@@ -89,7 +90,7 @@ def stacked(ax, table, outer: list[str], inner: str, value: str, colours: dict, 
         ax.text(k * width + (len(inners) - 1) / 2.0, -0.04, label(key) if label else " ".join(map(str, key)),
                 transform=ax.get_xaxis_transform(), ha="center" if wide else "right", va="top", fontsize=7,
                 rotation=0 if wide else 30)
-    ax.set_xlim(-0.8, len(outers) * width - 1.2)
+    ax.set_xlim(-0.8, max(slots, len(outers) * width) - 1.2)
     ax.set_xticks([])
     ax.yaxis.set_major_locator(MaxNLocator(4))  # each tick label is a text to lay out, twice (PNG and PDF)
     ax.tick_params(axis="y", labelsize=7)
@@ -149,11 +150,12 @@ def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct"
     """One row per (device, flow, precision, quant, variant); in it, per model, stacked groups at each `x`."""
     table = table.assign(**{k: table[k].fillna("") if k in table else "" for k in ROW_KEYS + MODEL_KEYS})
     rows = list(table.groupby(ROW_KEYS, sort=True))
-    fig, axes = figure_rows(len(rows), bar_slots(table, ROW_KEYS, MODEL_KEYS, x))
+    slots = bar_slots(table, ROW_KEYS, MODEL_KEYS, x)
+    fig, axes = figure_rows(len(rows), slots)
     colours = palette()
     axis = x.replace("_", " ")
     for ax, (key, part) in zip(axes, rows):
-        inners = stacked(ax, part, MODEL_KEYS, x, value, colours, label=_model_label)
+        inners = stacked(ax, part, MODEL_KEYS, x, value, colours, label=_model_label, slots=slots)
         ax.set_title(f"{_row_title(dict(zip(ROW_KEYS, key)))}   (bars: {axis} {inners})", fontsize=8, loc="left")
         ax.set_ylabel("% of latency" if value == "pct" else "ms per inference", fontsize=8)
     group_legend(fig, table["op_group"], colours)
@@ -167,10 +169,11 @@ def energy(cells, out_dir: Path, name: str = "fig5") -> list[Path]:
     data = cells.dropna(subset=["energy_j"]).assign(op_group="Energy")
     data = data.assign(**{k: data[k].fillna("") if k in data else "" for k in ROW_KEYS + MODEL_KEYS})
     rows = list(data.groupby(ROW_KEYS, sort=True))
-    fig, axes = figure_rows(len(rows), bar_slots(data, ROW_KEYS, MODEL_KEYS, "batch_size"))
+    slots = bar_slots(data, ROW_KEYS, MODEL_KEYS, "batch_size")
+    fig, axes = figure_rows(len(rows), slots)
     for ax, (key, part) in zip(axes, rows):
         inners = stacked(ax, part, MODEL_KEYS, "batch_size", "energy_j", {"Energy": (0.2, 0.45, 0.7)},
-                         label=_model_label, groups=["Energy"])
+                         label=_model_label, groups=["Energy"], slots=slots)
         ax.set_title(f"{_row_title(dict(zip(ROW_KEYS, key)))}   (bars: batch size {inners})", fontsize=8, loc="left")
         ax.set_ylabel("GPU energy per\ninference (J)", fontsize=8)
     return save_figure(fig, out_dir, name)

@@ -42,7 +42,7 @@ def _panels(table, flows: tuple[str, ...]):
     return pd.concat(parts, ignore_index=True) if parts else None
 
 
-def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> list[Path]:
+def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...], title: str = "") -> list[Path]:
     """Per setting (device, precision, quant, variant) two rows of bars, ms and %: per cell (model, batch size)
     one stacked bar per flow."""
     from ngbench.report import figures
@@ -53,19 +53,23 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...]) -> 
     settings = [k for k in ("device", "precision", "quant", "variant") if k in cells.columns]
     outer = [k for k in ("model", "variant", "batch_size") if k in cells.columns]
     rows = list(cells.groupby(settings, sort=True))
-    fig, axes = figures.figure_rows(2 * len(rows), figures.bar_slots(cells, settings, outer, "flow"))
+    slots = figures.bar_slots(cells, settings, outer, "flow")
+    fig, axes = figures.figure_rows(2 * len(rows), slots)
     colours = figures.palette()
     for k, (key, part) in enumerate(rows):
         setting = dict(zip(settings, key if isinstance(key, tuple) else (key,)))
         quant = f" {setting['quant']}" if setting.get("quant") else ""
         for row, (value, label) in enumerate((("ms", "ms per inference"), ("pct", "% of latency"))):
             ax = axes[2 * k + row]
-            inners = figures.stacked(ax, part, outer, "flow", value, colours, inner_key=_flow_rank, label=_cell_label(outer))
+            inners = figures.stacked(ax, part, outer, "flow", value, colours, inner_key=_flow_rank,
+                                     label=_cell_label(outer), slots=slots)
             ax.set_ylabel(label, fontsize=8)
             ax.set_title(f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
                          f"{figures.variant_text(setting.get('variant'))}   (bars: {inners})",
                          fontsize=8, loc="left")
     figures.group_legend(fig, table["op_group"], colours)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return figures.save_figure(fig, out_dir, name)
 
 
@@ -139,15 +143,17 @@ def _sweep_comparisons(report: Report):
     return [(key, by_run[eager], {flow: by_run[run] for flow, run in fused.items()}) for key, eager, fused in pairs]
 
 
-def flow_figures(table, out: Path) -> list[Figure]:
-    """Figures 8 and 7 from a group breakdown (views.breakdown with the cell keys), where the sweep holds the
-    flows they compare."""
+def flow_figures(table, out: Path, view: str = "wall") -> list[Figure]:
+    """Figures 8 and 7 from a group breakdown (views.breakdown with the cell keys) in `view`, where the sweep
+    holds the flows they compare."""
+    from ngbench.report.views import VIEW_TITLES
+
     figures = []
     for name, title, flows in (("fig8_fusion_flows", "Figure 8: eager beside the fusing flows", (EAGER_FLOW,) + FUSING_FLOWS),
                                ("fig7_torch_vs_ort", "Figure 7: PyTorch beside ONNX Runtime", (EAGER_FLOW, "ort"))):
-        paths = flow_comparison(table, out, name, flows)
+        paths = flow_comparison(table, out, name, flows, f"{title.split(': ', 1)[1]}, {VIEW_TITLES[view]}")
         if paths:
-            figures.append(Figure(name, title, paths))
+            figures.append(Figure(name, f"{title}, {VIEW_TITLES[view]}", paths))
     return figures
 
 
@@ -164,7 +170,7 @@ def section(report: Report) -> list:
     """Figures 7 and 8 and Table V, when the sweep holds more than one flow."""
     if report.cells["flow"].nunique() < 2:
         return []
-    parts = flow_figures(report.breakdown(), report.out) if report.out is not None else []
+    parts = flow_figures(report.breakdown(), report.out, report.view) if report.out is not None else []
     table5, groups = _table5(_sweep_comparisons(report), f"{report.view}_us")
     return parts + fusion_parts(table5, groups, report.view)
 
@@ -184,7 +190,7 @@ def write_flow_reports(ops, out_dir: str | Path, view: str = "wall") -> list[Pat
     sums = with_paper_us(Ops(ops[["run_id", "iteration", "op", "op_group", "fused_ops", *TIME_COLUMNS]]).group_sums(),
                          cells)
     table = with_keys(breakdown(sums, view), cells, [k for k in PANEL_KEYS + ["flow"] if k in cells.columns])
-    written = [path for figure in flow_figures(table, out) for path in figure.paths]
+    written = [path for figure in flow_figures(table, out, view) for path in figure.paths]
     for part in fusion_parts(*fusion_tables(with_paper_us(ops, cells), f"{view}_us"), view):
         part.frame.to_csv(out / f"{part.name}.csv", index=False)
         written.append(out / f"{part.name}.csv")

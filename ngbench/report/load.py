@@ -48,8 +48,9 @@ def load_sweep(root: str | Path, skip: Path | None = None) -> Sweep:
     if not root.is_dir():
         raise UserError(f"{root} does not exist or is not a directory; give a sweep or run directory "
                         "(outputs/sweeps/...)")
+    skipped = skip.resolve() if skip is not None and skip.exists() else None
     run_dirs = sorted({p.parent for name in (SUMMARY_FILE, OPS_FILE) for p in root.rglob(name)
-                       if skip is None or skip.resolve() not in p.resolve().parents})
+                       if skipped is None or skipped not in p.resolve().parents})
     if not run_dirs:
         raise UserError(f"{root} holds no {SUMMARY_FILE}: not an ngbench run or sweep directory")
     cells, failed = [], []
