@@ -67,7 +67,8 @@ def op_key(name: str) -> str:
 
 def _operators(ops):
     """Rows that are operators (no idle or unattributed pseudo rows)."""
-    keep = ops["op"].map(lambda op: PSEUDO_OPS.match(str(op)) is None).astype(bool)  # .str is slower on Arrow strings
+    pseudo = [op for op in ops["op"].unique() if PSEUDO_OPS.match(str(op))]   # the pattern on distinct names only
+    keep = ~ops["op"].isin(pseudo)
     if "op_group" in ops:
         keep &= ~ops["op_group"].isin(NON_OPERATOR_GROUPS)
     return ops[keep]

@@ -8,6 +8,7 @@ nothing is ever shown on screen. Titles name the model variant (tiny, custom) wh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ngbench.report.parts import Figure, Report
@@ -44,77 +45,97 @@ def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
 
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
     for path in paths:
-        atomic_write_bytes(path, lambda tmp, fmt=path.suffix[1:]: fig.savefig(tmp, dpi=DPI, format=fmt))
+        # PNG compression level 1: the default level costs more than drawing the figure, for a file ~1.5x smaller
+        options = {"pil_kwargs": {"compress_level": 1}} if path.suffix == ".png" else {}
+        atomic_write_bytes(path, lambda tmp, fmt=path.suffix[1:], kw=options: fig.savefig(tmp, dpi=DPI, format=fmt, **kw))
     plt.close(fig)
     return paths
 
 
-def figure_rows(rows: int, bars: int, extra_bottom_in: float = 0.0):
-    """A figure of `rows` axes one above the other, wide enough for `bars` bars, margins fixed in inches (no
-    tight-layout pass: it costs a full draw) with room on the right for the legend."""
+def figure_rows(rows: int, bars: int):
+    """A figure of `rows` axes one above the other sharing one x axis, wide enough for `bars` bar slots, margins
+    fixed in inches (no tight-layout pass: it costs a full draw) with room on the right for the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     width = max(6.0, LEFT_IN + RIGHT_IN + BAR_WIDTH_IN * bars + 0.5)
-    height = ROW_HEIGHT_IN * rows + 0.6 + extra_bottom_in
-    fig, axes = plt.subplots(rows, 1, figsize=(width, height), squeeze=False)
-    fig.subplots_adjust(left=LEFT_IN / width, right=1 - RIGHT_IN / width, top=1 - 0.55 / height,
-                        bottom=(0.75 + extra_bottom_in) / height, hspace=1.0)
+    height = ROW_HEIGHT_IN * rows + 1.6
+    fig, axes = plt.subplots(rows, 1, figsize=(width, height), squeeze=False, sharex=True)
+    fig.subplots_adjust(left=LEFT_IN / width, right=1 - RIGHT_IN / width, top=1 - 0.6 / height,
+                        bottom=1.0 / height, hspace=0.45)
     return fig, [row[0] for row in axes]
 
 
-def stacked(ax, table, outer: list[str], inner: str, value: str, colours: dict, inner_key=None, label=None,
-            groups: list[str] = GROUPS, slots: int = 0) -> str:
-    """Stacked bars of `value` per group (GEMM at the bottom): per `outer` value (a model), one slot per `inner`
-    value (a batch size) side by side, in the same order under every outer (a missing cell leaves its slot
-    empty), the outer value written under its bars (`label(outer tuple)`). Returns the inner values in slot
-    order, as text for the title: naming them under every bar would cost most of the drawing time. `slots`
-    widens the x axis to that many bar slots, so that bars are as wide in every row of a figure."""
+@dataclass
+class Slots:
+    """Where each bar goes, the same in every row of a figure: per outer value (a model) one slot per inner
+    value (a batch size) and a gap; a cell a row lacks leaves its slot empty, so a model stands in the same
+    column in every row and is named once, under the bottom row (text is most of a figure's drawing time)."""
+
+    outers: list[tuple]
+    inners: list
+
+    @classmethod
+    def of(cls, table, outer: list[str], inner: str, inner_key=None) -> Slots:
+        outers = sorted({tuple(k) for k in table[outer].itertuples(index=False)})
+        return cls(outers, sorted(set(table[inner]), key=inner_key))
+
+    @property
+    def count(self) -> int:
+        return len(self.outers) * (len(self.inners) + 1)
+
+    def position(self, outer: tuple, inner) -> int:
+        return self.outers.index(outer) * (len(self.inners) + 1) + self.inners.index(inner)
+
+    def label_under(self, ax, label) -> None:
+        """The outer values, `label(outer)`, under `ax`'s bars."""
+        wide = len(self.inners) >= 3
+        for k, key in enumerate(self.outers):
+            ax.text(k * (len(self.inners) + 1) + (len(self.inners) - 1) / 2.0, -0.04, label(key),
+                    transform=ax.get_xaxis_transform(), ha="center" if wide else "right", va="top", fontsize=7,
+                    rotation=0 if wide else 30)
+
+
+def stacked(ax, table, slots: Slots, outer: list[str], inner: str, value: str, colours: dict,
+            groups: list[str] = GROUPS) -> None:
+    """Stacked bars of `value` per group (GEMM at the bottom), one per (outer..., inner) value of `table`, at
+    its place in `slots`."""
     from matplotlib.ticker import MaxNLocator
 
     keys = list(dict.fromkeys([*outer, inner]))
     pivot = table.groupby([*keys, "op_group"], sort=True)[value].sum().unstack("op_group", fill_value=0.0)
     if "run_id" in table:  # cells that share a bar (e.g. reruns) are averaged, not stacked
         pivot = pivot.div(table.groupby(keys)["run_id"].nunique().reindex(pivot.index), axis=0)
-    inners = sorted(set(pivot.index.get_level_values(inner)), key=inner_key)
-    outers = list(dict.fromkeys(k[: len(outer)] if len(keys) > 1 else k for k in pivot.index))
-    width = len(inners) + 1
-    slot_of = {v: k for k, v in enumerate(inners)}
-    outer_index = {key: k for k, key in enumerate(outers)}
-    positions = [outer_index[k[: len(outer)]] * width + slot_of[k[-1]] for k in pivot.index]
+    positions = [slots.position(tuple(k[: len(outer)]), k[-1]) for k in pivot.index]
     _bars(ax, positions, pivot, colours, groups)
-    wide = len(inners) >= 3
-    for k, key in enumerate(outers):
-        ax.text(k * width + (len(inners) - 1) / 2.0, -0.04, label(key) if label else " ".join(map(str, key)),
-                transform=ax.get_xaxis_transform(), ha="center" if wide else "right", va="top", fontsize=7,
-                rotation=0 if wide else 30)
-    ax.set_xlim(-0.8, max(slots, len(outers) * width) - 1.2)
+    ax.set_xlim(-0.8, slots.count - 1.2)
     ax.set_xticks([])
     ax.yaxis.set_major_locator(MaxNLocator(4))  # each tick label is a text to lay out, twice (PNG and PDF)
     ax.tick_params(axis="y", labelsize=7)
-    return ", ".join(map(str, inners))
 
 
 def _bars(ax, positions: list[float], pivot, colours: dict, groups: list[str]) -> None:
-    """The stacked bars as one polygon collection: ax.bar makes (and bounds) one patch per bar, which is most
-    of the drawing time of a figure of hundreds of bars."""
+    """The stacked bars, one compound path of rectangles per group: ax.bar makes (and bounds) one patch per bar,
+    and a PDF writes a collection's polygons one by one; both cost most of the drawing time of hundreds of bars."""
     import numpy as np
-    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as Outline
 
-    x = np.asarray(positions, dtype=float)[:, None]
-    left, right = x - 0.425, x + 0.425
-    bottom = np.zeros((len(positions), 1))
-    polygons, faces = [], []
+    x = np.asarray(positions, dtype=float)
+    bottom = np.zeros(len(positions))
+    codes = [Outline.MOVETO, Outline.LINETO, Outline.LINETO, Outline.LINETO, Outline.CLOSEPOLY]
     for group in [g for g in groups if g in pivot.columns]:
-        top = bottom + pivot[group].to_numpy()[:, None]
-        polygons.append(np.stack([np.hstack(c) for c in ((left, bottom), (right, bottom), (right, top), (left, top))],
-                                 axis=1))
-        faces += [colours[group]] * len(positions)
+        top = bottom + pivot[group].to_numpy()
+        drawn = top > bottom   # an empty segment would be a rectangle to write all the same
+        left, right, lo, hi = x[drawn] - 0.425, x[drawn] + 0.425, bottom[drawn], top[drawn]
+        corners = np.stack([np.stack(c, axis=1) for c in ((left, lo), (right, lo), (right, hi), (left, hi), (left, lo))],
+                           axis=1).reshape(-1, 2)
+        if len(corners):  # add_artist: add_patch would bound every segment in Python (the limits are set below)
+            ax.add_artist(PathPatch(Outline(corners, codes * int(drawn.sum())), facecolor=colours[group],
+                                   edgecolor="none", linewidth=0))
         bottom = top
-    if polygons:
-        ax.add_collection(PolyCollection(np.concatenate(polygons), facecolors=faces, edgecolors="none"))
     ax.set_ylim(0, float(bottom.max()) * 1.05 if len(bottom) and bottom.max() > 0 else 1.0)
 
 
@@ -137,30 +158,30 @@ def _row_title(row: dict) -> str:
     return f"{row['flow']} | {row['device']} | {row['precision']}{quant}{variant_text(row.get('variant'))}"
 
 
-def bar_slots(table, rows: list[str], outer: list[str], inner: str) -> int:
-    """The most bar slots a row needs: per outer value one per inner value of the row, and a gap."""
-    columns = list(dict.fromkeys([*rows, *outer]))
-    outers = table[columns].drop_duplicates().groupby(rows).size()
-    inners = table[list(dict.fromkeys([*rows, inner]))].drop_duplicates().groupby(rows).size()
-    return int((outers * (inners + 1)).max())
+def rows_of_bars(table, rows: list[str], outer: list[str], inner: str, value: str, colours: dict, ylabel: str,
+                 groups: list[str] = GROUPS, label=_model_label, inner_key=None):
+    """A figure with a row of stacked bars per value of `rows`, bars placed by Slots; returns (fig, slots)."""
+    slots = Slots.of(table, outer, inner, inner_key)
+    parts = list(table.groupby(rows, sort=True))
+    fig, axes = figure_rows(len(parts), slots.count)
+    for ax, (key, part) in zip(axes, parts):
+        stacked(ax, part, slots, outer, inner, value, colours, groups)
+        ax.set_title(_row_title(dict(zip(rows, key))), fontsize=8, loc="left")
+        ax.set_ylabel(ylabel, fontsize=8)
+    slots.label_under(axes[-1], label)
+    return fig, slots
 
 
 def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct", x: str = "batch_size",
                     title: str = "") -> list[Path]:
     """One row per (device, flow, precision, quant, variant); in it, per model, stacked groups at each `x`."""
     table = table.assign(**{k: table[k].fillna("") if k in table else "" for k in ROW_KEYS + MODEL_KEYS})
-    rows = list(table.groupby(ROW_KEYS, sort=True))
-    slots = bar_slots(table, ROW_KEYS, MODEL_KEYS, x)
-    fig, axes = figure_rows(len(rows), slots)
     colours = palette()
-    axis = x.replace("_", " ")
-    for ax, (key, part) in zip(axes, rows):
-        inners = stacked(ax, part, MODEL_KEYS, x, value, colours, label=_model_label, slots=slots)
-        ax.set_title(f"{_row_title(dict(zip(ROW_KEYS, key)))}   (bars: {axis} {inners})", fontsize=8, loc="left")
-        ax.set_ylabel("% of latency" if value == "pct" else "ms per inference", fontsize=8)
+    fig, slots = rows_of_bars(table, ROW_KEYS, MODEL_KEYS, x, value, colours,
+                              "% of latency" if value == "pct" else "ms per inference")
     group_legend(fig, table["op_group"], colours)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    bars = f"bars: {x.replace('_', ' ')} {', '.join(map(str, slots.inners))}"
+    fig.suptitle(f"{title}   ({bars})" if title else bars, fontsize=10)
     return save_figure(fig, out_dir, name)
 
 
@@ -168,14 +189,9 @@ def energy(cells, out_dir: Path, name: str = "fig5") -> list[Path]:
     """Energy per inference (J), from NVML: one row per setting, per model one bar per batch size."""
     data = cells.dropna(subset=["energy_j"]).assign(op_group="Energy")
     data = data.assign(**{k: data[k].fillna("") if k in data else "" for k in ROW_KEYS + MODEL_KEYS})
-    rows = list(data.groupby(ROW_KEYS, sort=True))
-    slots = bar_slots(data, ROW_KEYS, MODEL_KEYS, "batch_size")
-    fig, axes = figure_rows(len(rows), slots)
-    for ax, (key, part) in zip(axes, rows):
-        inners = stacked(ax, part, MODEL_KEYS, "batch_size", "energy_j", {"Energy": (0.2, 0.45, 0.7)},
-                         label=_model_label, groups=["Energy"], slots=slots)
-        ax.set_title(f"{_row_title(dict(zip(ROW_KEYS, key)))}   (bars: batch size {inners})", fontsize=8, loc="left")
-        ax.set_ylabel("GPU energy per\ninference (J)", fontsize=8)
+    fig, slots = rows_of_bars(data, ROW_KEYS, MODEL_KEYS, "batch_size", "energy_j", {"Energy": (0.2, 0.45, 0.7)},
+                              "GPU energy per\ninference (J)", groups=["Energy"])
+    fig.suptitle(f"GPU energy per inference   (bars: batch size {', '.join(map(str, slots.inners))})", fontsize=10)
     return save_figure(fig, out_dir, name)
 
 

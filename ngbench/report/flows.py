@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ngbench.report import format as fmt
+from ngbench.report.figures import variant_text
 from ngbench.report.parts import Figure, Report, Table
 
 FLOW_ORDER = ("torch", "inductor", "ort", "trt")
@@ -52,31 +53,30 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...], tit
         return []
     settings = [k for k in ("device", "precision", "quant", "variant") if k in cells.columns]
     outer = [k for k in ("model", "variant", "batch_size") if k in cells.columns]
-    rows = list(cells.groupby(settings, sort=True))
-    slots = figures.bar_slots(cells, settings, outer, "flow")
-    fig, axes = figures.figure_rows(2 * len(rows), slots)
+    slots = figures.Slots.of(cells, outer, "flow", _flow_rank)
+    parts = list(cells.groupby(settings, sort=True))
+    fig, axes = figures.figure_rows(2 * len(parts), slots.count)
     colours = figures.palette()
-    for k, (key, part) in enumerate(rows):
+    for k, (key, part) in enumerate(parts):
         setting = dict(zip(settings, key if isinstance(key, tuple) else (key,)))
         quant = f" {setting['quant']}" if setting.get("quant") else ""
         for row, (value, label) in enumerate((("ms", "ms per inference"), ("pct", "% of latency"))):
             ax = axes[2 * k + row]
-            inners = figures.stacked(ax, part, outer, "flow", value, colours, inner_key=_flow_rank,
-                                     label=_cell_label(outer), slots=slots)
+            figures.stacked(ax, part, slots, outer, "flow", value, colours)
             ax.set_ylabel(label, fontsize=8)
             ax.set_title(f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
-                         f"{figures.variant_text(setting.get('variant'))}   (bars: {inners})",
-                         fontsize=8, loc="left")
+                         f"{variant_text(setting.get('variant'))}", fontsize=8, loc="left")
+    slots.label_under(axes[-1], _cell_label(outer))
     figures.group_legend(fig, table["op_group"], colours)
-    if title:
-        fig.suptitle(title, fontsize=10)
+    bars = f"bars: {', '.join(slots.inners)}"
+    fig.suptitle(f"{title}   ({bars})" if title else bars, fontsize=10)
     return figures.save_figure(fig, out_dir, name)
 
 
 def _cell_label(outer: list[str]):
     def label(key: tuple) -> str:
         values = dict(zip(outer, key))
-        return f"{values['model']} b{values.get('batch_size', '')}"
+        return f"{values['model']}{variant_text(values.get('variant'))} b{values.get('batch_size', '')}"
     return label
 
 

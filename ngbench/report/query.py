@@ -68,11 +68,13 @@ class Ops:
 
     def rows(self, run_ids: list[str], columns: list[str]):
         """The rows of the cells `run_ids`, only `columns` (with run_id), in file order."""
+        import pandas as pd
+
         names = ", ".join(dict.fromkeys(["run_id", *columns]))
         sql = f"SELECT {names} FROM {{source}} WHERE list_contains($run_ids, run_id) ORDER BY run_id, iteration, seq"
         rows = self.query(sql, run_ids=list(run_ids))
         # Python strings: the analyses that read rows one by one are several times slower on Arrow strings
-        return rows.astype({c: object for c in rows.columns if rows[c].dtype == "str"})
+        return rows.astype({c: object for c in rows.columns if pd.api.types.is_string_dtype(rows[c].dtype)})
 
 
 def unreadable_files(files: list[str]) -> dict[str, str]:
