@@ -46,7 +46,7 @@ def cells_table(report: Report) -> Table:
     display = display.rename(columns={"batch_size": "batch"})
     note = (f"Shares in the {VIEW_TITLES[report.view]} view, ± the half-width of their 95% CI across profiled "
             "iterations; clean latency is the median with its 95% CI.")
-    return Table("cells", "Cells", frame, display, note)
+    return Table("cells", "Reported cells", frame, display, note)
 
 
 def failed_table(report: Report) -> Table:
@@ -54,8 +54,8 @@ def failed_table(report: Report) -> Table:
     display = failed[["dir", "file", "model", "flow", "device", "precision", "quant", "batch_size", "error"]]
     return Table("failed", "Failed cells and unreadable files", failed[FAILED_COLUMNS],
                  display.rename(columns={"batch_size": "batch"}) if len(failed) else None,
-                 note=f"{len(failed)} cell(s) are not in the tables and figures above.")
+                 note=f"{len(failed)} cell(s) are not in this report's tables and figures.")
 
 
 def section(report: Report) -> list:
-    return [cells_table(report), failed_table(report)]
+    return [failed_table(report), cells_table(report)]   # failures first: they must not go unseen

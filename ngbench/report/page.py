@@ -23,7 +23,11 @@ tr:nth-child(even) td { background: #fafafa; }
 .ok { background: #e8f5e9; border: 1px solid #9ccc9c; padding: 0.5em 1em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 nav a { margin-right: 1em; }
+.scroll { max-height: 70vh; max-width: 100%; overflow: auto; border: 1px solid #ddd; margin-bottom: 1em; display: inline-block; }
+.scroll table { margin: 0; }
+td { white-space: nowrap; } td:last-child { white-space: normal; min-width: 24em; }
 """
+SCROLL_ROWS = 25   # a longer table scrolls in its own box, so that the sections below stay in reach
 # Click a header to sort by that column (numbers as numbers, the rest as text); click again to reverse.
 SCRIPT = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -62,6 +66,8 @@ def _table_html(table: Table) -> str:
     body = table.display.to_html(index=False, border=0, table_id=table.name, classes="sortable", escape=True,
                                  na_rep=fmt.MISSING)
     note = f'<p class="note">{html.escape(table.note)}</p>\n' if table.note else ""
+    if len(table.display) > SCROLL_ROWS:
+        body = f'<div class="scroll">{body}</div>'
     return f"<h3>{html.escape(table.title)}</h3>\n{note}{body}\n"
 
 
