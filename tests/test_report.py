@@ -4,6 +4,7 @@ of its views, CIs and Table IV on hand-made aggregates."""
 
 import json
 import math
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -153,6 +154,8 @@ def test_html_page_tables_match_the_data(report):
     assert len(page.images) >= 2 and all(src.startswith("data:image/png;base64,") for src in page.images)
     assert all(base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n" for src in page.images)
     assert all("://" not in link for link in page.links)
+    ids = re.findall(r'id="([^"]+)"', (out / "index.html").read_text(encoding="utf-8"))
+    assert len(ids) == len(set(ids))   # section anchors apart from table ids
     headline = (out / "index.html").read_text(encoding="utf-8")
     assert "4 of 5 cells reported; 1 failed or have missing or unreadable files" in headline
 
@@ -168,9 +171,19 @@ def test_html_page_renders_in_headless_chromium(report, tmp_path):
     subprocess.run(["/usr/bin/chromium", *flags, "--window-size=1400,1800", f"--screenshot={shot}",
                     (out / "index.html").as_uri()], capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
-    dom = subprocess.run(["/usr/bin/chromium", *flags, "--dump-dom", (out / "index.html").as_uri()],
+    # the page's own script sorts: two clicks on "clean ms" order the cells by descending clean latency
+    clicked = tmp_path / "clicked.html"
+    click = "<script>var th = document.querySelectorAll('#cells thead th'); th[9].click(); th[9].click();</script>"
+    clicked.write_text((out / "index.html").read_text(encoding="utf-8").replace("</body>", click + "</body>"),
+                       encoding="utf-8")
+    dom = subprocess.run(["/usr/bin/chromium", *flags, "--dump-dom", clicked.as_uri()],
                          capture_output=True, text=True, timeout=120, check=True).stdout
-    assert dom.count("<tr>") >= 10 and 'id="cells"' in dom
+    page = Tables()
+    page.feed(dom)
+    header, *rows = page.tables["cells"]
+    assert header[9] == "clean ms (95% CI)" and len(rows) == 4
+    clean = [float(row[9].split()[0]) for row in rows]
+    assert clean == sorted(clean, reverse=True)
 
 
 def test_view_paper_works_on_a_cpu_sweep(tmp_path):
@@ -194,7 +207,6 @@ def test_markdown_page_regenerates_byte_for_byte_from_the_committed_sweep(tmp_pa
 
 def test_doc_commands_run_as_written(tmp_path):
     """The commands in docs/report.md, with outputs/ moved into the test's temporary directory."""
-    import re
     import shlex
 
     text = (ROOT / "docs" / "report.md").read_text()

@@ -59,7 +59,8 @@ def headline(report: Report) -> tuple[str, bool]:
 
 
 def _anchor(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+    """A section's id, apart from the tables' ids (which are their CSV names)."""
+    return "section-" + "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
 def _table_html(table: Table) -> str:
