@@ -172,6 +172,14 @@ def non_gemm_time(ops, time_column: str = "wall_us") -> dict:
     return {"total_ms": total, "non_gemm_ms": non_gemm, "non_gemm_pct": 100.0 * non_gemm / total if total else 0.0}
 
 
+def non_gemm_share_by_iteration(ops, time_column: str = "wall_us"):
+    """Per iteration, non_gemm_time's non-GEMM share (%) of that iteration: a pandas Series by iteration."""
+    operators = _operators(ops)
+    non_gemm = operators.loc[~operators["is_gemm"].astype(bool)].groupby("iteration")[time_column].sum()
+    total = ops.groupby("iteration")[time_column].sum()
+    return 100.0 * non_gemm.reindex(total.index, fill_value=0.0) / total.where(total != 0)
+
+
 def fusion_summary(eager, fused, time_column: str = "wall_us", by_op=None) -> dict:
     """One Table V row: fusion rates and non-GEMM time before (eager) and after (fused run); `by_op` is
     fusion_by_op(eager, fused) when the caller has it already."""

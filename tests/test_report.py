@@ -386,4 +386,17 @@ def test_scale_benchmark_sweep_reports_every_part(tmp_path):
     report, written = make_report(tmp_path / "sweep", out_dir=tmp_path / "out")
     names = {p.name for p in written}
     assert {"fig5.png", "fig6.png", "fig8_fusion_flows.png", "fig9.png", "table5_fusion.csv"} <= names
+    table5 = pd.read_csv(tmp_path / "out" / "table5_fusion.csv")
+    assert (table5["non_gemm_before_pct_ci95_lo"] <= table5["non_gemm_before_pct"]).all() and len(table5) >= 6
     assert report.sums["ops"].sum() == rows and len(report.sweep.failed) == 4
+
+
+def test_table5_non_gemm_share_per_iteration_matches_non_gemm_time():
+    from ngbench.fusion import non_gemm_share_by_iteration, non_gemm_time
+
+    rows = pd.DataFrame({"iteration": [0, 0, 0, 1, 1, 1], "op": ["aten::mm", "aten::add", "[idle]"] * 2,
+                         "op_group": ["GEMM", "Elementwise", "Idle"] * 2, "is_gemm": [True, False, False] * 2,
+                         "wall_us": [10.0, 5.0, 5.0, 10.0, 10.0, 0.0]})
+    assert non_gemm_share_by_iteration(rows).tolist() == pytest.approx([25.0, 50.0])
+    one = rows[rows["iteration"] == 0]
+    assert non_gemm_share_by_iteration(one).iloc[0] == pytest.approx(non_gemm_time(one)["non_gemm_pct"])

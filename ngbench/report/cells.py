@@ -23,8 +23,10 @@ def view_figures(report: Report):
     frame["gemm_pct"] = gemm["pct"].reindex(frame.index).fillna(0.0)
     frame["gemm_pct_ci95_lo"] = gemm["pct_ci95_lo"].reindex(frame.index).fillna(0.0)
     frame["gemm_pct_ci95_hi"] = gemm["pct_ci95_hi"].reindex(frame.index).fillna(0.0)
-    frame["top_non_gemm_group"] = top["op_group"].reindex(frame.index).fillna("") if top is not None else ""
-    frame["top_non_gemm_pct"] = top["pct"].reindex(frame.index) if top is not None else float("nan")
+    for column, source in (("top_non_gemm_group", "op_group"), ("top_non_gemm_pct", "pct"),
+                           ("top_non_gemm_pct_ci95_lo", "pct_ci95_lo"), ("top_non_gemm_pct_ci95_hi", "pct_ci95_hi")):
+        frame[column] = top[source].reindex(frame.index) if top is not None else None
+    frame["top_non_gemm_group"] = frame["top_non_gemm_group"].fillna("")
     return frame.reset_index()
 
 
@@ -38,8 +40,9 @@ def cells_table(report: Report) -> Table:
     display["rebuilt/clean"] = cells["reconstructed_over_clean"].map(fmt.number)
     display["profiled/clean"] = cells["profiled_over_clean"].map(fmt.number)
     display["GEMM %"] = [fmt.share(r.gemm_pct, r.gemm_pct_ci95_lo, r.gemm_pct_ci95_hi) for r in cells.itertuples()]
-    display["top non-GEMM %"] = [f"{r.top_non_gemm_group} {fmt.number(r.top_non_gemm_pct, 1)}".strip()
-                                 if r.top_non_gemm_group else fmt.MISSING for r in cells.itertuples()]
+    top = [(r.top_non_gemm_group, fmt.share(r.top_non_gemm_pct, r.top_non_gemm_pct_ci95_lo, r.top_non_gemm_pct_ci95_hi))
+           for r in cells.itertuples()]
+    display["top non-GEMM %"] = [f"{group} {text}" if group else fmt.MISSING for group, text in top]
     display["stalled"] = [f"{fmt.number(s, 0)}/{fmt.number(n, 0)}" for s, n in
                           zip(cells["stalled_iterations"], cells["profiled_iterations"])]
     display["warnings"] = cells["warnings"].fillna("")

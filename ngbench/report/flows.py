@@ -112,7 +112,8 @@ def _table5(comparisons, time_column: str):
     for key, eager, fused_flows in comparisons:
         for flow, fused in sorted(fused_flows.items(), key=lambda item: _flow_rank(item[0])):
             by_op = fusion_by_op(eager, fused)
-            summary_rows.append({**key, "flow": flow, **fusion_summary(eager, fused, time_column, by_op)})
+            summary_rows.append({**key, "flow": flow, **fusion_summary(eager, fused, time_column, by_op),
+                                 **_share_cis(eager, fused, time_column)})
             groups = fusion_by_group(eager, fused, by_op)
             group_frames.append(groups.assign(**key, flow=flow))
     table = pd.DataFrame(summary_rows)
@@ -121,6 +122,18 @@ def _table5(comparisons, time_column: str):
         first = [k for k in PANEL_KEYS if k in groups.columns] + ["flow", "op_group"]
         groups = groups[first + [c for c in groups.columns if c not in first]]
     return table, groups
+
+
+def _share_cis(eager, fused, time_column: str) -> dict:
+    """The 95% t-intervals, across profiled iterations, of the non-GEMM shares before and after fusion."""
+    from ngbench.fusion import non_gemm_share_by_iteration
+    from ngbench.summary import t_interval
+
+    out = {}
+    for when, rows in (("before", eager), ("after", fused)):
+        lo, hi = t_interval(non_gemm_share_by_iteration(rows, time_column).dropna())
+        out.update({f"non_gemm_{when}_pct_ci95_lo": lo, f"non_gemm_{when}_pct_ci95_hi": hi})
+    return out
 
 
 def _sweep_comparisons(report: Report):
@@ -161,8 +174,12 @@ def fusion_parts(table5, groups, view: str) -> list[Table]:
     """Table V and its per-group split as report tables (none when nothing is fused)."""
     if table5.empty:
         return []
+    display = fmt.rounded(table5.drop(columns=[c for c in table5.columns if "_ci95_" in c]))
+    for when in ("before", "after"):
+        display[f"non_gemm_{when}_pct"] = [fmt.share(p, lo, hi) for p, lo, hi in zip(
+            table5[f"non_gemm_{when}_pct"], table5[f"non_gemm_{when}_pct_ci95_lo"], table5[f"non_gemm_{when}_pct_ci95_hi"])]
     return [Table("table5_fusion", f"Table V: fusion rate and non-GEMM time before/after fusion ({view} view)",
-                  table5, fmt.rounded(table5)),
+                  table5, display, note="Non-GEMM shares ± the half-width of their 95% CI across profiled iterations."),
             Table("table5_fusion_by_group", "Table V by operator group", groups, fmt.rounded(groups), pages=())]
 
 
