@@ -165,6 +165,10 @@ def ops_table(cell: dict, run_id: str, ops_per_iteration: int, rng):
         "kernels": take(kernels, pa.list_(text)), "fused_ops": take([v[8] for v in vocab], pa.list_(text)),
         "provider": pa.array(["CUDAExecutionProvider" if cell["flow"] == "ort" else ""] * rows),
         "node": take([f"/model/{v[0]}_{k}" if cell["flow"] == "ort" else "" for k, v in enumerate(vocab)]),
+        "input_values": take([["", "-1"] if v[2] == "Memory" else [] for v in vocab], pa.list_(text)),
+        "flops": pa.array(np.where(np.isin(index, [len(vocab) - 2, len(vocab) - 1]), np.nan, device_us * 2e5),
+                          from_pandas=True),
+        "bytes": pa.array(np.where(index == len(vocab) - 1, np.nan, device_us * 1e4), from_pandas=True),
     }
     return pa.table(columns, schema=arrow_schema("ops"))
 

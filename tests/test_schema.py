@@ -54,7 +54,8 @@ def test_empty_lists_and_missing_values_keep_their_types(tmp_path):
 
     row = {c: "" for c in OPS_COLUMNS}
     row.update(batch_size=1, iteration=0, seq=0, is_gemm=False, input_shapes=[], input_dtypes=[], kernels=[],
-               fused_ops=[], host_us=0.0, device_us=0.0, wall_us=0.0, wall_profiled_us=0.0)
+               fused_ops=[], input_values=[], host_us=0.0, device_us=0.0, wall_us=0.0, wall_profiled_us=0.0,
+               flops=None, bytes=None)
     write_table(tmp_path / "ops.parquet", pd.DataFrame([row]), "ops")
     schema = pq.read_schema(tmp_path / "ops.parquet")
     assert schema.equals(arrow_schema("ops"), check_metadata=False) and "null" not in str(schema)

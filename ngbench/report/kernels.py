@@ -126,7 +126,7 @@ def roofline_figure(cells: list[tuple[Path, dict]], out_dir: Path, name: str = "
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from ngbench.report.figures import _save, group_legend, palette
+    from ngbench.report.figures import group_legend, palette, save_figure
 
     panels = [(summary, operator_points(run_dir, summary)) for run_dir, summary in cells[:MAX_PANELS]]
     panels = [(summary, points) for summary, points in panels if not points.empty]
@@ -166,7 +166,7 @@ def roofline_figure(cells: list[tuple[Path, dict]], out_dir: Path, name: str = "
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     group_legend(fig, {g for _, points in panels for g in points["op_group"]}, colours)
-    return _save(fig, out_dir, name)
+    return save_figure(fig, out_dir, name)
 
 
 def write_kernel_reports(cell_dirs: list[Path], out_dir: str | Path) -> list[Path]:

@@ -82,7 +82,8 @@ def _figure_html(figure: Figure) -> str:
 
 def html_page(report: Report, sections: list[tuple[str, list]], name: str) -> str:
     text, complete = headline(report)
-    shown = [(heading, [p for p in parts if isinstance(p, Figure) or ("html" in p.pages and p.display is not None)])
+    shown = [(heading, [p for p in parts if isinstance(p, Figure) or (isinstance(p, Table) and "html" in p.pages
+                                                                       and p.display is not None)])
              for heading, parts in sections]
     shown = [(heading, parts) for heading, parts in shown if parts]
     out = [f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

@@ -31,6 +31,13 @@ class Figure:
 
 
 @dataclass
+class Files:
+    """Files a section wrote itself (listed with the report's outputs, not laid out on a page)."""
+
+    paths: list[Path]
+
+
+@dataclass
 class Report:
     sweep: Sweep
     view: str
