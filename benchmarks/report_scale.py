@@ -156,7 +156,7 @@ def ops_table(cell: dict, run_id: str, ops_per_iteration: int, rng):
         "seq": pa.array(np.tile(np.arange(len(sequence)), ITERATIONS)),
         "op": take([v[0] for v in vocab]), "kind": take([v[1] for v in vocab]), "op_group": take([v[2] for v in vocab]),
         "group_source": take(["idle" if v[2] == "Idle" else "fused" if v[8] else "op" for v in vocab]),
-        "is_gemm": take([v[3] for v in vocab]),
+        "is_gemm": take([v[3] for v in vocab]), "phase": pa.array(["forward"] * rows),
         "module": pa.array(modules).take(pa.array(layer)), "module_type": take([v[4] for v in vocab]),
         "input_shapes": take([v[5] for v in vocab], pa.list_(pa.list_(pa.int64()))),
         "input_dtypes": take([["float"] * len(v[5]) for v in vocab], pa.list_(text)),
