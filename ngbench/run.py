@@ -153,20 +153,18 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
     from ngbench.roofline import with_flops_bytes
     from ngbench.schema import normalise_events
     from ngbench.summary import (
-        coverage,
         coverage_warnings,
         gemm_kinds,
         group_totals,
-        kernel_class_totals,
+        inside_operators,
         reconciliation,
         warnings_for,
     )
-    from ngbench.taxonomy import classify, unmapped_kernels, unmapped_ops
+    from ngbench.taxonomy import classify, unmapped_ops
 
     ops = with_flops_bytes(classify(normalise_events(profile.ops)), device_is_host=not ctx.is_cuda)
     kernels = owned_kernels(profile.kernels, ops)
-    iterations = int(ops["iteration"].nunique())
-    covered = coverage(ops)
+    inside = inside_operators(ops, kernels, key.device, key.precision, key.quant, environment)
     kept = profile.kept
     recon = reconciliation(profile.iterations, clean_blocks)
     groups = group_totals(ops, device_is_host=not ctx.is_cuda)
@@ -185,25 +183,9 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         gemm_pct_device=groups.get("GEMM", {}).get("device_pct", 0.0),
         idle_ms=groups.get("Idle", {}).get("wall_ms", 0.0), reconciliation=recon, calibration=calibration,
         energy=energy, memory=memory, unmapped_ops=unmapped_ops(ops), profile_notes=notes,
-        kernel_classes=kernel_class_totals(kernels, iterations), unmapped_kernels=unmapped_kernels(kernels),
-        roofline=_roofline(ops, iterations, ctx, key, environment), coverage=covered, environment=environment,
-        warnings=warnings_for(recon, notes.get("annotation_unmatched_ops", 0)) + coverage_warnings(covered))
+        **inside, environment=environment,
+        warnings=warnings_for(recon, notes.get("annotation_unmatched_ops", 0)) + coverage_warnings(inside["coverage"]))
     return summary, ops, kernels
-
-
-def _roofline(ops, iterations: int, ctx, key: CellKey, environment: dict) -> dict:
-    """The roofline block of summary.json: the device's spec, the roofs used, and the per-group figures."""
-    from ngbench.roofline.specs import device_spec, peak_name
-    from ngbench.summary import roofline_totals
-
-    spec = device_spec(environment.get("gpu", "")) if ctx.is_cuda else None
-    peak = peak_name(ctx.precision, key.quant)
-    measured = (environment.get("bandwidth") or {}).get("gbs")
-    bandwidth = measured or (spec or {}).get("memory_gbs")
-    peak_tflops = (spec or {}).get("peak_tflops", {}).get(peak)
-    return {"device": (spec or {}).get("name"), "spec": spec, "peak": peak, "peak_tflops": peak_tflops,
-            "bandwidth_gbs": bandwidth, "bandwidth_source": "measured" if measured else "spec" if bandwidth else None,
-            "groups": roofline_totals(ops, iterations, bandwidth, peak_tflops)}
 
 
 def failure_summary(cfg: DictConfig, error: BaseException) -> dict:

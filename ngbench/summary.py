@@ -207,3 +207,28 @@ def coverage_warnings(result: dict) -> list[str]:
         return []
     return [f"{missing:.1f}% of device time reached no operator ({result['graph_replay_ms']:.3f} ms of CUDA-graph "
             f"replays, {result['unattributed_ms']:.3f} ms launched outside every operator per inference)"]
+
+
+def roofline_block(ops, iterations: int, device: str, precision: str, quant: str, environment: dict) -> dict:
+    """The roofline block of summary.json: the device's spec, the roofs used, and the per-group figures."""
+    from ngbench.roofline.specs import device_spec, peak_name
+
+    spec = device_spec(environment.get("gpu", "")) if str(device).startswith("cuda") else None
+    peak = peak_name(precision, quant)
+    measured = (environment.get("bandwidth") or {}).get("gbs")
+    bandwidth = measured or (spec or {}).get("memory_gbs")
+    peak_tflops = (spec or {}).get("peak_tflops", {}).get(peak)
+    return {"device": (spec or {}).get("name"), "spec": spec, "peak": peak, "peak_tflops": peak_tflops,
+            "bandwidth_gbs": bandwidth, "bandwidth_source": "measured" if measured else "spec" if bandwidth else None,
+            "groups": roofline_totals(ops, iterations, bandwidth, peak_tflops)}
+
+
+def inside_operators(ops, kernels, device: str, precision: str, quant: str, environment: dict) -> dict:
+    """The summary's blocks about what happens inside the operators, from the classified op rows (with FLOPs and
+    bytes) and the kernel rows (with their class): kernel_classes, unmapped_kernels, roofline, coverage."""
+    from ngbench.taxonomy import unmapped_kernels
+
+    iterations = int(ops["iteration"].nunique())
+    return {"kernel_classes": kernel_class_totals(kernels, iterations), "unmapped_kernels": unmapped_kernels(kernels),
+            "roofline": roofline_block(ops, iterations, device, precision, quant, environment),
+            "coverage": coverage(ops)}

@@ -131,7 +131,7 @@ def test_cli_run_writes_kernel_classes_flops_and_the_report(tmp_path):
 def test_report_says_how_much_of_gemm_is_layout(conv_run, tmp_path):
     """A GPU-like run directory from the hand-made conv trace, through the report's kernels module."""
     from ngbench.record import Summary, ops_table, write_run
-    from ngbench.report.kernels import write_kernel_reports
+    from ngbench.report.kernels import cells_of, write_kernel_reports
     from ngbench.summary import coverage, roofline_totals
 
     ops, kernels = conv_run
@@ -148,7 +148,7 @@ def test_report_says_how_much_of_gemm_is_layout(conv_run, tmp_path):
                       roofline=roofline, coverage=coverage(table), clean={"median_ms": 0.1}, gemm_pct_device=95.0,
                       environment={"gpu": "NVIDIA H100 80GB HBM3"})
     write_run(tmp_path / "cell", summary, table, kernels_table(kernels, ops, key, "r1"))
-    written = write_kernel_reports([tmp_path / "cell"], tmp_path / "report")
+    written = write_kernel_reports(cells_of([tmp_path / "cell"]), tmp_path / "report")
     text = (tmp_path / "report" / "kernels.md").read_text()
     assert "| GEMM | 0.019 | layout 0.006, memset 0.003 |" in text
     assert "50.0% by kernel name" in text and "device time that reached an operator: 100.0%" in text

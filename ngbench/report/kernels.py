@@ -15,15 +15,37 @@ MAX_PANELS = 12         # the roofline figure draws at most this many cells (a r
 KEY_FIELDS = ["model", "flow", "device", "precision", "quant", "batch_size"]
 
 
-def _cells(cell_dirs: list[Path]) -> list[tuple[Path, dict]]:
+def cells_of(cell_dirs: list[Path]) -> list[tuple[Path, dict]]:
     from ngbench.record import read_summary
 
     found = []
     for run_dir in cell_dirs:
         summary = read_summary(run_dir)
-        if summary and summary.get("status") == "ok" and (summary.get("kernel_classes") or summary.get("roofline")):
-            found.append((Path(run_dir), summary))
+        if summary and summary.get("status") == "ok":
+            summary = completed(Path(run_dir), summary)
+            if summary.get("kernel_classes") or summary.get("roofline"):
+                found.append((Path(run_dir), summary))
     return found
+
+
+def completed(run_dir: Path, summary: dict) -> dict:
+    """The summary with its kernel-class, roofline and coverage blocks; a run recorded before they existed
+    gets them from its own ops.parquet and kernels.parquet, by the same functions a run uses."""
+    if summary.get("kernel_classes") and summary.get("roofline"):
+        return summary
+    import pandas as pd
+
+    from ngbench.record import KERNELS_FILE, OPS_FILE, owned_kernels
+    from ngbench.summary import inside_operators
+
+    if not (run_dir / OPS_FILE).exists() or not (run_dir / KERNELS_FILE).exists():
+        return summary
+    ops = run_ops(run_dir, summary)
+    kernels = pd.read_parquet(run_dir / KERNELS_FILE)
+    kernels = owned_kernels(kernels.drop(columns=["kernel_class"], errors="ignore"), ops)   # classified now
+    inside = inside_operators(ops, kernels, summary.get("device", ""), summary.get("precision", ""),
+                              summary.get("quant", ""), summary.get("environment") or {})
+    return {**summary, **{key: value for key, value in inside.items() if not summary.get(key)}}
 
 
 def _label(summary: dict) -> str:
@@ -66,44 +88,77 @@ def _fmt(value, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def cell_markdown(summary: dict) -> str:
-    """The cell's section of kernels.md: coverage, GEMM share by op and by kernel name, one row per group."""
+def cell_rows(summary: dict):
+    """The cell's headline (coverage, GEMM share by op and by kernel name, roofs) and one row per group."""
+    import pandas as pd
+
     classes = summary.get("kernel_classes") or {}
     roofline = summary.get("roofline") or {}
     coverage = summary.get("coverage") or {}
-    bandwidth = roofline.get("bandwidth_gbs")
-    lines = [f"### {_label(summary)}", "",
-             f"Clean latency {_fmt((summary.get('clean') or {}).get('median_ms'))} ms; device time that reached an "
-             f"operator: {_fmt(coverage.get('device_pct'), 1)}%; GEMM share of device time: "
-             f"{_fmt(summary.get('gemm_pct_device'), 1)}% by operator, {_fmt(classes.get('gemm_class_pct'), 1)}% by "
-             f"kernel name. Memory roof {_fmt(bandwidth, 0)} GB/s ({roofline.get('bandwidth_source') or 'none'}); "
-             f"compute peak {roofline.get('peak')}: {_fmt(roofline.get('peak_tflops'), 1)} TFLOP/s.", "",
-             "| group | device ms | of which other kernel classes (ms) | bytes known % | GB/s | % of memory roofline "
-             "| TFLOP/s | % of compute peak |", "|---|---|---|---|---|---|---|---|"]
-    groups = classes.get("groups") or {}
-    per_group = roofline.get("groups") or {}
+    headline = (f"Clean latency {_fmt((summary.get('clean') or {}).get('median_ms'))} ms; device time that reached an "
+                f"operator: {_fmt(coverage.get('device_pct'), 1)}%; GEMM share of device time: "
+                f"{_fmt(summary.get('gemm_pct_device'), 1)}% by operator, {_fmt(classes.get('gemm_class_pct'), 1)}% by "
+                f"kernel name. Memory roof {_fmt(roofline.get('bandwidth_gbs'), 0)} GB/s "
+                f"({roofline.get('bandwidth_source') or 'none'}); compute peak {roofline.get('peak')}: "
+                f"{_fmt(roofline.get('peak_tflops'), 1)} TFLOP/s.")
+    unmapped = summary.get("unmapped_kernels") or {}
+    if unmapped:
+        headline += " Kernels no rule maps (class other): " + ", ".join(f"{k[:80]} x{v}" for k, v in unmapped.items())
+    groups, per_group = classes.get("groups") or {}, roofline.get("groups") or {}
+
     def device_ms(group: str) -> float:
         return (groups.get(group) or per_group.get(group) or {}).get("device_ms", 0.0)
 
+    rows = []
     for group in sorted(set(groups) | set(per_group), key=lambda g: -device_ms(g)):
         entry, roof = groups.get(group) or {}, per_group.get(group) or {}
         other = ", ".join(f"{k} {v:.3f}" for k, v in (entry.get("other_class_ms") or {}).items()) or "–"
-        lines.append(f"| {group} | {_fmt(entry.get('device_ms', roof.get('device_ms')), 3)} | {other} | "
-                     f"{_fmt(roof.get('bytes_known_pct'), 0)} | {_fmt(roof.get('achieved_gbs'), 1)} | "
-                     f"{_fmt(roof.get('memory_roofline_pct'), 1)} | {_fmt(roof.get('achieved_tflops'), 2)} | "
-                     f"{_fmt(roof.get('compute_peak_pct'), 1)} |")
-    unmapped = summary.get("unmapped_kernels") or {}
-    if unmapped:
-        lines += ["", "Kernels no rule maps (class `other`): " + ", ".join(f"`{k[:80]}` ×{v}" for k, v in unmapped.items())]
-    return "\n".join(lines) + "\n"
+        rows.append({"group": group, "device ms": _fmt(entry.get("device_ms", roof.get("device_ms")), 3),
+                     "of which other kernel classes (ms)": other,
+                     "bytes known %": _fmt(roof.get("bytes_known_pct"), 0), "GB/s": _fmt(roof.get("achieved_gbs"), 1),
+                     "% of memory roofline": _fmt(roof.get("memory_roofline_pct"), 1),
+                     "TFLOP/s": _fmt(roof.get("achieved_tflops"), 2),
+                     "% of compute peak": _fmt(roof.get("compute_peak_pct"), 1)})
+    return headline, pd.DataFrame(rows)
+
+
+def cell_markdown(summary: dict) -> str:
+    """The cell's section of kernels.md."""
+    from ngbench.report.page import markdown_table
+
+    headline, rows = cell_rows(summary)
+    return f"### {_label(summary)}\n\n{headline}\n\n" + markdown_table(rows)
+
+
+def kernel_tables(cells: list[tuple[Path, dict]]) -> list:
+    """One report Table per cell (the HTML and markdown pages lay them out)."""
+    from ngbench.report.parts import Table
+
+    tables = []
+    for index, (_, summary) in enumerate(cells):
+        headline, rows = cell_rows(summary)
+        tables.append(Table(f"kernels_{index}", _label(summary), rows, rows, note=headline, csv=False))
+    return tables
+
+
+def run_ops(run_dir: Path, summary: dict):
+    """A run's ops.parquet, with FLOPs and bytes estimated where the file predates them (schema 2)."""
+    import pandas as pd
+
+    from ngbench.record import OPS_FILE
+    from ngbench.roofline import with_flops_bytes
+    from ngbench.schema import ROOFLINE_COLUMNS
+
+    ops = pd.read_parquet(run_dir / OPS_FILE)
+    if any(c not in ops for c in ROOFLINE_COLUMNS):
+        ops = with_flops_bytes(ops, device_is_host=not str(summary.get("device", "")).startswith("cuda"))
+    return ops
 
 
 def operator_points(run_dir: Path, summary: dict):
     """One point per operator signature (op, group, input shapes) of a cell: FLOPs, bytes and device time per
     inference, with arithmetic intensity and achieved FLOP/s; operators with unknown or zero work left out."""
-    import pandas as pd
-
-    ops = pd.read_parquet(run_dir / "ops.parquet", columns=ROOFLINE_OP_COLUMNS)
+    ops = run_ops(run_dir, summary)[ROOFLINE_OP_COLUMNS]
     ops = ops[ops["flops"].notna() & ops["bytes"].notna() & (ops["flops"] > 0) & (ops["device_us"] > 0)]
     if ops.empty:
         return ops
@@ -169,9 +224,8 @@ def roofline_figure(cells: list[tuple[Path, dict]], out_dir: Path, name: str = "
     return save_figure(fig, out_dir, name)
 
 
-def write_kernel_reports(cell_dirs: list[Path], out_dir: str | Path) -> list[Path]:
-    """kernel_classes.csv, roofline.csv, kernels.md and roofline.png/pdf for the cells that have them."""
-    cells = _cells(cell_dirs)
+def write_kernel_reports(cells: list[tuple[Path, dict]], out_dir: str | Path) -> list[Path]:
+    """kernel_classes.csv, roofline.csv, kernels.md and roofline.png/pdf for the cells (cells_of) that have them."""
     if not cells:
         return []
     out = Path(out_dir)

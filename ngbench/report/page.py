@@ -98,7 +98,7 @@ def html_page(report: Report, sections: list[tuple[str, list]], name: str) -> st
     return "".join(out)
 
 
-def _markdown_table(frame) -> str:
+def markdown_table(frame) -> str:
     def cell(value) -> str:
         return str(value).replace("|", "\\|").replace("\n", " ")
 
@@ -122,5 +122,5 @@ def markdown_page(report: Report, sections: list[tuple[str, list]], name: str) -
             if table.title != heading:
                 out.append(f"\n### {table.title}\n")
             out.append(f"\n{table.note}\n" if table.note else "")
-            out.append("\n" + _markdown_table(table.display))
+            out.append("\n" + markdown_table(table.display))
     return "".join(out)

@@ -9,16 +9,17 @@ from ngbench.report.parts import Figure, Files, Report
 
 
 def kernels_section(report: Report) -> list:
-    """ngbench.report.kernels' files (kernel classes, roofline: they read the run directories themselves), the
-    roofline figure on the page."""
-    from ngbench.report.kernels import write_kernel_reports
+    """ngbench.report.kernels: a table per cell (kernel classes inside each group, roofline), and with an output
+    directory its files (CSV, kernels.md) and the roofline figure."""
+    from ngbench.report.kernels import cells_of, kernel_tables, write_kernel_reports
 
+    cells = cells_of([report.sweep.root / d for d in report.cells["dir"]])
     if report.out is None:
-        return []
-    paths = write_kernel_reports([report.sweep.root / d for d in report.cells["dir"]], report.out)
+        return kernel_tables(cells)
+    paths = write_kernel_reports(cells, report.out)
     figure = [p for p in paths if p.stem == "roofline" and p.suffix in (".png", ".pdf")]
     parts = [Figure("roofline", "Roofline: achieved FLOP/s against arithmetic intensity, per operator", figure)]
-    return (parts if figure else []) + [Files([p for p in paths if p not in figure])]
+    return (parts if figure else []) + kernel_tables(cells) + [Files([p for p in paths if p not in figure])]
 
 
 SECTIONS = [
