@@ -286,3 +286,35 @@ def test_scopes_of_rewritten_nodes():
         "x_QuantizeLinear": ["h.0.mlp.c_fc", "Conv1D"],            # its consumer's, not its input's
         "node_Gemm_1_MatMul_quant": ["h.0.mlp.c_fc", "Conv1D"], "GPT2Gelu": ["h.0.mlp.act", "NewGELUActivation"],
         "view_2_QuantizeLinear": ["h.0.attn", "GPT2Attention"], "Orphan": ["", ""]}
+
+
+def test_cpu_fallback_names_the_cpu_nodes_their_types_and_share():
+    """Case Study 1 on a hand-made GPU session: 2 of 5 nodes on the CPU provider take 60 of 100 µs."""
+    import pandas as pd
+
+    from ngbench.flows.ort.flow import cpu_fallback
+
+    cuda, cpu = "CUDAExecutionProvider", "CPUExecutionProvider"
+    ops = pd.DataFrame({
+        "iteration": [0] * 5 + [1] * 5,
+        "op": ["MatMul", "DynamicQuantizeLinear", "MatMulInteger", "MemcpyToHost", "Add"] * 2,
+        "provider": [cuda, cpu, cpu, cuda, cuda] * 2,
+        "wall_us": [10.0, 20.0, 40.0, 5.0, 25.0] * 2,
+    })
+    facts = cpu_fallback(ops, cpu_nodes=2)
+    assert facts["cpu_nodes"] == 2
+    assert facts["cpu_node_types"] == {"DynamicQuantizeLinear": 1, "MatMulInteger": 1}
+    assert facts["cpu_wall_share"] == pytest.approx(0.6)
+    (warning,) = facts["warnings"]
+    assert "2 nodes on the CPU provider (DynamicQuantizeLinear x1, MatMulInteger x1), 60% of the time" in warning
+
+
+def test_cpu_fallback_under_the_threshold_does_not_warn():
+    import pandas as pd
+
+    from ngbench.flows.ort.flow import cpu_fallback
+
+    ops = pd.DataFrame({"iteration": [0, 0], "op": ["Shape", "MatMul"],
+                        "provider": ["CPUExecutionProvider", "CUDAExecutionProvider"], "wall_us": [1.0, 99.0]})
+    facts = cpu_fallback(ops, cpu_nodes=1)
+    assert facts["cpu_wall_share"] == pytest.approx(0.01) and "warnings" not in facts

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Issues #13 and #15 on the GPU machine, in parts that each fit one 10-minute device call (the machine keeps its
+# disk while warm, so a later part finds the ONNX cache and the sweeps' finished cells):
+#   install  the staged wheels (../shared/device/README.md; onnxruntime-gpu's parts sent before)
+#   tests    the GPU test tier, `pytest -m gpu`, its junit in $OUT/gpu-junit.xml
+#   user     the README's command as typed, `python -m ngbench model=llama2 flow=ort +quant=int8`, timed
+#            (a second `user` finds the export and the int8 model in the cache)
+#   <target> a Makefile target's sweep (fig5 fig6 fig7 fig8 fig9 table1 table4 table5), timed, its
+#            overrides as the Makefile has them; the report is made on the CPU machine from what comes back
+#   pack     each sweep's directory and the user runs, traces left out, into $OUT
+# Each step's start, end and exit code go to $OUT/suite.log (benchmarks/suite_table.py reads it).
+#   PARTS="install tests user" OUT=$OUT bash benchmarks/suite_h100.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/ngbench-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONWARNINGS=ignore
+LOG="$OUT/suite.log"
+SWEEP="python -m ngbench --config-dir sweeps -m"
+declare -A TARGET=(
+  [fig5]="zoo platform=cuda" [table1]="zoo platform=cuda" [table4]="zoo platform=cuda" [fig6]="zoo"
+  [fig7]="flows" [fig8]="fusion" [table5]="fusion" [fig9]="fig9" [fig9int8]="fig9 +quant=int8")
+
+step() {  # step NAME TIMEOUT_S COMMAND...: run, time and log one step
+  local name=$1 limit=$2; shift 2
+  local began_ns; began_ns=$(date +%s%N)
+  echo "== $name start $(date +%T)" | tee -a "$LOG"
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  echo "== $name end rc=$rc ms=$(( ($(date +%s%N) - began_ns) / 1000000 ))" | tee -a "$LOG"
+  tail -3 "$OUT/$name.log"
+}
+
+for part in ${PARTS:-install tests user}; do
+  case $part in
+    install) step install 300 bash .device/core/install.sh
+             nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a "$LOG" ;;
+    tests)   step tests "${TESTS_T:-240}" bash benchmarks/gpu_tests.sh ;;
+    user)    n=$(( $(ls -d outputs/runs/*llama2*ort* 2>/dev/null | wc -l) + 1 ))    # the command as typed
+             step "user$n" "${USER_T:-540}" /usr/bin/time -v python -m ngbench model=llama2 flow=ort +quant=int8
+             grep -E "Maximum resident|Elapsed" "$OUT/user$n.log" | tee -a "$LOG"
+             du -sh outputs/onnx_cache/* 2>/dev/null | tee -a "$LOG" ;;
+    pack)    ls -d outputs/runs/*llama2*ort* >/dev/null 2>&1 && \
+               tar czf "$OUT/user.tgz" --exclude="trace*.json" outputs/runs/*llama2*ort*
+             for dir in outputs/sweeps/*/; do
+               name=$(basename "$dir")
+               tar czf - --exclude="trace*.json" -C outputs/sweeps "$name" | split -b 15m -d - "$OUT/$name.tgz.part"
+             done
+             ls -la "$OUT" ;;
+    *)       spec=${TARGET[$part]:-}
+             [[ -n $spec ]] || { echo "unknown part $part"; exit 2; }
+             limit_var="${part^^}_T"
+             # shellcheck disable=SC2086 - the spec is a config name and Hydra overrides
+             step "$part" "${!limit_var:-300}" $SWEEP --config-name $spec ${ARGS:-} ;;
+  esac
+done
+grep -E "^== .* end" "$LOG"
