@@ -414,3 +414,29 @@ def test_table5_non_gemm_share_per_iteration_matches_non_gemm_time():
     assert non_gemm_share_by_iteration(rows).tolist() == pytest.approx([25.0, 50.0])
     one = rows[rows["iteration"] == 0]
     assert non_gemm_share_by_iteration(one).iloc[0] == pytest.approx(non_gemm_time(one)["non_gemm_pct"])
+
+
+def test_steps_and_cpu_fallback_tables_carry_each_runs_own_figures(tmp_path):
+    """A GPU ORT cell's summary, hand-edited: its steps, export/quantize times, cache hits and CPU-provider nodes
+    come out in the 'What each run did' tables with the values written in."""
+    sweep = tmp_path / "sweep"
+    shutil.copytree(FIXTURE / "flow=ort,model=gpt2", sweep / "one")
+    path = sweep / "one" / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["steps"] = {"build_s": 1.25, "prepare_s": 300.0, "calibration_s": 0.5, "timing_and_profiling_s": 40.0,
+                        "attribution_s": 2.0}
+    summary["flow_facts"].update(export_s=200.0, quantize_s=90.0, export_cache_hit=False, quantize_cache_hit=True,
+                                 cpu_nodes=3, memcpy_nodes=4, cpu_wall_share=0.625,
+                                 cpu_node_types={"MatMulInteger": 2, "DynamicQuantizeLinear": 1})
+    summary["memory"] = {"peak_bytes": 3 * 2**30, "kind": "device"}
+    path.write_text(json.dumps(summary))
+    result = run_cli(str(sweep), "--out", str(tmp_path / "r"), module="ngbench.report", timeout=300)
+    assert result.returncode == 0, result.stderr
+    steps = pd.read_csv(tmp_path / "r" / "steps.csv")
+    assert steps.loc[0, "total_s"] == pytest.approx(343.75)
+    assert steps.loc[0, "export_s"] == 200.0 and steps.loc[0, "quantize_s"] == 90.0
+    fallback = pd.read_csv(tmp_path / "r" / "cpu_fallback.csv")
+    assert fallback.loc[0, "cpu_node_types"] == "MatMulInteger x2, DynamicQuantizeLinear x1"
+    assert fallback.loc[0, "memcpy_nodes"] == 4
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "343.8" in page and "62.5" in page and "3.00" in page and "hit" in page and "miss" in page

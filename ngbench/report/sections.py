@@ -4,7 +4,7 @@ or a figure, write a module with a `section(report)` function and list it here."
 
 from __future__ import annotations
 
-from ngbench.report import breakdowns, cells, figures, flows, paper, tables
+from ngbench.report import breakdowns, cells, figures, flows, paper, steps, tables
 from ngbench.report.parts import Figure, Files, Report
 
 
@@ -30,6 +30,7 @@ SECTIONS = [
     ("Paper tables", tables.section),
     ("Deployment flows", flows.section),
     ("Inside the operators", kernels_section),
+    ("What each run did", steps.section),
 ]
 
 
