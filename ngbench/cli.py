@@ -97,8 +97,8 @@ def config_error_message(error: BaseException) -> str | None:
         return f"{cause.full_key}{shown} is not valid: {_one_line(getattr(cause, 'msg', None) or str(cause))}"
     if isinstance(error, (HydraException, OmegaConfBaseException)):
         return _one_line(str(error))
-    if isinstance(error, OSError):  # before any run started: a config directory or run directory Hydra needs
-        return _one_line(str(error))
+    if isinstance(error, OSError) and not isinstance(error, BrokenPipeError | ConnectionError):
+        return _one_line(str(error))   # before any run started: a directory Hydra needs (run dir, config dir)
     return None
 
 
