@@ -10,12 +10,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
 from ngbench.output import print_breakdown, remove_stale_temporaries
 from ngbench.record import CellKey, Summary, kernels_table, ops_table, read_summary, write_run
 from ngbench.validate import check_combination, check_memory, flow_config, validate
+
+if TYPE_CHECKING:
+    from ngbench.flows.base import RunContext
+    from ngbench.flows.config import FlowConfig
 
 log = logging.getLogger("ngbench")
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -34,7 +39,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     return _measure(cfg, ctx, flow_cfg, run_dir)
 
 
-def checked_context(cfg: DictConfig, run_dir: str | Path):
+def checked_context(cfg: DictConfig, run_dir: str | Path) -> tuple[RunContext, FlowConfig]:
     """Everything that can fail before anything is built, in one pass: validate(cfg), the device, the flow's
     own combination rules, the memory check. Returns the RunContext and the flow's typed config."""
     from ngbench.flows.base import RunContext
