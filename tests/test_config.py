@@ -124,7 +124,7 @@ BAD_INPUT = [
     (["batch_size=-2"], "batch_size=-2 is not valid"),
     (["profile_warmup=-1"], "profile_warmup=-1 is not valid; profile_warmup must be at least 0"),
     (["min_time_s=-0.5"], "min_time_s=-0.5 is not valid"),
-    (["iters=2", "blocks=3"], "iters=2 and profile_iters=6 must each be at least blocks=3"),
+    (["iters=2", "profile_iters=2", "blocks=3"], "iters=2 and profile_iters=2 must each be at least blocks=3"),
     (["dataset.root=/no/such/dir"], "dataset.root=/no/such/dir does not exist"),
     (["dataset.source=real"], "dataset.source=real needs dataset.root"),
     (["model.config_class=???"], "model.config_class: no value given"),
