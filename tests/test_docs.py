@@ -112,8 +112,8 @@ def test_documented_commands_run(path, start, commands, tmp_path):
 
 
 def split_env(command: str) -> tuple[list[str], dict[str, str]]:
-    """The argv of a command and its leading VAR=value assignments."""
-    tokens = shlex.split(command)
+    """The argv of a command and its leading VAR=value assignments (a `<placeholder>` stays one token)."""
+    tokens = shlex.split(re.sub(r"<[^<>]*>", lambda match: match.group(0).replace(" ", "_"), command))
     env = {}
     while tokens and re.match(r"^[A-Z_][A-Z0-9_]*=", tokens[0]):
         key, _, value = tokens.pop(0).partition("=")
