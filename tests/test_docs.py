@@ -31,7 +31,6 @@ GPU_TAG = "[gpu]"
 SETUP = ("pip", "pytest")   # programs that install things or run the test suite itself
 TINY_RUN = {"iters": "1", "profile_iters": "1", "blocks": "1", "min_time_s": "0", "warmup": "1",
             "profile_warmup": "1"}
-PASSED: set[str] = set()    # a command that two docs show is run once
 # Commands marked [gpu] in the docs; the test fails when the docs and this list disagree.
 GPU_ONLY = {
     "make fig6": "the whole zoo sweep: 16 models x 4 batch sizes, CPU-only and CPU+GPU",
@@ -100,12 +99,11 @@ def test_the_docs_hold_commands_and_gpu_only_lists_exactly_the_marked_ones():
 def test_documented_commands_run(path, start, commands, tmp_path):
     for command, gpu in commands:
         argv, env = split_env(command)
-        if gpu or Path(argv[0]).name in SETUP or argv[1:3] in (["-m", "pip"], ["-m", "pytest"]) or command in PASSED:
+        if gpu or Path(argv[0]).name in SETUP or argv[1:3] in (["-m", "pip"], ["-m", "pytest"]):
             continue
         before = set(tmp_path.rglob("summary.json"))
         result = run(command, tmp_path)
         assert result.returncode == 0, f"{path.name}:{start}: {command}\n{result.stderr[-3000:]}"
-        PASSED.add(command)
         for summary_path in set(tmp_path.rglob("summary.json")) - before:
             summary = json.loads(summary_path.read_text())
             assert summary["status"] == "ok", (command, summary_path, summary.get("error"))
