@@ -22,16 +22,12 @@ from pathlib import Path
 
 
 def compose(model: str, precision: str, platform: str, batch_size: int, tiny: bool):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from ngbench.cli import CONF_DIR
+    from ngbench.cli import compose_config
 
     overrides = [f"model={model}", f"precision={precision}", f"platform={platform}", f"batch_size={batch_size}"]
     if tiny:
         overrides.append("model.overrides=${model.tiny}")
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides)
+    return compose_config(*overrides)
 
 
 class BlockClock:

@@ -53,17 +53,15 @@ def workloads(device: str, full: bool) -> dict:
 
 def model_infer(spec: str, device: str):
     import torch
-    from hydra import compose, initialize_config_dir
 
-    from ngbench.cli import CONF_DIR
+    from ngbench.cli import compose_config
     from ngbench.models import build_bundle
 
     name, _, size = spec.partition(":")
     overrides = [f"model={name}", "platform=cpu" if device == "cpu" else "platform=cuda"]
     if size != "full":
         overrides.append("model.overrides=${model.tiny}")
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_config(*overrides)
     dtype = torch.float16 if spec.startswith("gpt2") and device != "cpu" else torch.float32
     bundle = build_bundle(cfg, device, dtype)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     plan = schedule(wait=args.wait, warmup=args.warmup, active=args.active, repeat=1)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)   # the profiler writes no missing directory
     began = time.perf_counter()
     with profile(activities=activities, schedule=plan, record_shapes=args.record_shapes,
                  with_stack=args.with_stack, on_trace_ready=lambda prof: prof.export_chrome_trace(args.out)) as prof:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import hydra
 from omegaconf import DictConfig
 
 import ngbench.callbacks  # noqa: F401  (registers the resolvers that name run and sweep directories)
-from ngbench.cli import CONF_DIR, check_group_choices, fail, remove_empty_run_dir
+from ngbench.cli import CONF_DIR, OneLineConfigErrors, fail, register_schemas, remove_empty_run_dir
 
 log = logging.getLogger("ngbench")
 # Kineto prints from C++ to fd 2 at or above this level, read when the profiler first starts: 5 (its USDT
 # level) is the `profiler_start/stop` pair of every profiled block, 4 errors such as `gpuGetDeviceCount
 # failed` on a CPU-only host. 6 silences both; KINETO_LOG_LEVEL=0 in the environment shows everything.
 os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+config_errors = OneLineConfigErrors()
 
 
 # An absolute path: the same conf/ whether started as `python -m ngbench` or as the `ngbench` script.
@@ -29,6 +29,7 @@ def _hydra_main(cfg: DictConfig) -> None:
     from ngbench.output import write_json
     from ngbench.run import failure_summary, run
 
+    config_errors.task_started = True
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
@@ -50,8 +51,9 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    check_group_choices(sys.argv[1:])
-    _hydra_main()
+    register_schemas()
+    with config_errors:
+        _hydra_main()
 
 
 if __name__ == "__main__":

@@ -19,22 +19,20 @@ def cuda_available() -> bool:
 
 
 def resolve_device(platform_cfg) -> str:
-    """`cpu`, or `cuda:<index>`; platform=cuda without a GPU is a user error."""
-    wanted = platform_cfg.device
-    index = int(platform_cfg.get("index", 0) or 0)
-    if wanted == "cpu":
+    """`cpu`, or `cuda:<index>` (platform.device: cpu | cuda | auto); platform=cuda without a GPU is a user
+    error."""
+    index = platform_cfg.index
+    if platform_cfg.device == "cpu":
         return "cpu"
-    if wanted == "auto":
+    if platform_cfg.device == "auto":
         return f"cuda:{index}" if cuda_available() else "cpu"
-    if wanted == "cuda":
-        if not cuda_available():
-            raise UserError("platform=cuda but no CUDA GPU is visible to PyTorch; valid here: platform=cpu or platform=auto")
-        import torch
+    if not cuda_available():
+        raise UserError("platform=cuda but no CUDA GPU is visible to PyTorch; valid here: platform=cpu or platform=auto")
+    import torch
 
-        if index >= torch.cuda.device_count():
-            raise UserError(f"platform.index={index} but only {torch.cuda.device_count()} GPU(s) are visible")
-        return f"cuda:{index}"
-    raise UserError(f"platform.device={wanted!r} is not valid; valid: cpu, cuda, auto")
+    if index >= torch.cuda.device_count():
+        raise UserError(f"platform.index={index} but only {torch.cuda.device_count()} GPU(s) are visible")
+    return f"cuda:{index}"
 
 
 def spread_devices(platform_cfg, device: str) -> list[str]:

@@ -10,12 +10,17 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
 from ngbench.output import print_breakdown, remove_stale_temporaries
 from ngbench.record import CellKey, Summary, kernels_table, ops_table, read_summary, write_run
-from ngbench.validate import check_combination, check_memory, flow_options, validate
+from ngbench.validate import check_combination, check_memory, flow_config, validate
+
+if TYPE_CHECKING:
+    from ngbench.flows.base import RunContext
+    from ngbench.flows.config import FlowConfig
 
 log = logging.getLogger("ngbench")
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -25,27 +30,32 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Run one benchmark cell into `run_dir`; returns its summary. Raises UserError on bad input."""
     run_dir = Path(run_dir)
     previous = read_summary(run_dir)
-    if cfg.get("resume") and previous and previous.get("status") == "ok":
+    if cfg.resume and previous and previous.get("status") == "ok":
         log.info("resume: %s already holds an ok run; skipped", run_dir)
         return previous
     if run_dir.exists():
         remove_stale_temporaries(run_dir)
-    validate(cfg)
-    from hydra.utils import get_class
+    ctx, flow_cfg = checked_context(cfg, run_dir)
+    return _measure(cfg, ctx, flow_cfg, run_dir)
 
+
+def checked_context(cfg: DictConfig, run_dir: str | Path) -> tuple[RunContext, FlowConfig]:
+    """Everything that can fail before anything is built, in one pass: validate(cfg), the device, the flow's
+    own combination rules, the memory check. Returns the RunContext and the flow's typed config."""
     from ngbench.flows.base import RunContext
     from ngbench.platform import resolve_device
 
+    validate(cfg)
     device = resolve_device(cfg.platform)
-    quant = OmegaConf.to_container(cfg.quant, resolve=True) if cfg.get("quant") else None
-    ctx = RunContext(device=device, precision=cfg.precision, batch_size=int(cfg.batch_size), quant=quant,
-                     model_name=cfg.model.name, run_dir=str(run_dir), seed=int(cfg.seed),
-                     save_trace=bool(cfg.save_trace), profile_warmup=int(cfg.profile_warmup),
-                     model_cfg=OmegaConf.to_container(cfg.model, resolve=True))
-    flow_class = get_class(cfg.flow._target_)
-    check_combination(cfg, flow_class, ctx)
+    quant = OmegaConf.to_object(cfg.quant) if cfg.quant else None
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True, enum_to_str=True)
+    ctx = RunContext(device=device, precision=str(cfg.precision), batch_size=cfg.batch_size, quant=quant,
+                     model_name=cfg.model.name, run_dir=str(run_dir), seed=cfg.seed, save_trace=cfg.save_trace,
+                     profile_warmup=cfg.profile_warmup, model_cfg=model_cfg)
+    flow_cfg = flow_config(cfg)
+    check_combination(cfg, flow_cfg, ctx)
     check_memory(cfg, device)
-    return _measure(cfg, ctx, flow_class, run_dir)
+    return ctx, flow_cfg
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -53,19 +63,21 @@ def split(total: int, parts: int) -> list[int]:
     return [max(1, total // parts + (1 if i < total % parts else 0)) for i in range(parts)]
 
 
-def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
+def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     import torch
+    from hydra.utils import get_class
 
     from ngbench.measure.bandwidth import bandwidth_for
     from ngbench.measure.calibration import costs_for
+    from ngbench.measure.memory import peak_rss_bytes
     from ngbench.measure.timing import host_state, pin_cpus
     from ngbench.models import build_bundle
     from ngbench.platform import describe, model_devices
 
     torch.manual_seed(ctx.seed)
-    if cfg.platform.get("threads"):
-        torch.set_num_threads(int(cfg.platform.threads))
-    pinned = pin_cpus(cfg.get("pin_cpus"))
+    if cfg.platform.threads:
+        torch.set_num_threads(cfg.platform.threads)
+    pinned = pin_cpus(cfg.pin_cpus)
     steps = {}
     began = time.perf_counter()
     log.info("building %s on %s (%s)", cfg.model.name, ctx.device, ctx.precision)
@@ -73,32 +85,35 @@ def _measure(cfg: DictConfig, ctx, flow_class, run_dir: Path) -> dict:
     facts = {"param_count": bundle.param_count, **bundle.facts, "placement": bundle.placement}
     task = bundle.task or str(cfg.model.get("task") or "")
     steps["build_s"] = time.perf_counter() - began
-    flow = flow_class(ctx, name=cfg.flow.name, **flow_options(cfg))
+    flow = get_class(flow_cfg._target_)(ctx, flow_cfg)
     began = time.perf_counter()
-    log.info("preparing flow=%s", cfg.flow.name)
+    log.info("preparing flow=%s", flow.name)
     flow.prepare(bundle)
     del bundle
     steps["prepare_s"] = time.perf_counter() - began
-    for _ in range(int(cfg.warmup)):
+    for _ in range(cfg.warmup):
         flow.infer()
     flow.synchronize()
     began = time.perf_counter()
     provider = getattr(flow, "provider", None)
-    costs, calibration = costs_for(cfg.calibration.mode, cfg.calibration.dir, ctx.device, flow.record_kinds, provider)
-    bandwidth = bandwidth_for(cfg.calibration.mode, cfg.calibration.dir, ctx.device)
+    costs, calibration = costs_for(str(cfg.calibration.mode), cfg.calibration.dir, ctx.device, flow.record_kinds,
+                                   provider)
+    bandwidth = bandwidth_for(str(cfg.calibration.mode), cfg.calibration.dir, ctx.device)
     steps["calibration_s"] = time.perf_counter() - began
     devices = model_devices(cfg.platform, ctx.device)
     host_before = host_state()
+    setup_peak = peak_rss_bytes()   # build, export, quantize, compile, session build: before any block resets it
     with flow.profiler() as profiler:
         began = time.perf_counter()
         clean_blocks, energy, memory = _blocks(cfg, ctx, flow, profiler, devices)
+        memory["setup_host_peak_bytes"] = setup_peak
         steps["timing_and_profiling_s"] = time.perf_counter() - began
         began = time.perf_counter()
         profile = profiler.result(costs)
         steps["attribution_s"] = time.perf_counter() - began
-    key = CellKey(model=cfg.model.name, variant=CellKey.variant_of(cfg.model), task=task, flow=cfg.flow.name,
+    key = CellKey(model=cfg.model.name, variant=CellKey.variant_of(cfg.model), task=task, flow=flow.name,
                   platform=cfg.platform.name, device=ctx.device, precision=ctx.precision,
-                  quant=ctx.quant["name"] if ctx.quant else "", batch_size=ctx.batch_size)
+                  quant=ctx.quant.name if ctx.quant else "", batch_size=ctx.batch_size)
     host = {"before": host_before, "after": host_state(), **({"pinned_cpus": pinned} if pinned else {})}
     environment = {**describe(ctx.device), "bandwidth": bandwidth}
     summary, ops, kernels = _summarise(cfg, ctx, key, facts, flow, profile, clean_blocks, energy, memory, steps,
@@ -116,18 +131,17 @@ def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
     """Clean and profiled blocks, alternating, so host drift cancels out of their ratio. Energy and memory
     are read over the clean blocks only."""
     from ngbench.measure.energy import EnergyTracker
-    from ngbench.measure.memory import MemoryTracker
     from ngbench.measure.timing import time_block
 
-    blocks = int(cfg.blocks)
-    clean_iters, profiled_iters = split(int(cfg.iters), blocks), split(int(cfg.profile_iters), blocks)
-    min_time_s = float(cfg.min_time_s) / blocks
+    blocks = cfg.blocks
+    clean_iters, profiled_iters = split(cfg.iters, blocks), split(cfg.profile_iters, blocks)
+    min_time_s = cfg.min_time_s / blocks
     use_events = flow.clean_timer == "events" and ctx.is_cuda
     clean_blocks, block_joules, peaks, by_device = [], [], [], {}
     for block in range(blocks):
         log.info("block %d of %d: %d+ clean inferences, then %d profiled", block + 1, blocks,
                  clean_iters[block], profiled_iters[block])
-        with MemoryTracker(devices) as memory, EnergyTracker(devices) as energy:
+        with flow.memory_probe(devices) as memory, EnergyTracker(devices) as energy:
             clean_blocks.append(time_block(flow.infer, flow.synchronize, use_events, clean_iters[block], min_time_s))
         block_joules.append(energy.joules)
         peaks.append(memory.peak_bytes)
@@ -175,7 +189,8 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         notes["device_busy_share_by_device"] = {f"gpu{pid}": busy / window
                                                 for pid, busy in sorted(profile.busy_us_by_device.items())}
     summary = Summary(
-        status="ok", key=key, config=OmegaConf.to_container(cfg, resolve=True), host=host, model_facts=facts,
+        status="ok", key=key, config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), host=host,
+        model_facts=facts,
         flow_facts=flow_facts, steps=steps, clean=latency_stats(np.concatenate(clean_blocks)),
         profiled_ms=float(kept["profiled_us"].median()) / 1000.0,
         reconstructed_ms=float(kept["rebuilt_us"].median()) / 1000.0,
@@ -194,6 +209,6 @@ def failure_summary(cfg: DictConfig, error: BaseException) -> dict:
     """What a failed cell records, so a sweep goes on and the report can list it."""
     key = CellKey(model=str(cfg.model.get("name", "")), variant=CellKey.variant_of(cfg.model),
                   task=str(cfg.model.get("task") or ""), flow=str(cfg.flow.get("name", "")),
-                  platform=str(cfg.platform.get("name", "")), device="", precision=str(cfg.get("precision", "")),
-                  quant=str(cfg.quant.name) if cfg.get("quant") else "", batch_size=cfg.get("batch_size"))
-    return Summary.failed(key, OmegaConf.to_container(cfg, resolve=False), error).to_json()
+                  platform=str(cfg.platform.get("name", "")), device="", precision=str(cfg.precision),
+                  quant=cfg.quant.name if cfg.quant else "", batch_size=cfg.batch_size)
+    return Summary.failed(key, OmegaConf.to_container(cfg, resolve=False, enum_to_str=True), error).to_json()

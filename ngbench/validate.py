@@ -1,68 +1,99 @@
-"""validate(cfg): every check that can fail before anything is built, each with one clear line."""
+"""validate(cfg): what the config's types cannot say, checked once before anything is built, each with one
+clear line. Types, choices and unknown keys of a schema are Hydra's to reject while composing
+(ngbench.config); the flow x platform x precision x quant rules are the flow config's `check(ctx)`."""
 
 from __future__ import annotations
 
 import os
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from ngbench.config import Precision, unknown_key_message, unknown_keys
 from ngbench.errors import UserError
+from ngbench.flows.config import FlowConfig
 from ngbench.platform import model_devices
 
-PRECISIONS = ("fp32", "fp16", "bf16")
-BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2}
-SOURCES = ("auto", "real", "sample")
-
-
-def _positive_int(cfg: DictConfig, key: str, minimum: int = 1) -> None:
-    value = cfg.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise UserError(f"{key}={value!r} is not valid; {key} must be {bound}")
+BYTES_PER_PARAM = {Precision.fp32: 4, Precision.fp16: 2, Precision.bf16: 2}
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check scalar knobs, the dataset, and the flow x quant x platform x precision combination."""
-    _positive_int(cfg, "batch_size")
-    _positive_int(cfg, "iters")
-    _positive_int(cfg, "profile_iters")
-    _positive_int(cfg, "warmup", minimum=0)
-    _positive_int(cfg, "profile_warmup", minimum=0)
-    _positive_int(cfg, "blocks")
-    min_time = cfg.get("min_time_s")
-    if isinstance(min_time, bool) or not isinstance(min_time, (int, float)) or min_time < 0:
-        raise UserError(f"min_time_s={min_time!r} is not valid; min_time_s must be a number of seconds >= 0")
+    """Unknown and missing keys, bounds, the dataset's data, and the keys model.overrides may set."""
+    unknown = unknown_keys(cfg)
+    if unknown:
+        raise UserError(unknown_key_message(*unknown[0]))
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise UserError(f"{', '.join(missing)}: no value given (the schema requires one; set it in the YAML or "
+                        "on the command line)")
+    for key in ("batch_size", "iters", "profile_iters", "blocks"):
+        _at_least(key, cfg[key], 1)
+    for key in ("warmup", "profile_warmup", "min_time_s"):
+        _at_least(key, cfg[key], 0)
+    if cfg.platform.threads is not None:
+        _at_least("platform.threads", cfg.platform.threads, 1)
+    _at_least("platform.index", cfg.platform.index, 0)
     if cfg.iters < cfg.blocks or cfg.profile_iters < cfg.blocks:
         raise UserError(f"iters={cfg.iters} and profile_iters={cfg.profile_iters} must each be at least "
                         f"blocks={cfg.blocks} (every block times and profiles at least one inference)")
-    if cfg.precision not in PRECISIONS:
-        raise UserError(f"precision={cfg.precision!r} is not valid; valid: {', '.join(PRECISIONS)}")
     _check_dataset(cfg.dataset)
+    _check_overrides(cfg.model)
+
+
+def _at_least(key: str, value, minimum: int) -> None:
+    if value < minimum:
+        bound = "a positive number" if minimum == 1 else f"at least {minimum}"
+        raise UserError(f"{key}={value} is not valid; {key} must be {bound}")
 
 
 def _check_dataset(dataset: DictConfig) -> None:
-    source = dataset.get("source", "auto")
-    if source not in SOURCES:
-        raise UserError(f"dataset.source={source!r} is not valid; valid: {', '.join(SOURCES)}")
     root = dataset.get("root")
-    if source == "real" and not root:
+    if dataset.get("source") == "real" and not root:
         raise UserError(f"dataset.source=real needs dataset.root (the {dataset.name} directory)")
     if root and not os.path.exists(os.path.expanduser(str(root))):
         raise UserError(f"dataset.root={root} does not exist (dataset {dataset.name}); "
                         "point it at the data or use dataset.source=sample")
 
 
-def flow_options(cfg: DictConfig) -> dict:
-    """The flow group's own knobs (everything but `_target_` and `name`)."""
-    return {k: v for k, v in cfg.flow.items() if k not in ("_target_", "name")}
+def _check_overrides(model: DictConfig) -> None:
+    """model.overrides may only set keys of the mapping its schema merges it into (ModelConfig.overrides_apply_to);
+    a misspelt key would otherwise be ignored and the full-size model would run."""
+    target = getattr(OmegaConf.get_type(model), "overrides_apply_to", None)
+    if not target or not model.get("overrides"):
+        return
+    overrides = OmegaConf.to_container(model.overrides, resolve=True)
+    valid = OmegaConf.to_container(model[target], resolve=True) or {}
+    found = _first_unknown(overrides, valid, "model.overrides")
+    if found:
+        key, keys = found
+        raise UserError(f"{key} is not a key of model.{target} of model={model.name}, so it would change nothing; "
+                        f"valid: {', '.join(keys)} (add a key to model.{target} to override it)")
 
 
-def check_combination(cfg: DictConfig, flow_class, ctx) -> None:
+def _first_unknown(values: dict, valid: dict, path: str) -> tuple[str, list[str]] | None:
+    for key, value in values.items():
+        if key not in valid:
+            return f"{path}.{key}", list(valid)
+        if isinstance(value, dict) and isinstance(valid[key], dict):
+            found = _first_unknown(value, valid[key], f"{path}.{key}")
+            if found:
+                return found
+    return None
+
+
+def flow_config(cfg: DictConfig) -> FlowConfig:
+    """The flow group as its typed config object (the dataclass its YAML extends)."""
+    if not issubclass(OmegaConf.get_type(cfg.flow) or dict, FlowConfig):
+        raise UserError(f"flow={cfg.flow.get('name')} has no schema: its YAML must extend a flow's config "
+                        "(defaults: [/schema_flow_<name>@_here_, _self_])")
+    return OmegaConf.to_object(cfg.flow)
+
+
+def check_combination(cfg: DictConfig, flow_cfg: FlowConfig, ctx) -> None:
     """Ask the flow whether it can run this (platform, precision, quant); fail with its reason."""
-    reason = flow_class.unsupported_reason(ctx, flow_options(cfg))
+    reason = flow_cfg.check(ctx)
     if reason:
-        quant = f" +quant={ctx.quant['name']}" if ctx.quant else ""
-        raise UserError(f"flow={cfg.flow.name} platform={cfg.platform.name} precision={cfg.precision}{quant}: {reason}")
+        quant = f" +quant={ctx.quant.name}" if ctx.quant else ""
+        raise UserError(f"flow={flow_cfg.name} platform={cfg.platform.name} precision={cfg.precision}{quant}: {reason}")
 
 
 def check_memory(cfg: DictConfig, device: str) -> None:

@@ -1,4 +1,5 @@
-"""Shared helpers: run the real CLI in a subprocess, read what it wrote."""
+"""Shared helpers: compose the config the way the CLI does, run the real CLI in a subprocess, read what it
+wrote."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,37 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["model.overrides=${model.tiny}", "iters=2", "profile_iters=2", "blocks=2", "min_time_s=0", "profile_warmup=1",
         "warmup=1", "platform=cpu"]
+
+
+@contextmanager
+def hydra_context(config_dir: Path | None = None):
+    """Hydra initialised on conf/ (or `config_dir`) with the schemas stored as the CLI stores them; its
+    global state cleared around it."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ngbench.cli import CONF_DIR, register_schemas
+
+    register_schemas()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir or CONF_DIR), version_base="1.3"):
+            yield GlobalHydra.instance()
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def compose(*overrides: str, config_name: str = "config", config_dir: Path | None = None):
+    """The composed run config, as the CLI composes it."""
+    from ngbench.cli import compose_config
+
+    return compose_config(*overrides, config_name=config_name, config_dir=config_dir)
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, as Hydra lists them."""
+    with hydra_context() as hydra:
+        return sorted(hydra.config_loader().get_group_options(group))
 
 
 def run_cli(*args: str, module: str = "ngbench", timeout: int = 600, env: dict | None = None,

@@ -205,3 +205,20 @@ def test_a_container_with_no_operator_inside_stays_an_operator():
     result = attribute(kept, device_is_host=False)
     assert list(result.ops["op"]) == ["MatMul8bitLt", "aten::add", IDLE_OP]
     assert result.ops["device_us"].iloc[0] == 4
+
+
+def test_module_scopes_leave_a_fused_fast_path_as_the_timed_pass_runs_it():
+    """The annotation pass's hooks must not send nn.TransformerEncoderLayer down its composite path (which
+    checks the module's own hooks): both passes then record the same operators."""
+    import torch
+    from torch.profiler import profile
+
+    from ngbench.trace.torch_profiler import ModuleScopes
+
+    layer = torch.nn.TransformerEncoderLayer(32, 2, 64, batch_first=True).eval()
+    with torch.inference_mode(), profile() as prof, ModuleScopes(layer):
+        layer(torch.randn(1, 4, 32))
+    names = {event.name for event in prof.events()}
+    assert "aten::_transformer_encoder_layer_fwd" in names
+    assert f"{kineto.MODULE_PREFIX}<root> [TransformerEncoderLayer]" in names
+    assert not layer._forward_hooks and not layer._forward_pre_hooks

@@ -69,8 +69,13 @@ def test_costs_are_cached_per_host_refreshed_on_force_and_off_prices_nothing(mon
     assert off.of("op") == 0.0 and off.host_slowdown == 0.0 and note["mode"] == "off"
 
 
-def test_a_bad_mode_is_one_user_error(tmp_path):
-    from ngbench.errors import UserError
+def test_a_bad_mode_is_one_line_while_composing():
+    """calibration.mode is a typed choice (ngbench.config.CalibrationMode): Hydra refuses it before any run."""
+    from conftest import compose
 
-    with pytest.raises(UserError, match="calibration.mode='sometimes' is not valid; valid: cached, force, off"):
-        costs_for("sometimes", str(tmp_path), "cpu", ("op",))
+    from ngbench.cli import config_error_message
+
+    with pytest.raises(Exception) as caught:
+        compose("calibration.mode=sometimes")
+    assert config_error_message(caught.value) == ("calibration.mode=sometimes is not valid: Invalid value "
+                                                  "'sometimes', expected one of [cached, force, off]")

@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 from conftest import profile_flow
 
+from ngbench.config import QuantConfig
 from ngbench.errors import UserError
 from ngbench.flows.base import RunContext
-from ngbench.flows.inductor import InductorFlow
+from ngbench.flows.inductor.config import InductorConfig, InductorMode
+from ngbench.flows.inductor.flow import InductorFlow
 from ngbench.trace.inductor_code import (
     compiled_events,
     fused_ops_of,
@@ -155,10 +157,9 @@ def test_cuda_like_trace_gives_one_row_per_kernel():
 
 def test_unsupported_combinations():
     ctx = RunContext(device="cpu", precision="fp32", batch_size=1, quant=None, model_name="m", run_dir=".")
-    assert "valid" in InductorFlow.unsupported_reason(ctx, {"mode": "fast"})
-    assert InductorFlow.unsupported_reason(ctx, {"mode": "max-autotune"}) is None
-    ctx.quant = {"name": "int8"}
-    assert "+quant" in InductorFlow.unsupported_reason(ctx, {})
+    assert InductorConfig(mode=InductorMode["max-autotune"]).check(ctx) is None
+    ctx.quant = QuantConfig(name="int8")
+    assert "+quant" in InductorConfig().check(ctx)
 
 
 # ------------------------------------------------------------------ one real compile on the CPU
@@ -192,7 +193,7 @@ def compiled(tmp_path_factory):
     bundle = ModelBundle(model=_tiny_model(), args=(torch.randn(2, 3, 8, 8),))
     ctx = RunContext(device="cpu", precision="fp32", batch_size=2, quant=None, model_name="tiny",
                      run_dir=str(tmp_path_factory.mktemp("run")))
-    flow = InductorFlow(ctx, name="inductor")
+    flow = InductorFlow(ctx, InductorConfig(name="inductor"))
     flow.prepare(bundle)
     result = profile_flow(flow, 2)
     return flow, result, classify(result.ops)
@@ -244,7 +245,7 @@ def test_compile_failure_is_one_line_user_error(tmp_path):
 
     ctx = RunContext(device="cpu", precision="fp32", batch_size=1, quant=None, model_name="breaks",
                      run_dir=str(tmp_path))
-    flow = InductorFlow(ctx, name="inductor", fullgraph=True)
+    flow = InductorFlow(ctx, InductorConfig(name="inductor", fullgraph=True))
     with pytest.raises(UserError, match=r"^flow=inductor: torch.compile failed for breaks: \S") as info:
         flow.prepare(ModelBundle(model=Breaks(), args=(torch.ones(2),)))
     assert "\n" not in str(info.value)

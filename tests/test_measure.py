@@ -1,13 +1,14 @@
-"""Memory and energy trackers over the devices a model is spread over (platform.devices)."""
+"""Memory probes and the energy tracker over the devices a model is spread over (platform.devices)."""
 
 import sys
+import time
 import types
 
 import pytest
 import torch
 
 from ngbench.measure.energy import EnergyTracker
-from ngbench.measure.memory import MemoryTracker
+from ngbench.measure.memory import memory_probe
 from ngbench.platform import model_devices
 
 
@@ -22,17 +23,66 @@ def test_memory_peak_is_the_sum_over_the_gpus(monkeypatch):
     reset = []
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", reset.append)
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", peaks.__getitem__)
-    with MemoryTracker(["cuda:0", "cuda:1"]) as memory:
+    with memory_probe(["cuda:0", "cuda:1"]) as memory:
         pass
     assert reset == ["cuda:0", "cuda:1"]
     assert memory.by_device == peaks and memory.peak_bytes == 70 * 2**30
     assert memory.kind == "cuda_max_allocated"
 
 
-def test_memory_on_the_cpu_is_the_process_rss():
-    with MemoryTracker(["cpu", "cpu"]) as memory:
+def test_a_runtime_of_its_own_is_read_as_device_memory_above_its_baseline(monkeypatch):
+    """ONNX Runtime's arena or a TensorRT engine is invisible to torch's allocator: the device's used memory
+    (cudaMemGetInfo) counts, above what was in use before the runtime (larger of block start and end)."""
+    total = 80 * 2**30
+    used = {"cuda:0": iter([9 * 2**30, 11 * 2**30]), "cuda:1": iter([6 * 2**30, 5 * 2**30])}
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (total - next(used[device]), total))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: pytest.fail("torch's allocator read"))
+    with memory_probe(["cuda:0", "cuda:1"], device_used_baseline={"cuda:0": 2 * 2**30, "cuda:1": 1 * 2**30}) as memory:
         pass
-    assert memory.kind == "process_max_rss" and memory.peak_bytes > 0 and memory.by_device == {}
+    assert memory.kind == "cuda_device_used_delta"
+    assert memory.by_device == {"cuda:0": 9 * 2**30, "cuda:1": 5 * 2**30} and memory.peak_bytes == 14 * 2**30
+
+
+def test_each_flow_picks_where_its_memory_is(tmp_path, monkeypatch):
+    from ngbench.flows.base import RunContext
+    from ngbench.flows.ort.config import OrtConfig
+    from ngbench.flows.ort.flow import OrtFlow
+    from ngbench.flows.torch.config import TorchConfig
+    from ngbench.flows.torch.flow import TorchFlow
+
+    ctx = RunContext(device="cuda:0", precision="fp16", batch_size=1, quant=None, model_name="m", run_dir=str(tmp_path))
+    assert TorchFlow(ctx, TorchConfig(name="torch")).memory_probe(["cuda:0"]).kind == "cuda_max_allocated"
+    ort = OrtFlow(ctx, OrtConfig(name="ort"))
+    ort.device_baseline = {"cuda:0": 2**30}
+    assert ort.memory_probe(["cuda:0"]).kind == "cuda_device_used_delta"
+    assert ort.memory_probe(["cpu"]).kind == TorchFlow(ctx, TorchConfig(name="torch")).memory_probe(["cpu"]).kind
+
+
+def _touch(size: int) -> bytearray:
+    block = bytearray(size)
+    for i in range(0, size, 4096):
+        block[i] = 1
+    return block
+
+
+@pytest.mark.parametrize("reset_allowed", [True, False])
+def test_cpu_peak_is_per_block_not_the_process_lifetime(reset_allowed, monkeypatch):
+    """A cell of a sweep runs in the same process as the cells before it: its peak must not be theirs."""
+    from ngbench.measure import memory as memory_mod
+
+    if not reset_allowed:
+        monkeypatch.setattr(memory_mod, "CLEAR_REFS", "/nonexistent/clear_refs")
+    size = 300 * 2**20
+    with memory_probe("cpu") as big:
+        block = _touch(size)
+        time.sleep(0.05)                     # the sampler, if it is used, sees it
+        del block
+    with memory_probe("cpu") as small:
+        time.sleep(0.01)
+    expected_kind = "process_peak_rss" if reset_allowed else "process_rss_sampled"
+    assert big.kind == small.kind == expected_kind
+    assert big.peak_bytes - small.peak_bytes > 0.8 * size
+    assert small.peak_bytes <= memory_mod.current_rss_bytes() + 64 * 2**20
 
 
 def test_energy_is_the_sum_over_the_gpus(monkeypatch):

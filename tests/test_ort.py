@@ -8,6 +8,7 @@ import sys
 import pytest
 from conftest import profile_flow
 
+from ngbench.config import QuantConfig
 from ngbench.errors import UserError
 from ngbench.flows.base import RunContext
 from ngbench.schema import EVENT_COLUMNS, IDLE_OP, UNATTRIBUTED_OP
@@ -52,9 +53,10 @@ def cache_dir(tmp_path_factory):
 
 
 def _flow(ctx, cache_dir, **options):
-    from ngbench.flows.ort import OrtFlow
+    from ngbench.flows.ort.config import OrtConfig
+    from ngbench.flows.ort.flow import OrtFlow
 
-    return OrtFlow(ctx, cache_dir=cache_dir, **options)
+    return OrtFlow(ctx, OrtConfig(name="ort", cache_dir=cache_dir, **options))
 
 
 def _check_table(result):
@@ -143,7 +145,7 @@ def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
 def test_ort_int8_dynamic_quantization_adds_quant_nodes(tmp_path, cache_dir):
     from ngbench.taxonomy import classify
 
-    ctx = _ctx(tmp_path, "seq", quant={"name": "int8"})
+    ctx = _ctx(tmp_path, "seq", quant=QuantConfig(name="int8"))
     flow = _flow(ctx, cache_dir, graph_optimization="disable")
     flow.prepare(_sequential_bundle())
     assert flow.facts()["quantization"].startswith("dynamic int8")
@@ -158,12 +160,13 @@ def test_ort_int8_dynamic_quantization_adds_quant_nodes(tmp_path, cache_dir):
 
 # ----------------------------------------------------------------------------- bad combinations
 def test_provider_cuda_on_cpu_platform_is_refused(tmp_path):
-    from ngbench.flows.ort import OrtFlow
+    from ngbench.flows.ort.config import OrtConfig
 
-    reason = OrtFlow.unsupported_reason(_ctx(tmp_path), {"provider": "cuda"})
-    assert "platform=cuda" in reason
-    assert "cpu|cuda|tensorrt" in OrtFlow.unsupported_reason(_ctx(tmp_path), {"provider": "rocm"})
-    assert "precision=fp32" in OrtFlow.unsupported_reason(_ctx(tmp_path, precision="fp16"), {})
+    assert "platform=cuda" in OrtConfig(provider="cuda").check(_ctx(tmp_path))
+    assert "precision=fp32" in OrtConfig().check(_ctx(tmp_path, precision="fp16"))
+    assert OrtConfig().check(_ctx(tmp_path)) is None
+    assert OrtConfig().resolved_provider(_ctx(tmp_path)) == "cpu"
+    assert OrtConfig().resolved_provider(_ctx(tmp_path, device="cuda:0")) == "cuda"
 
 
 def test_provider_cuda_without_cuda_ep_names_onnxruntime_gpu(tmp_path, cache_dir):
@@ -171,14 +174,14 @@ def test_provider_cuda_without_cuda_ep_names_onnxruntime_gpu(tmp_path, cache_dir
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime has the CUDA provider")
-    from ngbench.flows.ort import OrtFlow
+    from ngbench.flows.ort.config import OrtConfig
 
     ctx = _ctx(tmp_path, device="cuda:0", precision="fp16")
-    assert "pip install onnxruntime-gpu" in OrtFlow.unsupported_reason(ctx, {"provider": "cuda"})
+    assert "pip install onnxruntime-gpu" in OrtConfig(provider="cuda").check(ctx)
 
 
 def test_modules_import_no_heavy_libraries():
-    code = ("import sys, ngbench.flows.ort, ngbench.flows.trt, ngbench.trace.ort_profile, "
+    code = ("import sys, ngbench.flows.ort.flow, ngbench.flows.trt.flow, ngbench.trace.ort_profile, "
             "ngbench.trace.trt_profile, ngbench.flows.onnx.export; "
             "bad = [m for m in ('torch', 'onnxruntime', 'onnx', 'tensorrt') if m in sys.modules]; "
             "assert not bad, bad")

@@ -10,9 +10,8 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import ROOT, TINY, read_summary, run_cli
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from conftest import ROOT, TINY, hydra_context, read_summary, run_cli
+from hydra import compose
 from omegaconf import OmegaConf
 
 from ngbench.callbacks import expanded_cells
@@ -26,12 +25,10 @@ NOISE = ["USDT:", "gpuGetDeviceCount", "[root][INFO]", "No CUDA runtime is found
 @pytest.fixture(scope="module")
 def sweep_composer():
     """compose(sweep, *overrides) with the sweeps dir first and conf/ behind it, hydra config included."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(SWEEPS), version_base="1.3"):
+    with hydra_context(SWEEPS):
         yield lambda name, *overrides: compose(
             config_name=name, overrides=[f"hydra.searchpath=[file://{ROOT / 'conf'}]", *overrides],
             return_hydra_config=True)
-    GlobalHydra.instance().clear()
 
 
 def quiet(result) -> str:

@@ -28,6 +28,7 @@ REAL_OPS = [
     ("aten::dequantize", "", "Quantization", "quantization"),
     ("bitsandbytes::int8_vectorwise_quant", "", "Quantization", "quantization"),
     ("bitsandbytes::int8_linear_matmul", "", "GEMM", "int8_matmul"),
+    ("aten::_transform_bias_rescale_qkv", "", "Elementwise", "qkv_bias_rescale"),
 ]
 
 
@@ -79,3 +80,12 @@ def test_generated_kernel_named_after_attention_is_classified_by_its_sources(ker
     # only copies, so its group comes from its fused ops, not from the attention in its name
     result = load_taxonomy().classify_one(kernel, "SwinTransformer", ("aten::clone", "aten::permute"))
     assert (result.group, result.group_source) == ("Memory", "fused")
+
+
+@pytest.mark.parametrize("op,container", [("aten::_transformer_encoder_layer_fwd", True),
+                                          ("aten::_native_multi_head_attention", True),
+                                          ("MatMul8bitLt", True), ("aten::linear", False),
+                                          ("aten::scaled_dot_product_attention", False)])
+def test_fused_fast_paths_are_opened_as_containers(op, container):
+    """PyTorch's encoder fast path is one C++ op around real aten calls: its children are the operators."""
+    assert load_taxonomy().is_container(op) is container

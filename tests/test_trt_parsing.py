@@ -133,14 +133,19 @@ def _ctx(device):
 
 
 def test_trt_flow_without_tensorrt_says_so(monkeypatch):
-    import ngbench.flows.trt.flow as trt_flow
+    from ngbench.config import QuantConfig
+    from ngbench.flows.trt import config
 
-    monkeypatch.setattr(trt_flow, "_has_tensorrt", lambda: False)
-    reason = trt_flow.TrtFlow.unsupported_reason(_ctx("cuda:0"), {})
+    monkeypatch.setattr(config, "has_tensorrt", lambda: False)
+    reason = config.TrtConfig().check(_ctx("cuda:0"))
     assert reason.startswith("flow=trt needs TensorRT: pip install tensorrt")
-    assert "platform=cuda" in trt_flow.TrtFlow.unsupported_reason(_ctx("cpu"), {})
-    monkeypatch.setattr(trt_flow, "_has_tensorrt", lambda: True)
-    assert "platform=cuda" in trt_flow.TrtFlow.unsupported_reason(_ctx("cpu"), {})
+    assert "platform=cuda" in config.TrtConfig().check(_ctx("cpu"))
+    monkeypatch.setattr(config, "has_tensorrt", lambda: True)
+    assert "platform=cuda" in config.TrtConfig().check(_ctx("cpu"))
+    assert config.TrtConfig().check(_ctx("cuda:0")) is None
+    quantized = _ctx("cuda:0")
+    quantized.quant = QuantConfig(name="int8")
+    assert "+quant on flow=trt is not supported" in config.TrtConfig().check(quantized)
 
 
 def test_trtexec_cli_writes_classified_parquet(tmp_path, capsys):

@@ -15,17 +15,13 @@ IMAGE_LOADERS: dict[str, Callable[[DictConfig, int, int], list[Image.Image]]] = 
     "imagefolder": images.imagefolder,
     "coco": images.coco,
 }
-SOURCES = ("auto", "real", "sample")
 
 
 def source_of(ds_cfg: DictConfig) -> str:
     """'real' or 'sample': auto is real when a root is set."""
-    source = str(ds_cfg.get("source") or "auto")
-    if source not in SOURCES:
-        raise UserError(f"dataset.source '{source}' is not valid: use {', '.join(SOURCES)}")
-    if source == "auto":
-        return "real" if ds_cfg.get("root") else "sample"
-    return source
+    if ds_cfg.source == "auto":
+        return "real" if ds_cfg.root else "sample"
+    return str(ds_cfg.source)
 
 
 def load_images(ds_cfg: DictConfig, n: int, seed: int) -> list[Image.Image]:
@@ -35,7 +31,7 @@ def load_images(ds_cfg: DictConfig, n: int, seed: int) -> list[Image.Image]:
         raise UserError(f"dataset '{ds_cfg.get('name')}' (format {fmt}) holds no images: "
                         f"use an image dataset ({', '.join(IMAGE_LOADERS)})")
     if source_of(ds_cfg) == "sample":
-        return sample.images(list((ds_cfg.get("sample") or {}).get("sizes") or []), n, seed)
+        return sample.images(list(ds_cfg.sample.sizes), n, seed)
     return IMAGE_LOADERS[fmt](ds_cfg, n, seed)
 
 
@@ -45,9 +41,7 @@ def check_text(ds_cfg: DictConfig) -> None:
 
 
 def sample_lines(ds_cfg: DictConfig, n: int, seed: int) -> list[str]:
-    settings = ds_cfg.get("sample") or {}
-    return sample.texts(float(settings.get("words_median", 80)), float(settings.get("words_sigma", 0.7)),
-                        n, seed)
+    return sample.texts(ds_cfg.sample.words_median, ds_cfg.sample.words_sigma, n, seed)
 
 
 def line_picker(ds_cfg: DictConfig) -> Callable[[int, int], list[str]]:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ngbench.config import QuantConfig
+from ngbench.flows.config import FlowConfig
 from ngbench.trace.reconstruct import Costs
 from ngbench.trace.result import ProfileResult
+
+if TYPE_CHECKING:
+    from ngbench.measure.memory import MemoryProbe
 
 
 @dataclass
@@ -17,7 +22,7 @@ class RunContext:
     device: str                 # "cpu" or "cuda:0"
     precision: str              # fp32 | fp16 | bf16
     batch_size: int
-    quant: dict | None          # the +quant group, or None
+    quant: QuantConfig | None   # the +quant group, or None
     model_name: str
     run_dir: str
     seed: int = 0
@@ -55,26 +60,20 @@ class BlockProfiler(Protocol):
 
 
 class Flow(ABC):
-    """A deployment flow: prepare a model for inference, run it, profile it."""
+    """A deployment flow: prepare a model for inference, run it, profile it. Built as `Flow(ctx, cfg)` with
+    its typed config (a FlowConfig, whose `check(ctx)` has already accepted this combination)."""
 
-    name = "flow"
     # how clean timing reads the latency: CUDA events on the current stream ("events"), or the host clock
     # around infer() + synchronize() ("host") for runtimes that run on streams of their own
     clean_timer = "events"
     # the host record kinds its profiler writes (what ngbench.measure.calibration must price)
     record_kinds: tuple[str, ...] = ("op", "runtime", "driver")
 
-    def __init__(self, ctx: RunContext, name: str | None = None, **options: Any):
+    def __init__(self, ctx: RunContext, cfg: FlowConfig):
         self.ctx = ctx
-        self.options = options
-        if name:
-            self.name = name
+        self.cfg = cfg
+        self.name = cfg.name
         self._facts: dict = {}
-
-    @classmethod
-    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
-        """Why this flow cannot run this combination (None when it can). Called before building."""
-        return None
 
     @abstractmethod
     def prepare(self, bundle) -> None:
@@ -94,6 +93,13 @@ class Flow(ABC):
     @abstractmethod
     def profiler(self) -> BlockProfiler:
         """The flow's profiler (see BlockProfiler)."""
+
+    def memory_probe(self, devices: list[str]) -> MemoryProbe:
+        """Peak memory over a block of inferences on `devices`: torch's allocator on a GPU (torch owns the
+        memory of this flow), the process's peak resident set on the CPU."""
+        from ngbench.measure.memory import memory_probe
+
+        return memory_probe(devices)
 
     def facts(self) -> dict:
         """Flow-specific facts for summary.json (compile/export time, execution providers...)."""

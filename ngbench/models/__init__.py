@@ -54,7 +54,8 @@ def build_bundle(cfg: DictConfig, device: str, dtype) -> ModelBundle:
         bundle.param_count = count_parameters(bundle.model)
     bundle.task = bundle.task or str(cfg.model.get("task") or "")
     bundle.facts.setdefault("model", str(cfg.model.get("name")))
-    bundle.facts.setdefault("weights", str(cfg.model.get("weights", "random")))
+    if "weights" in cfg.model:   # a user's model without a schema may have no such key
+        bundle.facts.setdefault("weights", str(cfg.model.weights))
     bundle.facts.setdefault("param_count", bundle.param_count)
     if cfg.model.get("params_published"):
         bundle.facts.setdefault("params_published", int(cfg.model.params_published))

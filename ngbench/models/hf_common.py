@@ -64,16 +64,13 @@ def build_meta(model_cfg: DictConfig, tiny: bool = False) -> nn.Module:
 def load_model(cfg: DictConfig, device: str, dtype: torch.dtype) -> tuple[nn.Module, dict]:
     """The eval-mode transformers module on `device` in `dtype` and its placement (module -> device)."""
     model_cfg = cfg.model
-    devices = spread_devices(cfg.get("platform") or {}, device)
-    weights = model_cfg.get("weights", "random")
-    if weights == "pretrained":
+    devices = spread_devices(cfg.platform, device)
+    if model_cfg.weights == "pretrained":
         return load_pretrained(model_cfg, devices, dtype)
-    if weights != "random":
-        raise UserError(f"model.weights '{weights}' is not valid: use random or pretrained")
     with params_on_meta():
         model = model_class(model_cfg)(make_config(model_cfg))
     plan = placement_mod.plan(model, devices) if len(devices) > 1 else {}
-    materialise(model, placement_mod.device_lookup(plan, devices[0]), dtype, int(cfg.get("seed", 0)))
+    materialise(model, placement_mod.device_lookup(plan, devices[0]), dtype, cfg.seed)
     if plan:
         plan = placement_mod.dispatch(model, plan)
     return model.eval(), plan

@@ -37,7 +37,7 @@ def tokenizer_for(model_cfg: DictConfig, vocab_size: int) -> tuple[Callable[[str
     """The checkpoint's tokenizer if it is on disk (model.path or the local hub cache; never a
     download), else `piece_ids`; with a description of which one was used."""
     source = model_cfg.get("path") or model_cfg.get("hub_id")
-    if source and model_cfg.get("tokenizer", True):
+    if source and model_cfg.tokenizer:
         try:
             from transformers import AutoTokenizer
 
@@ -65,7 +65,7 @@ def max_positions(config) -> int | None:
 def token_batch(cfg: DictConfig, config, device: str, seq_len: int | None) -> tuple[dict, str]:
     """input_ids and attention_mask [batch, length] (right-padded when lengths differ) on `device`."""
     tokenize, how = tokenizer_for(cfg.model, int(config.vocab_size))
-    rows = load_token_rows(cfg.dataset, int(cfg.batch_size), seq_len, int(cfg.get("seed", 0)), tokenize)
+    rows = load_token_rows(cfg.dataset, cfg.batch_size, seq_len, cfg.seed, tokenize)
     limit = max_positions(config)
     rows = [row[:limit] if limit else row for row in rows]
     length = max(len(row) for row in rows)
@@ -85,7 +85,7 @@ def wanted_seq_len(cfg: DictConfig, config) -> int | None:
     if seq_len is None:
         return None
     seq_len, limit = int(seq_len), max_positions(config)
-    extra = 1 if cfg.model.get("phase", "prefill") == "decode" else 0
+    extra = 1 if cfg.model.phase == "decode" else 0
     if seq_len < 1 or (limit and seq_len + extra > limit):
         raise UserError(f"model '{cfg.model.name}': seq_len={seq_len} is out of range "
                         f"(1..{limit - extra if limit else 'inf'} for this architecture and phase)")
@@ -98,15 +98,13 @@ def build(cfg: DictConfig, device: str, dtype: torch.dtype) -> ModelBundle:
     first_device = str(model.get_input_embeddings().weight.device)
     seq_len = wanted_seq_len(cfg, model.config)
     inputs, how = token_batch(cfg, model.config, first_device, seq_len)
-    phase = str(cfg.model.get("phase") or "prefill")
+    phase = str(cfg.model.phase)
     facts = {"phase": phase, "seq_len": int(inputs["input_ids"].shape[1]),
              "input_shape": list(inputs["input_ids"].shape), "token_source": how}
     if phase == "decode":
         from ngbench.models.decode import decode_bundle
 
         return decode_bundle(cfg, model, inputs, facts, placement)
-    if phase != "prefill":
-        raise UserError(f"model.phase '{phase}' is not valid: use prefill or decode")
     outputs = list(cfg.model.outputs)
     return ModelBundle(model=SelectOutputs(model, outputs).eval(), kwargs=inputs, task=str(cfg.model.task),
                        input_names=list(inputs), output_names=outputs, facts=facts, placement=prefixed(placement, "model"))

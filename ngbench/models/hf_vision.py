@@ -28,7 +28,7 @@ def make_processor(model_cfg: DictConfig):
 def pixel_inputs(cfg: DictConfig, device: str, dtype: torch.dtype) -> tuple[dict, list]:
     """One batch through the image processor: the model inputs named in `model.inputs` on `device`
     (float ones in `dtype`), and the original image sizes."""
-    images = load_images(cfg.dataset, int(cfg.batch_size), int(cfg.get("seed", 0)))
+    images = load_images(cfg.dataset, cfg.batch_size, cfg.seed)
     processed = make_processor(cfg.model)(images=images, return_tensors="pt")
     inputs = {}
     for name in cfg.model.inputs:
@@ -61,7 +61,7 @@ def align_float_inputs(model: torch.nn.Module, class_names: list[str]) -> int:
 def build(cfg: DictConfig, device: str, dtype: torch.dtype) -> ModelBundle:
     """A transformers vision model (random or pretrained weights) plus one processed batch of images."""
     model, placement = load_model(cfg, device, dtype)
-    if cfg.model.get("align_float_inputs"):
+    if cfg.model.align_float_inputs:
         align_float_inputs(model, list(cfg.model.align_float_inputs))
     first_device = next(model.parameters()).device
     inputs, sizes = pixel_inputs(cfg, str(first_device), dtype)

@@ -9,7 +9,6 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ngbench.datasets import load_images
-from ngbench.errors import UserError
 from ngbench.models.base import ModelBundle
 from ngbench.models.hf_common import plain
 from ngbench.models.weights import params_on_meta, pretrained_failed
@@ -80,7 +79,7 @@ def image_tensors(cfg: DictConfig, device: str, dtype: torch.dtype) -> tuple[lis
     """The batch as a list of [3, H, W] float tensors in [0, 1] (what torchvision detectors take)."""
     from torchvision.transforms.functional import pil_to_tensor
 
-    images = load_images(cfg.dataset, int(cfg.batch_size), int(cfg.get("seed", 0)))
+    images = load_images(cfg.dataset, cfg.batch_size, cfg.seed)
     tensors = [(pil_to_tensor(image).to(torch.float32) / 255.0).to(device=device, dtype=dtype)
                for image in images]
     return tensors, [list(image.size) for image in images]
@@ -89,11 +88,8 @@ def image_tensors(cfg: DictConfig, device: str, dtype: torch.dtype) -> tuple[lis
 def build(cfg: DictConfig, device: str, dtype: torch.dtype) -> ModelBundle:
     """A torchvision detector plus one batch of images; detections are capped by box_detections_per_img."""
     model_cfg = cfg.model
-    weights = model_cfg.get("weights", "random")
-    if weights not in ("random", "pretrained"):
-        raise UserError(f"model.weights '{weights}' is not valid: use random or pretrained")
-    torch.manual_seed(int(cfg.get("seed", 0)))
-    if weights == "pretrained":
+    torch.manual_seed(cfg.seed)
+    if model_cfg.weights == "pretrained":
         model = pretrained_model(model_cfg)
     else:
         with torch.device(device):

@@ -112,14 +112,10 @@ def materialise(model: nn.Module, device_of: Callable[[str], str], dtype: torch.
 
 
 def torch_dtype(precision: str | torch.dtype) -> torch.dtype:
-    """fp32/fp16/bf16 (or a torch.dtype) -> torch.dtype."""
+    """fp32/fp16/bf16 (the config's precision; or a torch.dtype) -> torch.dtype."""
     if isinstance(precision, torch.dtype):
         return precision
-    table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
-             "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if precision not in table:
-        raise UserError(f"precision '{precision}' is not valid: use fp32, fp16 or bf16")
-    return table[precision]
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
 def pretrained_failed(model_name: str, source: str, exc: BaseException, offline: str | None = None) -> UserError:

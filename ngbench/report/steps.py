@@ -34,7 +34,7 @@ def _row(key: dict, summary: dict) -> dict:
     row["total_s"] = sum(float(steps.get(name) or 0.0) for name in STEPS)
     row.update({name: facts.get(name) for name in PREPARE_PARTS + CACHE_FACTS})
     row["peak_memory_bytes"] = memory.get("peak_bytes")
-    row["peak_host_bytes"] = memory.get("host_peak_bytes")
+    row["peak_host_bytes"] = memory.get("setup_host_peak_bytes")
     row["cpu_nodes"], row["memcpy_nodes"] = facts.get("cpu_nodes"), facts.get("memcpy_nodes")
     row["cpu_wall_share"] = facts.get("cpu_wall_share")
     types = facts.get("cpu_node_types") or {}
@@ -72,11 +72,12 @@ def section(report: Report) -> list:
             display[name.removesuffix("_hit").replace("_", " ")] = frame[name].map(_cache)
     display["peak memory GiB"] = frame["peak_memory_bytes"].map(_gib)
     if frame["peak_host_bytes"].notna().any():
-        display["peak host GiB"] = frame["peak_host_bytes"].map(_gib)
+        display["setup peak host GiB"] = frame["peak_host_bytes"].map(_gib)
     parts = [Table("steps", "Where each run's time went (seconds) and its peak memory", frame, display,
                    "prepare holds the flow's export, quantization, compilation or session build, each also shown "
                    "on its own where the flow records it; a cache hit skips that step. Peak memory is the device's "
-                   "(the host's on the CPU) over the clean blocks.")]
+                   "(the host's on the CPU) over the clean blocks; setup peak host is the process's peak resident set "
+                   "before the blocks (model build, export, quantization, session build).")]
     fallback = frame[frame["cpu_nodes"].notna()]
     if len(fallback):
         shown = fallback[KEY_COLUMNS].rename(columns={"batch_size": "batch"})

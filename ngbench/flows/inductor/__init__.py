@@ -1,5 +1,2 @@
-"""flow=inductor: torch.compile with the Inductor backend."""
-
-from ngbench.flows.inductor.flow import InductorFlow
-
-__all__ = ["InductorFlow"]
+"""flow=inductor: torch.compile with the Inductor backend. The Flow class is in flow.py, its config
+dataclass in config.py."""

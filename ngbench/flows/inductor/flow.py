@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 
 from ngbench.errors import UserError, first_line
-from ngbench.flows.base import Flow, RunContext
+from ngbench.flows.base import Flow
+from ngbench.flows.inductor.config import InductorConfig
 from ngbench.trace.cuda_graphs import split_graph_window
 from ngbench.trace.inductor_code import (
     GENERATED_KERNEL,
@@ -21,7 +22,6 @@ from ngbench.trace.inductor_code import (
     label_kernels,
 )
 
-MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 GRAPH_MODES = ("reduce-overhead", "max-autotune")     # the modes that replay CUDA graphs on a GPU
 RECORDING_CALLS = 2     # calls after compilation in which cudagraph trees may record (warm-up, then record)
 
@@ -29,16 +29,7 @@ RECORDING_CALLS = 2     # calls after compilation in which cudagraph trees may r
 class InductorFlow(Flow):
     """torch.compile(model, backend="inductor", mode=..., fullgraph=..., dynamic=...) under inference_mode."""
 
-    name = "inductor"
-
-    @classmethod
-    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
-        mode = options.get("mode", "default")
-        if mode not in MODES:
-            return f"flow.mode={mode} is not an Inductor mode; valid: {', '.join(MODES)}"
-        if ctx.quant:
-            return "flow=inductor compiles the float model; +quant runs on flow=torch or flow=ort"
-        return None
+    cfg: InductorConfig
 
     def _inductor_config(self, device: str) -> dict:
         """Inductor settings the profile relies on (patched only around compilation)."""
@@ -54,8 +45,7 @@ class InductorFlow(Flow):
 
         ctx = self.ctx
         self.bundle = bundle
-        opts = {"mode": self.options.get("mode", "default"), "fullgraph": bool(self.options.get("fullgraph", False)),
-                "dynamic": bool(self.options.get("dynamic", False))}
+        opts = {"mode": str(self.cfg.mode), "fullgraph": self.cfg.fullgraph, "dynamic": self.cfg.dynamic}
         seen = len(PyCodeCache.modules)
         with torch._inductor.config.patch(self._inductor_config(ctx.device)):
             self.compiled = torch.compile(bundle.model, backend="inductor", **opts)

@@ -1,6 +1,6 @@
 """ModelBundle -> ONNX file, cached on disk, with each ONNX node's nn.Module scope kept beside it.
 
-Shared by the `ort` and `trt` flows (ngbench.flows.onnx.OnnxFlow). The exporter is torch's dynamo exporter (`torch.onnx.export(...,
+Shared by the `ort` and `trt` flows (ngbench.flows.onnx.flow.OnnxFlow). The exporter is torch's dynamo exporter (`torch.onnx.export(...,
 dynamo=True)`, needs onnxscript): it writes each node's module path and class into the node's
 `metadata_props` (`pkg.torch.onnx.name_scopes`, `pkg.torch.onnx.class_hierarchy`), which we read into
 `scopes.json` (ngbench.trace.onnx_scopes reads them). The TorchScript exporter (`dynamo=False`) is the fallback; its node names carry the scope

@@ -1,5 +1,2 @@
-"""flow=ort: ONNX export + ONNX Runtime (CPU, CUDA or TensorRT execution provider)."""
-
-from ngbench.flows.ort.flow import OrtFlow
-
-__all__ = ["OrtFlow"]
+"""flow=ort: ONNX export + ONNX Runtime (CPU, CUDA or TensorRT execution provider).
+The Flow class is in flow.py, its config dataclass in config.py."""

@@ -18,48 +18,16 @@ from typing import Any
 
 from ngbench.errors import UserError, first_line, require
 from ngbench.flows.base import RunContext
-from ngbench.flows.onnx import OnnxFlow
+from ngbench.flows.onnx.flow import OnnxFlow
+from ngbench.flows.ort.config import EP_NAMES, OrtConfig
 from ngbench.trace.reconstruct import Costs
 from ngbench.trace.result import ProfileResult
 
-PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
           "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
-EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
-            "tensorrt": "TensorrtExecutionProvider"}
 SAVE_OPTIMIZED_MAX_BYTES = 1_500_000_000   # above this the optimized graph is not written (2 GB protobuf cap)
 INT8_FILE = "model.int8-dynamic.onnx"
 CPU_FALLBACK_WARN_SHARE = 0.10   # above this share of the time on the CPU provider, a GPU session warns
-
-
-def _ep_missing(provider: str) -> str | None:
-    """Why the execution provider cannot be used with the installed onnxruntime (None when it can)."""
-    import importlib.util
-
-    if importlib.util.find_spec("onnxruntime") is None:
-        return "flow=ort needs the Python package 'onnxruntime': pip install onnxruntime (or onnxruntime-gpu)"
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if provider == "cuda" and EP_NAMES["cuda"] not in available:
-        return ("flow=ort provider=cuda needs onnxruntime with CUDAExecutionProvider (this one has "
-                f"{', '.join(available)}): pip uninstall onnxruntime && pip install onnxruntime-gpu")
-    if provider == "tensorrt" and (EP_NAMES["tensorrt"] not in available
-                                   or importlib.util.find_spec("tensorrt") is None):
-        return ("flow=ort provider=tensorrt needs onnxruntime-gpu with TensorrtExecutionProvider and "
-                "TensorRT itself: pip install onnxruntime-gpu tensorrt")
-    return None
-
-
-def resolve_provider(provider: str, ctx: RunContext) -> str:
-    """`auto` follows the platform: the CUDA provider on a GPU, the CPU provider otherwise."""
-    if provider == "auto":
-        return "cuda" if ctx.is_cuda else "cpu"
-    return provider
-
-
-def _quant_name(quant: dict | None) -> str | None:
-    return (quant or {}).get("name") if quant else None
 
 
 def cpu_fallback(ops, cpu_nodes: int) -> dict:
@@ -89,7 +57,7 @@ class OrtSession:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[flow.graph_optimization])
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[str(flow.cfg.graph_optimization)])
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL   # node events never overlap
         options.log_severity_level = 3        # warnings such as "the optimized model may be hardware specific"
         if profile_prefix:
@@ -136,51 +104,22 @@ class OrtSession:
 class OrtFlow(OnnxFlow):
     """ONNX Runtime inference session on the CPU, CUDA or TensorRT execution provider."""
 
-    name = "ort"
     record_kinds = ("node", "op", "runtime", "driver")
+    cfg: OrtConfig
 
-    def __init__(self, ctx: RunContext, name: str | None = None, provider: str = "auto",
-                 graph_optimization: str = "all", opset: int = 18, cache_dir: str = "outputs/onnx_cache",
-                 **options: Any):
-        super().__init__(ctx, name, **options)
-        self.provider = resolve_provider(provider, ctx)
-        self.graph_optimization = graph_optimization
-        self.opset, self.cache_dir = int(opset), cache_dir
+    def __init__(self, ctx: RunContext, cfg: OrtConfig):
+        super().__init__(ctx, cfg)
+        self.provider = cfg.resolved_provider(ctx)
         self.model_path: str | None = None
         self.clean: OrtSession | None = None
-
-    @classmethod
-    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
-        """Impossible flow=ort combinations, found before any model is built."""
-        provider = resolve_provider(options.get("provider", "auto"), ctx)
-        level = options.get("graph_optimization", "all")
-        quant = _quant_name(ctx.quant)
-        if provider not in PROVIDERS:
-            return f"flow.provider={provider} is not valid for flow=ort: use one of {'|'.join(PROVIDERS)}"
-        if level not in LEVELS:
-            return f"flow.graph_optimization={level} is not valid: use one of {'|'.join(LEVELS)}"
-        if provider != "cpu" and not ctx.is_cuda:
-            return f"flow=ort provider={provider} needs a GPU platform: use platform=cuda, or flow.provider=cpu"
-        if provider == "cpu" and ctx.is_cuda:
-            return "flow=ort provider=cpu runs on the CPU: use platform=cpu, or flow.provider=cuda on this GPU"
-        if ctx.precision == "bf16":
-            return "flow=ort does not run bf16 models (few ONNX Runtime kernels): use precision=fp32 or fp16"
-        if provider == "cpu" and ctx.precision != "fp32":
-            return (f"flow=ort provider=cpu runs fp32 only (its CPU kernels lack {ctx.precision}): "
-                    "use precision=fp32 or flow.provider=cuda")
-        if quant not in (None, "int8"):
-            return f"+quant={quant} is not available on flow=ort: use +quant=int8 (dynamic int8)"
-        if quant == "int8" and ctx.precision != "fp32":
-            return "+quant=int8 on flow=ort quantizes an fp32 export dynamically: use precision=fp32"
-        return _ep_missing(provider)
 
     # ------------------------------------------------------------------------------- prepare
     def prepare(self, bundle) -> None:
         """Export (cached), quantize when asked (cached), build the clean-timing session."""
         require("onnxruntime", "onnxruntime", "flow=ort")
-        exported = self.export(bundle, self.opset, self.cache_dir)
+        exported = self.export(bundle)
         self.model_path = exported.path
-        if _quant_name(self.ctx.quant) == "int8":
+        if self.ctx.quant and self.ctx.quant.name == "int8":
             self.model_path = self._quantize(exported.path)
         start = time.perf_counter()
         self.clean = OrtSession(self.model_path, self)
@@ -188,7 +127,7 @@ class OrtFlow(OnnxFlow):
         import onnxruntime as ort
 
         self._facts.update(ort_version=ort.__version__, providers=self.clean.session.get_providers(),
-                           graph_optimization=self.graph_optimization)
+                           graph_optimization=str(self.cfg.graph_optimization))
 
     def _quantize(self, source: str) -> str:
         """Dynamic int8 (onnxruntime.quantization.quantize_dynamic), cached beside the fp32 export."""

@@ -1,5 +1,2 @@
-"""flow=torch: PyTorch eager inference (int8 through LLM.int8() on CUDA or dynamic int8 on the CPU)."""
-
-from ngbench.flows.torch.flow import TorchFlow
-
-__all__ = ["TorchFlow"]
+"""flow=torch: PyTorch eager inference (int8 through LLM.int8() on CUDA or dynamic int8 on the CPU).
+The Flow class is in flow.py, its config dataclass in config.py."""

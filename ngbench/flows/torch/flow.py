@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from ngbench.flows.base import Flow, RunContext
+from ngbench.flows.base import Flow
+from ngbench.flows.torch.config import TorchConfig
 
 
 class TorchFlow(Flow):
     """Eager PyTorch under inference_mode; optional int8 through ngbench.flows.torch.int8."""
 
-    name = "torch"
-
-    @classmethod
-    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
-        if not ctx.quant:
-            return None
-        if ctx.is_cuda and ctx.precision == "fp32":
-            return "LLM.int8() computes with fp16/bf16 activations; add precision=fp16"
-        if not ctx.is_cuda and ctx.precision != "fp32":
-            return "CPU dynamic int8 runs fp32 activations; use precision=fp32 (or platform=cuda for LLM.int8())"
-        return None
+    cfg: TorchConfig
 
     def prepare(self, bundle) -> None:
         from ngbench.flows.torch.int8 import quantize_for_torch

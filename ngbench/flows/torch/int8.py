@@ -1,6 +1,6 @@
 """int8 for the torch flow: LLM.int8() through bitsandbytes on CUDA, dynamic int8 on the CPU.
 
-The ort flow quantizes its ONNX graph itself (onnxruntime.quantization); validate() rejects the rest.
+The ort flow quantizes its ONNX graph itself (onnxruntime.quantization); TorchConfig.check rejects the rest.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def _llm_int8(bundle, ctx) -> dict:
     bnb = require("bitsandbytes", "bitsandbytes", "+quant=int8 on CUDA (LLM.int8())")
     import torch
 
-    threshold = float(ctx.quant.get("llm_int8_threshold", 6.0))
-    skip = tuple(ctx.model_cfg.get("quant_skip", ["lm_head"]))
+    threshold = ctx.quant.llm_int8_threshold
+    skip = tuple(ctx.model_cfg.get("quant_skip", ()))   # ModelConfig.quant_skip; a model without a schema: none
     replaced = 0
     for parent, name, linear in list(_linear_children(bundle.model, skip)):
         layer = bnb.nn.Linear8bitLt(linear.in_features, linear.out_features, bias=linear.bias is not None,

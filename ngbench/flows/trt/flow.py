@@ -21,18 +21,11 @@ from typing import Any
 
 from ngbench.errors import UserError
 from ngbench.flows.base import RunContext
-from ngbench.flows.onnx import OnnxFlow
+from ngbench.flows.onnx.flow import OnnxFlow
+from ngbench.flows.trt.config import TrtConfig
 from ngbench.output import atomic_write_bytes
 from ngbench.trace.reconstruct import Costs
 from ngbench.trace.result import ProfileResult
-
-NEEDS_TRT = "flow=trt needs TensorRT: pip install tensorrt (NVIDIA GPUs with CUDA only)"
-
-
-def _has_tensorrt() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("tensorrt") is not None
 
 
 def _layer_profiler(trt):
@@ -58,28 +51,14 @@ def _layer_profiler(trt):
 class TrtFlow(OnnxFlow):
     """A TensorRT engine built from the shared ONNX export."""
 
-    name = "trt"
     record_kinds = ()       # IProfiler times layers on the device; there is no host record to price
+    cfg: TrtConfig
 
-    def __init__(self, ctx: RunContext, name: str | None = None, opset: int = 18, workspace_gb: float = 8,
-                 cache_dir: str = "outputs/onnx_cache", **options: Any):
-        super().__init__(ctx, name, **options)
-        self.opset, self.workspace_gb, self.cache_dir = int(opset), float(workspace_gb), cache_dir
+    def __init__(self, ctx: RunContext, cfg: TrtConfig):
+        super().__init__(ctx, cfg)
         self._engine = self._context = self._stream = None
         self._tensors: dict = {}
         self._layers_json: dict = {}
-
-    @classmethod
-    def unsupported_reason(cls, ctx: RunContext, options: dict) -> str | None:
-        """Impossible flow=trt combinations, found before any model is built."""
-        if not _has_tensorrt():
-            return NEEDS_TRT if ctx.is_cuda else f"{NEEDS_TRT}, and a GPU platform (platform=cuda)"
-        if not ctx.is_cuda:
-            return "flow=trt runs on NVIDIA GPUs: use platform=cuda"
-        if ctx.quant:
-            return ("+quant on flow=trt is not supported (TensorRT int8 needs a calibrator or a Q/DQ model): "
-                    "use precision=fp16, or flow=ort +quant=int8")
-        return None
 
     # ------------------------------------------------------------------------------- prepare
     def prepare(self, bundle) -> None:
@@ -88,7 +67,7 @@ class TrtFlow(OnnxFlow):
         import torch
 
         ctx = self.ctx
-        self.export(bundle, self.opset, self.cache_dir)
+        self.export(bundle)
         self._facts.update(tensorrt_version=trt.__version__, precision_flags=ctx.precision)
         logger = trt.Logger(trt.Logger.WARNING)
         plan = self._engine_file(trt, ctx)
@@ -107,7 +86,7 @@ class TrtFlow(OnnxFlow):
         import torch
 
         gpu = torch.cuda.get_device_name(ctx.device)
-        key = hashlib.sha256(f"{trt.__version__}|{gpu}|{ctx.precision}|{self.workspace_gb}".encode()).hexdigest()
+        key = hashlib.sha256(f"{trt.__version__}|{gpu}|{ctx.precision}|{self.cfg.workspace_gb}".encode()).hexdigest()
         return Path(self.exported.path).with_name(f"engine-{ctx.precision}-{key[:12]}.plan")
 
     def _build(self, trt, logger, precision: str, plan: Path) -> None:
@@ -119,7 +98,7 @@ class TrtFlow(OnnxFlow):
             errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
             raise UserError(f"TensorRT could not parse {self.exported.path}: {errors[:300]}")
         config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(self.workspace_gb * (1 << 30)))
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(self.cfg.workspace_gb * (1 << 30)))
         config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
         if precision == "fp16":
             config.set_flag(trt.BuilderFlag.FP16)
