@@ -79,3 +79,18 @@ def test_a_bad_mode_is_one_line_while_composing():
         compose("calibration.mode=sometimes")
     assert config_error_message(caught.value) == ("calibration.mode=sometimes is not valid: Invalid value "
                                                   "'sometimes', expected one of [cached, force, off]")
+
+
+def test_the_ort_chain_model_loads_in_the_installed_onnx_runtime(tmp_path):
+    """onnx's newest IR version (14 with onnx 1.23) is newer than ONNX Runtime 1.31 reads (13): the calibration
+    chain pins its IR version, so the ORT calibration does not fail on a fresh GPU host."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    import onnxruntime as ort
+
+    from ngbench.measure.calibration import CHAIN_IR_VERSION, _chain_model
+
+    path = tmp_path / "chain.onnx"
+    _chain_model(str(path), 3)
+    assert onnx.load(str(path)).ir_version == CHAIN_IR_VERSION
+    ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -321,3 +321,33 @@ def test_cpu_fallback_under_the_threshold_does_not_warn():
                         "provider": ["CPUExecutionProvider", "CUDAExecutionProvider"], "wall_us": [1.0, 99.0]})
     facts = cpu_fallback(ops, cpu_nodes=1)
     assert facts["cpu_wall_share"] == pytest.approx(0.01) and "warnings" not in facts
+
+
+def test_quantize_room_stops_in_one_line_naming_the_disk_and_tmpdir(tmp_path, monkeypatch):
+    """A 7 GiB model on a disk with 2 GiB free: one line with both sizes and the way out, before any work."""
+    import shutil
+    from collections import namedtuple
+
+    from ngbench.flows.ort import flow as ort_flow
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda where: usage(100 * 2**30, 98 * 2**30, 2 * 2**30))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(ort_flow.tempfile, "tempdir", None)
+    with pytest.raises(UserError) as raised:
+        ort_flow.check_quantize_room(7 * 2**30, tmp_path)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "7.0 GiB model needs about 8.8 GiB free" in message and "has 2.0 GiB" in message
+    assert "TMPDIR=/dev/shm" in message
+    monkeypatch.setattr(shutil, "disk_usage", lambda where: usage(100 * 2**30, 80 * 2**30, 20 * 2**30))
+    ort_flow.check_quantize_room(7 * 2**30, tmp_path)      # room enough: no error
+
+
+def test_onnx_bytes_counts_the_external_data(tmp_path):
+    from ngbench.flows.ort.flow import onnx_bytes
+
+    (tmp_path / "model.onnx").write_bytes(b"x" * 10)
+    (tmp_path / "model.onnx.data").write_bytes(b"x" * 1000)
+    (tmp_path / "other.onnx").write_bytes(b"x" * 5)
+    assert onnx_bytes(str(tmp_path / "model.onnx")) == 1010

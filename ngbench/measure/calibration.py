@@ -292,6 +292,9 @@ def _synchronizer(device: str) -> Callable[[], None]:
 
 
 # ----------------------------------------------------------------------------- ONNX Runtime node events
+CHAIN_IR_VERSION = 8            # opset 17's IR version; every ONNX Runtime since 1.10 loads it
+
+
 def _chain_model(path: str, nodes: int) -> None:
     import onnx
     from onnx import TensorProto, helper
@@ -305,6 +308,7 @@ def _chain_model(path: str, nodes: int) -> None:
     output = helper.make_tensor_value_info(previous, TensorProto.FLOAT, [32, 32])
     model = helper.make_model(helper.make_graph(graph_nodes, "chain", inputs, [output]),
                               opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = CHAIN_IR_VERSION   # onnx's newest IR can be newer than the installed ONNX Runtime reads
     onnx.save(model, path)
 
 

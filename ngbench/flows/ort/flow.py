@@ -30,6 +30,31 @@ INT8_FILE = "model.int8-dynamic.onnx"
 CPU_FALLBACK_WARN_SHARE = 0.10   # above this share of the time on the CPU provider, a GPU session warns
 
 
+def onnx_bytes(path: str) -> int:
+    """Size of an ONNX model with its external data (`model.onnx` + `model.onnx.data`, ...): the proto alone
+    of a 7B model is a few MB."""
+    model = Path(path)
+    return model.stat().st_size + sum(p.stat().st_size for p in model.parent.glob(model.name + ".*"))
+
+
+def check_quantize_room(model_bytes: int, cache_dir: Path) -> None:
+    """ONNX Runtime's quantizer saves a full copy of the fp32 model in a temporary directory (TMPDIR) and writes
+    the int8 model (about a quarter of it) beside the cache entry: stop in one line, before minutes of work,
+    when either disk lacks the room (a 7B model needs 27 GB + 7 GB)."""
+    gib = 2**30
+    temp = tempfile.gettempdir()
+    needs = {temp: model_bytes, str(cache_dir): model_bytes // 4}
+    if os.stat(temp).st_dev == os.stat(cache_dir).st_dev:
+        needs = {str(cache_dir): model_bytes + model_bytes // 4}
+    for where, need in needs.items():
+        free = shutil.disk_usage(where).free
+        if free < need:
+            raise UserError(f"int8 quantization of this {model_bytes / gib:.1f} GiB model needs about {need / gib:.1f} "
+                            f"GiB free on {where} (the quantizer's copy in TMPDIR={temp} and the int8 model in the "
+                            f"cache), which has {free / gib:.1f} GiB: free some, or point TMPDIR elsewhere "
+                            "(e.g. TMPDIR=/dev/shm)")
+
+
 def cpu_fallback(ops, cpu_nodes: int) -> dict:
     """The nodes a GPU session left on the CPU provider (the paper's Case Study 1: ORT's CUDA provider has no
     MatMulInteger/DynamicQuantizeLinear for dynamic int8, so they run on the CPU with Memcpy nodes around
@@ -139,9 +164,11 @@ class OrtFlow(OnnxFlow):
             self._facts["quantize_cache_hit"] = True
             return str(target)
         start = time.perf_counter()
+        size = onnx_bytes(source)
+        check_quantize_room(size, target.parent)
         tmp = Path(tempfile.mkdtemp(prefix=".int8.", dir=target.parent))
         try:
-            big = os.path.getsize(source) > SAVE_OPTIMIZED_MAX_BYTES
+            big = size > SAVE_OPTIMIZED_MAX_BYTES
             quantize_dynamic(source, str(tmp / INT8_FILE), weight_type=QuantType.QInt8,
                              use_external_data_format=big)
             for item in tmp.iterdir():                      # data files first, the model file last
@@ -209,7 +236,7 @@ class OrtProfiler:
         self.flow = flow
         self.work = Path(tempfile.mkdtemp(prefix="ort-profile-", dir=_mkdir(flow.ctx.run_dir)))
         self.optimized = None           # TensorRT-compiled subgraphs cannot be serialised: no graph then
-        if flow.provider != "tensorrt" and os.path.getsize(flow.model_path) < SAVE_OPTIMIZED_MAX_BYTES:
+        if flow.provider != "tensorrt" and onnx_bytes(flow.model_path) < SAVE_OPTIMIZED_MAX_BYTES:
             self.optimized = str(self.work / "optimized.onnx")
         self.session = OrtSession(flow.model_path, flow, profile_prefix=str(self.work / "ort_profile"),
                                   optimized_path=self.optimized)
