@@ -15,6 +15,7 @@ STEPS = ("build_s", "prepare_s", "calibration_s", "timing_and_profiling_s", "att
 # Parts of prepare_s that flows record in flow_facts (seconds; absent when the flow has no such step)
 PREPARE_PARTS = ("export_s", "quantize_s", "compile_s", "session_build_s", "engine_build_s")
 CACHE_FACTS = ("export_cache_hit", "quantize_cache_hit")
+CACHED_BY = {"export_s": "export_cache_hit", "quantize_s": "quantize_cache_hit"}
 HEADINGS = {"timing_and_profiling_s": "clean + profiled blocks"}
 
 
@@ -65,8 +66,11 @@ def section(report: Report) -> list:
     display = frame[KEY_COLUMNS].rename(columns={"batch_size": "batch"})
     for name in STEPS + ("total_s",) + PREPARE_PARTS:
         if frame[name].notna().any():
-            display[HEADINGS.get(name, name.removesuffix("_s").replace("_", " ")) + " s"] = \
-                frame[name].map(lambda v: fmt.number(v, 1))
+            text = frame[name].map(lambda v: fmt.number(v, 1))
+            hit = CACHED_BY.get(name)
+            if hit:   # a cache hit skipped the step: its 0.0 is no time measured
+                text = text.where(frame[hit].ne(True), "cached")
+            display[HEADINGS.get(name, name.removesuffix("_s").replace("_", " ")) + " s"] = text
     for name in CACHE_FACTS:
         if frame[name].notna().any():
             display[name.removesuffix("_hit").replace("_", " ")] = frame[name].map(_cache)
