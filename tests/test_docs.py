@@ -9,7 +9,7 @@ machine. The rules (docs/architecture.md, "Commands in the docs are tests"):
   timing (TINY_RUN, unless the command sets those keys itself), in a fresh working directory: outputs/
   lands there, paths of the checkout (sweeps, docs/examples) are made absolute, and a `<placeholder>` in a
   path stands for what the block's earlier commands wrote there;
-- every command must exit 0, every summary.json it writes must be ok, and a model `python -m ngbench`
+- every command must exit 0 (or N, when its comment says `exits N`), every summary.json it writes must be ok, and a model `python -m ngbench`
   ran must show GEMM time and no unmapped operator."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ GPU_ONLY = {
 
 
 def doc_blocks(path: Path) -> list[tuple[int, list[tuple[str, bool]]]]:
-    """(first line, [(command, needs a GPU)]) of each `bash` block of a Markdown file."""
+    """(first line, [(command, needs a GPU, expected exit code)]) of each `bash` block of a Markdown file."""
     blocks, lines, start, inside = [], [], 0, False
     for number, line in enumerate(path.read_text().splitlines(), 1):
         fence = re.match(r"^\s*```(.*)$", line)
@@ -60,7 +60,7 @@ def doc_blocks(path: Path) -> list[tuple[int, list[tuple[str, bool]]]]:
     return blocks
 
 
-def commands_of(lines: list[str]) -> list[tuple[str, bool]]:
+def commands_of(lines: list[str]) -> list[tuple[str, bool, int]]:
     commands, pending = [], ""
     for line in lines:
         pending += line.rstrip()
@@ -69,8 +69,10 @@ def commands_of(lines: list[str]) -> list[tuple[str, bool]]:
             continue
         code, comment = _split_comment(pending)
         pending = ""
+        exits = re.search(r"\bexits? (\d+)\b", comment)
         for part in code.split("&&") if code.strip() else []:
-            commands.append((" ".join(part.split()), comment.strip().startswith(GPU_TAG)))
+            commands.append((" ".join(part.split()), comment.strip().startswith(GPU_TAG),
+                             int(exits.group(1)) if exits else 0))
     return commands
 
 
@@ -89,7 +91,7 @@ BLOCKS = [(path, start, commands) for path in DOCS for start, commands in doc_bl
 
 
 def test_the_docs_hold_commands_and_gpu_only_lists_exactly_the_marked_ones():
-    marked = {command for _, _, commands in BLOCKS for command, gpu in commands if gpu}
+    marked = {command for _, _, commands in BLOCKS for command, gpu, _ in commands if gpu}
     assert len(BLOCKS) >= 4
     assert marked == set(GPU_ONLY), f"marked in the docs but not listed: {marked - set(GPU_ONLY)}; listed but " \
                                     f"not marked: {set(GPU_ONLY) - marked}"
@@ -97,13 +99,13 @@ def test_the_docs_hold_commands_and_gpu_only_lists_exactly_the_marked_ones():
 
 @pytest.mark.parametrize("path,start,commands", BLOCKS, ids=[f"{p.name}:{s}" for p, s, _ in BLOCKS])
 def test_documented_commands_run(path, start, commands, tmp_path):
-    for command, gpu in commands:
+    for command, gpu, expected in commands:
         argv, env = split_env(command)
         if gpu or Path(argv[0]).name in SETUP or argv[1:3] in (["-m", "pip"], ["-m", "pytest"]):
             continue
         before = set(tmp_path.rglob("summary.json"))
         result = run(command, tmp_path)
-        assert result.returncode == 0, f"{path.name}:{start}: {command}\n{result.stderr[-3000:]}"
+        assert result.returncode == expected, f"{path.name}:{start}: {command}\n{result.stderr[-3000:]}"
         for summary_path in set(tmp_path.rglob("summary.json")) - before:
             summary = json.loads(summary_path.read_text())
             assert summary["status"] == "ok", (command, summary_path, summary.get("error"))

@@ -225,7 +225,7 @@ def test_doc_commands_run_as_written(tmp_path):
     commands = [line for block in re.findall(r"```bash\n(.*?)```", text, re.S) for line in block.splitlines()]
     assert len(commands) == 4
     for command in commands:
-        args = shlex.split(command.replace("outputs/", f"{tmp_path}/"))
+        args = shlex.split(command.replace("outputs/", f"{tmp_path}/"), comments=True)
         assert args[:3] == ["python", "-m", "ngbench.report"]
         result = run_cli(*args[3:], module="ngbench.report", timeout=300)
         assert result.returncode == (3 if "sweep-cpu" in command else 0), result.stderr   # sweep-cpu has a failure
