@@ -14,10 +14,19 @@ report = if [ $$s -le 1 ]; then $(REPORT) $(call sweep_dir,$(1)) || s=$$?; fi; e
 # Sweep config $(1) with the overrides $(2) and ARGS, then its report.
 sweep = $(SWEEP) --config-name $(1) $(2) $(ARGS); s=$$?; $(call report,$(1))
 
-.PHONY: help smoke fidelity fig5 fig6 fig7 fig8 fig9 table1 table4 table5 mixtral
+.PHONY: help test-fast test test-gpu smoke fidelity fig5 fig6 fig7 fig8 fig9 table1 table4 table5 mixtral
 
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+test-fast:  ## the quick CPU tests (no `slow`, no `gpu` mark; one real CLI run), under a minute: before each commit
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not gpu"
+
+test:  ## the whole CPU suite (tiny models end to end, sweeps, docs): before a merge
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-gpu:  ## the GPU tier (tests/test_gpu.py) on a CUDA machine; benchmarks/gpu_tests.sh runs it in one device call
+	$(PY) -m pytest -v -p no:cacheprovider -m gpu
 
 smoke:  ## tiny CPU sweep of the six foundation models (batch 1, 2) + its report, in a few minutes
 	$(call sweep,smoke)

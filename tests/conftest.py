@@ -17,6 +17,21 @@ TINY = ["model.overrides=${model.tiny}", "iters=2", "profile_iters=2", "blocks=2
         "warmup=1", "platform=cpu"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """The GPU tier (`-m gpu`) needs CUDA: on a machine without it, each such test is skipped, saying why."""
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_tests:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False here); "
+                                   "run it on the GPU machine: benchmarks/gpu_tests.sh")
+    for item in gpu_tests:
+        item.add_marker(skip)
+
+
 @contextmanager
 def hydra_context(config_dir: Path | None = None):
     """Hydra initialised on conf/ (or `config_dir`) with the schemas stored as the CLI stores them; its
