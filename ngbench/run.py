@@ -7,6 +7,7 @@ attribute (raw and rebuilt timelines) -> classify -> write -> print the breakdow
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from pathlib import Path
@@ -137,13 +138,15 @@ def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
     clean_iters, profiled_iters = split(cfg.iters, blocks), split(cfg.profile_iters, blocks)
     min_time_s = cfg.min_time_s / blocks
     use_events = flow.clean_timer == "events" and ctx.is_cuda
-    clean_blocks, block_joules, peaks, by_device = [], [], [], {}
+    clean_blocks, block_joules, block_seconds, peaks, by_device = [], [], [], [], {}
     for block in range(blocks):
         log.info("block %d of %d: %d+ clean inferences, then %d profiled", block + 1, blocks,
                  clean_iters[block], profiled_iters[block])
+        gc.collect()   # the profiled block's garbage, collected before the energy window opens, not inside it
         with flow.memory_probe(devices) as memory, EnergyTracker(devices) as energy:
             clean_blocks.append(time_block(flow.infer, flow.synchronize, use_events, clean_iters[block], min_time_s))
         block_joules.append(energy.joules)
+        block_seconds.append(energy.seconds)
         peaks.append(memory.peak_bytes)
         for device, peak in memory.by_device.items():
             by_device[device] = max(by_device.get(device, 0), peak)
@@ -151,7 +154,8 @@ def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
     joules = None if None in block_joules else sum(block_joules)
     inferences = sum(len(b) for b in clean_blocks)
     energy = {"joules_per_inference": joules / inferences if joules is not None else None,
-              "avg_power_w": joules / (sum(map(sum, clean_blocks)) / 1e6) if joules is not None else None,
+              "avg_power_w": joules / sum(block_seconds) if joules is not None and sum(block_seconds) > 0 else None,
+              "seconds": sum(block_seconds),
               "note": energy.note}
     memory = {"peak_bytes": max((p for p in peaks if p is not None), default=None), "kind": memory.kind,
               **({"by_device": by_device} if len(by_device) > 1 else {})}

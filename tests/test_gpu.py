@@ -182,7 +182,7 @@ def test_nvml_energy_of_a_busy_loop_is_a_plausible_power():
         seconds = time.perf_counter() - began
     assert energy.note == "" and energy.joules is not None, energy.note
     watts = energy.joules / seconds
-    assert 30.0 < watts < 1500.0, watts       # an H100 idles near 70 W and is capped at 700 W
+    assert 30.0 < watts < 750.0, watts        # an H100 idles near 70 W and is capped at 700 W
 
 
 @pytest.mark.gpu
@@ -235,7 +235,7 @@ def test_ort_cuda_run_puts_nodes_on_the_cuda_provider(tmp_path):
 
 @pytest.mark.gpu
 def test_ort_cuda_io_binding_reads_the_torch_tensor_in_place(tmp_path):
-    """The clean session is bound to the torch CUDA input: changing that tensor in place changes the output,
+    """The clean session is bound to the torch CUDA input: overwriting that tensor in place changes the output,
     and the outputs stay on the GPU."""
     import torch
 
@@ -247,9 +247,9 @@ def test_ort_cuda_io_binding_reads_the_torch_tensor_in_place(tmp_path):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.LayerNorm(32), torch.nn.GELU(),
                                 torch.nn.Linear(32, 8)).eval().cuda()
-    x = torch.randn(4, 16, device="cuda")
-    with torch.no_grad():
-        expected, expected_doubled = model(x).cpu().numpy(), model(2 * x).cpu().numpy()
+    x, other = torch.randn(4, 16, device="cuda"), torch.randn(4, 16, device="cuda")
+    with torch.no_grad():   # another input, not 2x: LayerNorm makes the output nearly blind to a scale
+        expected, expected_other = model(x).cpu().numpy(), model(other).cpu().numpy()
     ctx = RunContext(device="cuda:0", precision="fp32", batch_size=4, quant=None, model_name="seq",
                      run_dir=str(tmp_path / "run"), model_cfg={"name": "seq"})
     flow = OrtFlow(ctx, OrtConfig(name="ort", cache_dir=str(tmp_path / "onnx")))
@@ -257,12 +257,12 @@ def test_ort_cuda_io_binding_reads_the_torch_tensor_in_place(tmp_path):
     assert flow.provider == "cuda" and flow.clean.binding is not None
     binding = flow.infer()
     assert binding.get_outputs()[0].device_name().lower() == "cuda"
-    assert abs(expected - expected_doubled).max() > 0.1
-    # ORT's CUDA provider may multiply in TF32 (torch does not): 2e-2 is far tighter than the doubled input
+    assert abs(expected - expected_other).max() > 0.1
+    # ORT's CUDA provider may multiply in TF32 (torch does not): 2e-2 is far tighter than the other input's gap
     assert binding.copy_outputs_to_cpu()[0] == pytest.approx(expected, abs=2e-2)
-    flow.clean.bound["x"].mul_(2)
+    flow.clean.bound["x"].copy_(other)
     torch.cuda.synchronize()
-    assert flow.infer().copy_outputs_to_cpu()[0] == pytest.approx(expected_doubled, abs=2e-2)
+    assert flow.infer().copy_outputs_to_cpu()[0] == pytest.approx(expected_other, abs=2e-2)
 
 
 @pytest.mark.gpu

@@ -99,3 +99,54 @@ def test_energy_on_the_cpu_is_not_measured():
     with EnergyTracker("cpu") as energy:
         pass
     assert energy.joules is None and "NVIDIA GPUs only" in energy.note
+
+
+class FakeClock:
+    """perf_counter that moves only when told: each inference takes `step_s`, a garbage collection `gc_s`."""
+
+    def __init__(self, step_s: float, gc_s: float):
+        self.now, self.step_s, self.gc_s = 0.0, step_s, gc_s
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def perf_counter_ns(self) -> int:
+        return int(self.now * 1e9)
+
+    def infer(self) -> None:
+        self.now += self.step_s
+
+    def collect(self) -> int:
+        self.now += self.gc_s
+        return 0
+
+
+def test_a_long_collection_does_not_eat_the_blocks_min_time(monkeypatch):
+    """Before each block the collector runs; on the H100 after a profiled block it took longer than the block's
+    0.2 s, and every block then stopped at min_iters (5 inferences, not 0.2 s of them). Fake clock: inferences of
+    10 ms, a collection of 1 s, a block of min_iters 5 and min_time_s 0.2 -> 20 inferences of 10 ms."""
+    from ngbench.measure import timing
+
+    clock = FakeClock(step_s=0.010, gc_s=1.0)
+    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=clock.perf_counter,
+                                                              perf_counter_ns=clock.perf_counter_ns))
+    monkeypatch.setattr(timing.gc, "collect", clock.collect)
+    latencies = timing.time_block(clock.infer, lambda: None, False, 5, 0.2)
+    assert len(latencies) == 20
+    assert latencies == pytest.approx([10_000.0] * 20)
+
+
+def test_energy_window_records_its_seconds_for_the_average_power(monkeypatch):
+    """avg_power_w is joules over the window's own seconds (not the sum of inference latencies, which leaves out
+    the host's time between inferences): 3 J over a 2 s window is 1.5 W."""
+    from ngbench.measure import energy as energy_mod
+
+    counters = iter([1_000, 4_000])
+    fake = types.SimpleNamespace(nvmlInit=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: i,
+                                 nvmlDeviceGetTotalEnergyConsumption=lambda h: next(counters))
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    ticks = iter([10.0, 12.0])
+    monkeypatch.setattr(energy_mod, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    with EnergyTracker("cuda:0") as energy:
+        pass
+    assert energy.joules == pytest.approx(3.0) and energy.seconds == pytest.approx(2.0)
