@@ -34,7 +34,7 @@ for part in ${PARTS:-install tests user}; do
   case $part in
     install) step install 300 bash .device/core/install.sh
              nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee -a "$LOG" ;;
-    tests)   step tests "${TESTS_T:-240}" bash benchmarks/gpu_tests.sh ;;
+    tests)   step tests "${TESTS_T:-300}" bash benchmarks/gpu_tests.sh ;;
     user)    n=$(( $(ls -d outputs/runs/*llama2*ort* 2>/dev/null | wc -l) + 1 ))    # the command as typed
              step "user$n" "${USER_T:-540}" /usr/bin/time -v python -m ngbench model=llama2 flow=ort +quant=int8
              grep -E "Maximum resident|Elapsed" "$OUT/user$n.log" | tee -a "$LOG"

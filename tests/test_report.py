@@ -6,6 +6,8 @@ import json
 import math
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -440,3 +442,29 @@ def test_steps_and_cpu_fallback_tables_carry_each_runs_own_figures(tmp_path):
     assert fallback.loc[0, "memcpy_nodes"] == 4
     page = (tmp_path / "r" / "index.html").read_text()
     assert "343.8" in page and "62.5" in page and "3.00" in page and "hit" in page and "miss" in page
+
+
+def test_suite_h100_table_regenerates_from_its_committed_logs():
+    """docs/results/suite-h100.md holds benchmarks/suite_table.py's table of the committed device logs, and its
+    rows add up to its total."""
+    folder = ROOT / "docs" / "results" / "suite-h100"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "suite_table.py"), str(folder)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout in (ROOT / "docs" / "results" / "suite-h100.md").read_text()
+    rows = [line.split("|") for line in result.stdout.splitlines()[2:]]
+    seconds = [float(r[3]) for r in rows[:-1]]
+    assert float(rows[-1][3].strip(" *")) == pytest.approx(sum(seconds), abs=0.05 * len(seconds))
+
+
+def test_fig5_and_fig6_of_the_committed_h100_sweep_regenerate_pixel_equal(tmp_path):
+    """The figures of `make fig5` on the H100 (docs/results/fig5-h100) come back from its committed data: every
+    pixel of the PNGs the report draws equals the committed ones."""
+    from matplotlib.image import imread
+
+    sweep = ROOT / "docs" / "results" / "fig5-h100"
+    result = run_cli(str(sweep), "--out", str(tmp_path / "r"), module="ngbench.report", timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name in ("fig5.png", "fig6.png"):
+        drawn, committed = imread(tmp_path / "r" / name), imread(sweep.with_name("fig5-h100.figures") / name)
+        assert drawn.shape == committed.shape and (drawn == committed).all(), name
