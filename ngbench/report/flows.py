@@ -64,8 +64,8 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...], tit
             ax = axes[2 * k + row]
             figures.stacked(ax, part, slots, outer, "flow", value, colours)
             ax.set_ylabel(label, fontsize=8)
-            ax.set_title(f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
-                         f"{variant_text(setting.get('variant'))}", fontsize=8, loc="left")
+            figures.title_row(ax, f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
+                                  f"{variant_text(setting.get('variant'))}")
     slots.label_under(axes[-1], _cell_label(outer))
     figures.group_legend(fig, table["op_group"], colours)
     bars = f"bars: {', '.join(slots.inners)}"
