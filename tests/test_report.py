@@ -440,3 +440,20 @@ def test_steps_and_cpu_fallback_tables_carry_each_runs_own_figures(tmp_path):
     assert fallback.loc[0, "memcpy_nodes"] == 4
     page = (tmp_path / "r" / "index.html").read_text()
     assert "343.8" in page and "62.5" in page and "3.00" in page and "hit" in page and "miss" in page
+
+
+def test_work_done_elsewhere_returns_its_value_and_raises_its_error():
+    """ngbench.report.elsewhere (the figures' drawing process): the child's result and its exception come
+    back to the parent, whether it forks or runs the function in place."""
+    import os
+
+    from ngbench.errors import UserError
+    from ngbench.report.elsewhere import Elsewhere
+
+    assert Elsewhere(lambda: {"pid": os.getpid(), "parts": [1, 2]}).result()["parts"] == [1, 2]
+
+    def bad_input():
+        raise UserError("cell X: no figures")
+
+    with pytest.raises(UserError, match="cell X: no figures"):
+        Elsewhere(bad_input).result()
