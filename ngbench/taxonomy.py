@@ -134,7 +134,8 @@ def load_taxonomy(path: str | None = None) -> Taxonomy:
     else:
         with open(path) as handle:
             text = handle.read()
-    data = yaml.safe_load(text)
+    # libyaml's loader where PyYAML has it: the same data, ~10x faster than the pure-Python one (~0.1 s)
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     kernel_rules = tuple(Rule(e["name"], re.compile(e["pattern"]), "", e["class"]) for e in data.get("kernel_rules") or ())
     unknown = {rule.kind for rule in kernel_rules} - set(data.get("kernel_classes") or ())
     if unknown:

@@ -468,3 +468,20 @@ def test_fig5_and_fig6_of_the_committed_h100_sweep_regenerate_pixel_equal(tmp_pa
     for name in ("fig5.png", "fig6.png"):
         drawn, committed = imread(tmp_path / "r" / name), imread(sweep.with_name("fig5-h100.figures") / name)
         assert drawn.shape == committed.shape and (drawn == committed).all(), name
+
+
+def test_work_done_elsewhere_returns_its_value_and_raises_its_error():
+    """ngbench.report.elsewhere (the figures' drawing process): the child's result and its exception come
+    back to the parent, whether it forks or runs the function in place."""
+    import os
+
+    from ngbench.errors import UserError
+    from ngbench.report.elsewhere import Elsewhere
+
+    assert Elsewhere(lambda: {"pid": os.getpid(), "parts": [1, 2]}).result()["parts"] == [1, 2]
+
+    def bad_input():
+        raise UserError("cell X: no figures")
+
+    with pytest.raises(UserError, match="cell X: no figures"):
+        Elsewhere(bad_input).result()

@@ -3,5 +3,6 @@ a markdown page.
 
 load (cells, and every failed or unreadable one by name) -> query (DuckDB aggregates over the ops.parquet
 files) -> views (per-view shares with their CIs) -> one module per table or figure, listed in
-sections.SECTIONS -> page (HTML, markdown) and __main__ (CSV files, the command line).
+sections.SECTIONS (figures drawn by a child process, ngbench.report.elsewhere) -> page (HTML, markdown) and
+__main__ (CSV files, the command line).
 """

@@ -53,8 +53,10 @@ def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
 
 
 def figure_rows(rows: int, bars: int):
-    """A figure of `rows` axes one above the other sharing one x axis, wide enough for `bars` bar slots, margins
-    fixed in inches (no tight-layout pass: it costs a full draw) with room on the right for the legend."""
+    """A figure of `rows` axes one above the other, wide enough for `bars` bar slots, margins fixed in inches (no
+    tight-layout pass: it costs a full draw) with room on the right for the legend. Every row gets the same x
+    limits from `stacked`; the axes are not shared (sharex), since a shared axis lays out the tick labels of all
+    its siblings on each draw, for a figure that is the same byte for byte."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,7 +64,7 @@ def figure_rows(rows: int, bars: int):
 
     width = max(6.0, LEFT_IN + RIGHT_IN + BAR_WIDTH_IN * bars + 0.5)
     height = ROW_HEIGHT_IN * rows + 1.6
-    fig, axes = plt.subplots(rows, 1, figsize=(width, height), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(rows, 1, figsize=(width, height), squeeze=False)
     fig.subplots_adjust(left=LEFT_IN / width, right=1 - RIGHT_IN / width, top=1 - 0.6 / height,
                         bottom=1.0 / height, hspace=0.45)
     return fig, [row[0] for row in axes]
@@ -139,6 +141,13 @@ def _bars(ax, positions: list[float], pivot, colours: dict, groups: list[str]) -
     ax.set_ylim(0, float(bottom.max()) * 1.05 if len(bottom) and bottom.max() > 0 else 1.0)
 
 
+def title_row(ax, text: str) -> None:
+    """`text` over the left of `ax`. The title is placed at the top (y=1.0) rather than automatically: the
+    automatic placement lays out every tick label of the axes once more on each draw, to dodge decorations
+    above the axes (top tick labels, an offset text) that these axes never have, so the place is the same."""
+    ax.set_title(text, fontsize=8, loc="left", y=1.0)
+
+
 def group_legend(fig, groups, colours: dict) -> None:
     """One legend on the right for the groups present, in GROUPS order."""
     import matplotlib.pyplot as plt
@@ -166,7 +175,7 @@ def rows_of_bars(table, rows: list[str], outer: list[str], inner: str, value: st
     fig, axes = figure_rows(len(parts), slots.count)
     for ax, (key, part) in zip(axes, parts):
         stacked(ax, part, slots, outer, inner, value, colours, groups)
-        ax.set_title(_row_title(dict(zip(rows, key))), fontsize=8, loc="left")
+        title_row(ax, _row_title(dict(zip(rows, key))))
         ax.set_ylabel(ylabel, fontsize=8)
     slots.label_under(axes[-1], label)
     return fig, slots

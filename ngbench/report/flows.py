@@ -64,8 +64,8 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...], tit
             ax = axes[2 * k + row]
             figures.stacked(ax, part, slots, outer, "flow", value, colours)
             ax.set_ylabel(label, fontsize=8)
-            ax.set_title(f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
-                         f"{variant_text(setting.get('variant'))}", fontsize=8, loc="left")
+            figures.title_row(ax, f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
+                                  f"{variant_text(setting.get('variant'))}")
     slots.label_under(axes[-1], _cell_label(outer))
     figures.group_legend(fig, table["op_group"], colours)
     bars = f"bars: {', '.join(slots.inners)}"
@@ -136,9 +136,10 @@ def _share_cis(eager, fused, time_column: str) -> dict:
     return out
 
 
-def _sweep_comparisons(report: Report):
+def _sweep_comparisons(report: Report, time_column: str):
     """(cell key, eager rows, {flow: fused rows}) of every cell with an eager run and a run with fused rows;
-    only those cells' rows are read, one query for all."""
+    only those cells' rows are read, one query for all, and only the columns Table V reads in `time_column`'s
+    view are kept (the analysis selects rows many times over: each column costs)."""
     from ngbench.report.views import with_paper_us
 
     cells, fused_runs = report.cells, set(report.sums.loc[report.sums["fused_ops"] > 0, "run_id"])
@@ -151,7 +152,9 @@ def _sweep_comparisons(report: Report):
     if not pairs:
         return []
     run_ids = sorted({run for _, eager, fused in pairs for run in (eager, *fused.values())})
-    rows = with_paper_us(report.ops.rows(run_ids, FUSION_COLUMNS), cells)
+    files = cells.loc[cells["run_id"].isin(run_ids), "ops_path"].tolist()
+    rows = with_paper_us(report.ops.rows(run_ids, FUSION_COLUMNS, files), cells)
+    rows = rows[["run_id", "iteration", "op", "op_group", "is_gemm", "fused_ops", time_column]]
     by_run = dict(tuple(rows.groupby("run_id", sort=False)))
     return [(key, by_run[eager], {flow: by_run[run] for flow, run in fused.items()}) for key, eager, fused in pairs]
 
@@ -183,13 +186,20 @@ def fusion_parts(table5, groups, view: str) -> list[Table]:
             Table("table5_fusion_by_group", "Table V by operator group", groups, fmt.rounded(groups), pages=())]
 
 
+def figures_section(report: Report) -> list:
+    """Figures 7 and 8, when the sweep holds more than one flow."""
+    if report.cells["flow"].nunique() < 2 or report.out is None:
+        return []
+    return flow_figures(report.breakdown(), report.out, report.view)
+
+
 def section(report: Report) -> list:
-    """Figures 7 and 8 and Table V, when the sweep holds more than one flow."""
+    """Table V, when the sweep holds more than one flow."""
     if report.cells["flow"].nunique() < 2:
         return []
-    parts = flow_figures(report.breakdown(), report.out, report.view) if report.out is not None else []
-    table5, groups = _table5(_sweep_comparisons(report), f"{report.view}_us")
-    return parts + fusion_parts(table5, groups, report.view)
+    time_column = f"{report.view}_us"
+    table5, groups = _table5(_sweep_comparisons(report, time_column), time_column)
+    return fusion_parts(table5, groups, report.view)
 
 
 def write_flow_reports(ops, out_dir: str | Path, view: str = "wall") -> list[Path]:

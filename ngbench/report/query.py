@@ -66,13 +66,15 @@ class Ops:
     def operators(self):
         return self.query(OPERATORS_SQL)
 
-    def rows(self, run_ids: list[str], columns: list[str]):
-        """The rows of the cells `run_ids`, only `columns` (with run_id), in file order."""
+    def rows(self, run_ids: list[str], columns: list[str], files: list[str] | None = None):
+        """The rows of the cells `run_ids`, only `columns` (with run_id), in file order; `files`, when the
+        source is files, are those that hold these cells (the others are not opened)."""
         import pandas as pd
 
         names = ", ".join(dict.fromkeys(["run_id", *columns]))
         sql = f"SELECT {names} FROM {{source}} WHERE list_contains($run_ids, run_id) ORDER BY run_id, iteration, seq"
-        rows = self.query(sql, run_ids=list(run_ids))
+        chosen = {"files": list(files)} if files is not None and "files" in self.parameters else {}
+        rows = self.query(sql, run_ids=list(run_ids), **chosen)
         # Python strings: the analyses that read rows one by one are several times slower on Arrow strings
         return rows.astype({c: object for c in rows.columns if pd.api.types.is_string_dtype(rows[c].dtype)})
 

@@ -99,8 +99,21 @@ def with_flops_bytes(ops, device_is_host: bool):
     taxonomy = load_taxonomy()
     ops = ops.copy()
     column = lambda name: ops[name] if name in ops else [None] * len(ops)  # noqa: E731
-    keys = [(op, tuple(tuple(int(d) for d in as_list(s)) for s in as_list(shapes)),
-             tuple(str(d) for d in as_list(dtypes)), tuple(str(v) for v in as_list(values)),
+    converted: dict[tuple[str, int], tuple] = {}   # a trace's rows share one list per distinct value: once each
+
+    def once(kind: str, value, convert) -> tuple:
+        key = (kind, id(value))
+        if key not in converted:
+            converted[key] = (convert(value), value)   # the value is kept, so that its id is not reused
+        return converted[key][0]
+
+    def shape_key(shapes) -> tuple:
+        return tuple(tuple(int(d) for d in as_list(s)) for s in as_list(shapes))
+
+    def text_key(items) -> tuple:
+        return tuple(str(d) for d in as_list(items))
+
+    keys = [(op, once("shapes", shapes, shape_key), once("dtypes", dtypes, text_key), once("values", values, text_key),
              None if device_is_host else bool(len(as_list(kernels))))
             for op, shapes, dtypes, values, kernels in zip(ops["op"], column("input_shapes"), column("input_dtypes"),
                                                            column("input_values"), column("kernels"))]
