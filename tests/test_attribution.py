@@ -222,3 +222,33 @@ def test_module_scopes_leave_a_fused_fast_path_as_the_timed_pass_runs_it():
     assert "aten::_transformer_encoder_layer_fwd" in names
     assert f"{kineto.MODULE_PREFIX}<root> [TransformerEncoderLayer]" in names
     assert not layer._forward_hooks and not layer._forward_pre_hooks
+
+
+def test_each_gpu_iteration_gets_only_the_kernels_launched_inside_it():
+    """Two GPU iterations of one operator each: every window takes only its own launches, so each op has one
+    kernel (30 us), nothing is unattributed, and the rows of each iteration sum to its window."""
+    events = [iteration(0, 0, 100), op("aten::mm", 10, 20), launch(12, 1), kernel("gemm", 15, 30, 1),
+              iteration(1, 100, 100), op("aten::mm", 110, 20), launch(112, 2), kernel("gemm", 115, 30, 2)]
+    result = attribute(events_from_trace(events), device_is_host=False)
+    assert list(result.ops["op"]) == ["aten::mm", IDLE_OP] * 2
+    mm = result.ops[result.ops["op"] == "aten::mm"]
+    assert list(mm["device_us"]) == [30, 30] and list(mm["host_us"]) == [20, 20]
+    assert list(mm["wall_us"]) == [pytest.approx(35)] * 2        # kernel 30 + device idle [10, 15] in the op
+    assert list(mm["kernels"]) == [["gemm"], ["gemm"]]
+    assert busy_us(result) == [pytest.approx(30)] * 2
+    assert list(result.kernels["iteration"]) == [0, 1] and list(result.kernels["start_us"]) == [15, 15]
+    assert result.ops.groupby("iteration")["wall_us"].sum().tolist() == [pytest.approx(100)] * 2
+
+
+def test_join_by_position_around_an_op_the_annotation_lacks():
+    """Timed mm, item, add, relu against annotated mm, add, relu: each matched op takes the module of its own
+    counterpart; the op with none gets no module."""
+    notes = annotate(events_from_trace([iteration(0, 0, 50), scope("a", "Linear", 0, 5), op("aten::mm", 1, 1),
+                                        scope("b", "Add", 10, 5), op("aten::add", 11, 1),
+                                        scope("c", "ReLU", 20, 5), op("aten::relu", 21, 1)]))
+    timed = attribute(events_from_trace([iteration(0, 0, 50), op("aten::mm", 1, 1), op("aten::item", 5, 1),
+                                         op("aten::add", 11, 1), op("aten::relu", 21, 1)]), device_is_host=True).ops
+    joined, unmatched = join_annotation(timed, notes)
+    assert unmatched == 1
+    assert list(joined["module"]) == ["a", "", "b", "c", ""]
+    assert list(joined["module_type"]) == ["Linear", "", "Add", "ReLU", ""]
