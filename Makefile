@@ -14,7 +14,7 @@ report = if [ $$s -le 1 ]; then $(REPORT) $(call sweep_dir,$(1)) || s=$$?; fi; e
 # Sweep config $(1) with the overrides $(2) and ARGS, then its report.
 sweep = $(SWEEP) --config-name $(1) $(2) $(ARGS); s=$$?; $(call report,$(1))
 
-.PHONY: help test-fast test test-gpu smoke fidelity fig5 fig6 fig7 fig8 fig9 table1 table4 table5 mixtral
+.PHONY: help test-fast test test-gpu smoke fidelity fig5 fig6 fig7 fig8 fig9 table1 table4 table5 mixtral mutation
 
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,3 +61,11 @@ table5:  ## Table V: fusion rate and non-GEMM time before/after fusion (Figure 8
 
 mixtral:  ## Mixtral-8x7B over two GPUs, batch 1-8 (ARGS="platform.devices=[...]" for more)
 	$(call sweep,multigpu)
+
+mutation:  ## mutation testing of the measurement core (mutmut, one worker, fresh; ~1 h on 2 cores) -> docs/results/mutation.md
+	rm -rf mutants
+	start=$$(date +%s); OMP_NUM_THREADS=1 mutmut run --max-children 1 || exit $$?; \
+	  minutes=$$(( ($$(date +%s) - start) / 60 )); \
+	  $(PY) benchmarks/mutation_listed.py mutants/listed.json; s=$$?; \
+	  $(PY) benchmarks/mutation_report.py --out docs/results/mutation.md --baseline docs/results/mutation-before.json \
+	    --listed mutants/listed.json --minutes $$minutes || exit $$?; exit $$s

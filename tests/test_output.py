@@ -122,3 +122,47 @@ def test_a_failed_cell_keeps_the_traceback_of_a_tool_error_only():
 @pytest.mark.parametrize("overrides, expected", [({}, "full"), ({"n_layer": 2}, "tiny"), ({"n_layer": 3}, "custom")])
 def test_variant_of_a_model_config(overrides, expected):
     assert CellKey.variant_of({"overrides": overrides, "tiny": {"n_layer": 2}}) == expected
+
+
+BREAKDOWN_SUMMARY = {
+    "model": "gpt2", "variant": "tiny", "flow": "torch", "device": "cpu", "precision": "fp32", "quant": "dynamic",
+    "batch_size": 2,
+    "groups": {"Elementwise": {"wall_ms": 0.02, "wall_pct": 20.0, "wall_pct_ci95": [18.0, 22.5], "wall_profiled_pct": 30.0,
+                               "device_ms": 0.005, "host_ms": 0.02, "ops": 3},
+               "GEMM": {"wall_ms": 0.05, "wall_pct": 50.0, "wall_pct_ci95": [45.0, 55.0], "wall_profiled_pct": 48.0,
+                        "device_ms": 0.03, "host_ms": 0.01, "ops": 1}},
+    "clean": {"median_ms": 1.25, "ci95_ms": [1.2, 1.3], "iters": 40},
+    "reconstructed_ms": 1.3, "profiled_ms": 2.5, "gemm_pct": 50.0,
+    "reconciliation": {"reconstructed_over_clean": 1.04, "profiled_over_clean": 2.0, "device_busy_share": 0.125},
+    "warnings": ["2 of 8 profiled iterations stalled and were left out"],
+    "unmapped_ops": {"aten::odd": 2},
+}
+
+
+def test_the_console_breakdown_shows_each_group_and_the_figures_of_the_run(capsys, monkeypatch):
+    from ngbench.output import print_breakdown
+
+    monkeypatch.setenv("COLUMNS", "200")
+    print_breakdown(BREAKDOWN_SUMMARY)
+    lines = capsys.readouterr().out.splitlines()
+    assert "gpt2 (tiny) | torch | cpu | fp32 | dynamic | batch 2" in lines[0]
+    header = [[cell.strip() for cell in line.split("┃")[1:-1]] for line in lines if "┃" in line]
+    assert header == [["group", "wall ms", "wall %", "95% CI", "profiled %", "device ms", "host ms", "ops"]]
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines if "│" in line]
+    assert rows == [["GEMM", "0.050", "50.0", "45.0-55.0", "48.0", "0.030", "0.010", "1"],
+                        ["Elementwise", "0.020", "20.0", "18.0-22.5", "30.0", "0.005", "0.020", "3"]]
+    text = " ".join(line.strip() for line in lines if not line.startswith(("┏", "┃", "┡", "│", "└")))
+    assert ("clean 1.250 ms (95% CI 1.200-1.300, 40 inferences) | rebuilt 1.300 ms (rebuilt/clean 1.040) | "
+            "profiled 2.500 ms (profiled/clean 2.000) | device busy 12.5% | GEMM 50.0%") in text
+    assert "warning: 2 of 8 profiled iterations stalled and were left out" in text
+    assert "unmapped ops (counted as Other): {'aten::odd': 2}" in text
+
+
+def test_a_full_model_without_quantization_has_a_short_title(capsys, monkeypatch):
+    from ngbench.output import print_breakdown
+
+    monkeypatch.setenv("COLUMNS", "200")
+    print_breakdown({**BREAKDOWN_SUMMARY, "variant": "full", "quant": "", "warnings": [], "unmapped_ops": {}})
+    out = capsys.readouterr().out
+    assert "gpt2 | torch | cpu | fp32 | batch 2" in out.splitlines()[0]
+    assert "warning" not in out and "unmapped" not in out

@@ -1,0 +1,170 @@
+"""docs/results/mutation.md from mutmut's results (`make mutation` runs it after `mutmut run`).
+
+Reads mutants/<module>.meta (mutmut's verdict per mutant) for the modules of pyproject.toml's
+[tool.mutmut] only_mutate, and writes the kill rate per module and in total, beside the baseline's
+(--baseline: a JSON file this script wrote with --save), and every surviving mutant with its diff and a word
+from benchmarks/mutation_notes.yaml (equivalent, or the test that is missing). The ten mutants issue 15 listed
+are run by benchmarks/mutation_listed.py, whose JSON (--listed) becomes the last table.
+
+    python benchmarks/mutation_report.py --out docs/results/mutation.md \
+        --baseline docs/results/mutation-before.json --listed mutants/listed.json --minutes 41
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTES = ROOT / "benchmarks" / "mutation_notes.yaml"
+# mutmut's exit codes (mutmut.stats.status_by_exit_code): a timeout or a type error stops the mutant too
+KILLED, SURVIVED, NO_TESTS = {1, 3, 24, -24, 36, 37, 152, 255}, {0}, {5, 33}
+
+
+def modules() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    return list(config["only_mutate"])
+
+
+def verdicts(module: str) -> dict[str, int | None]:
+    """mutant name -> mutmut's exit code (None: not run yet)."""
+    meta = ROOT / "mutants" / (module + ".meta")
+    if not meta.exists():
+        return {}
+    return json.loads(meta.read_text())["exit_code_by_key"]
+
+
+def counts(codes: dict[str, int | None]) -> dict[str, int]:
+    kinds = Counter("killed" if c in KILLED else "survived" if c in SURVIVED else "no tests" if c in NO_TESTS
+                    else "not run" if c is None else "other" for c in codes.values())
+    return {k: kinds.get(k, 0) for k in ("killed", "survived", "no tests", "other", "not run")}
+
+
+def rate(row: dict[str, int]) -> float | None:
+    """Killed over the mutants that ran (a mutant no selected test reaches counts as not killed)."""
+    ran = row["killed"] + row["survived"] + row["no tests"] + row["other"]
+    return 100.0 * row["killed"] / ran if ran else None
+
+
+def diff_lines(name: str, module: str) -> str:
+    """The changed lines of a mutant (`-old` / `+new`), from mutmut's own diff."""
+    import os
+
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        diff = get_diff_for_mutant(name, path=module)
+    finally:
+        os.chdir(cwd)
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    return " / ".join(re.sub(r"\s+", " ", line).strip() for line in changed)
+
+
+def load_notes() -> list[tuple[re.Pattern, str]]:
+    import yaml
+
+    entries = yaml.safe_load(NOTES.read_text()) if NOTES.exists() else []
+    return [(re.compile(entry["match"]), entry["note"]) for entry in entries or []]
+
+
+def note_for(name: str, diff: str, notes) -> str:
+    for pattern, note in notes:
+        if pattern.search(name) or pattern.search(diff):
+            return note
+    return "not reviewed"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def table(rows: dict[str, dict], baseline: dict[str, dict]) -> list[str]:
+    lines = ["| module | mutants | killed | survived | no test reaches it | kill rate | before |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    total, before_total = Counter(), Counter()
+    for module, row in rows.items():
+        total.update(row)
+        before = baseline.get(module)
+        if before:
+            before_total.update(before)
+        lines.append(f"| {module} | {sum(row.values())} | {row['killed']} | {row['survived']} | {row['no tests']} "
+                     f"| {_pct(rate(row))} | {_pct(rate(before)) if before else '-'} |")
+    total_row = {k: total.get(k, 0) for k in ("killed", "survived", "no tests", "other", "not run")}
+    before_row = {k: before_total.get(k, 0) for k in total_row}
+    lines.append(f"| **all** | {sum(total_row.values())} | {total_row['killed']} | {total_row['survived']} | "
+                 f"{total_row['no tests']} | **{_pct(rate(total_row))}** | "
+                 f"{_pct(rate(before_row)) if baseline else '-'} |")
+    return lines
+
+
+def survivors(all_codes: dict[str, dict], notes) -> list[str]:
+    lines = ["| mutant | change | why it survives |", "|---|---|---|"]
+    for module, codes in all_codes.items():
+        for name, code in sorted(codes.items(), key=lambda kv: _natural(kv[0])):
+            if code in KILLED or code is None:
+                continue
+            diff = diff_lines(name, module)
+            word = "no selected test reaches it" if code in NO_TESTS else note_for(name, diff, notes)
+            lines.append(f"| `{name.removeprefix('ngbench.')}` | `{diff.replace('|', '¦')}` | {word} |")
+    return lines
+
+
+def _natural(name: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def listed(path: Path) -> list[str]:
+    results = json.loads(path.read_text())
+    lines = ["| # | mutant (issue 15) | killed by | killed |", "|---:|---|---|---|"]
+    for k, item in enumerate(results, 1):
+        lines.append(f"| {k} | {item['what']} (`{item['file']}`) | `{item['test']}` | "
+                     f"{'yes' if item['killed'] else '**no**'} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="the markdown page to write")
+    parser.add_argument("--save", type=Path, help="also write the counts per module as JSON (a later baseline)")
+    parser.add_argument("--baseline", type=Path, help="counts per module of an earlier run (--save's JSON)")
+    parser.add_argument("--listed", type=Path, help="benchmarks/mutation_listed.py's JSON")
+    parser.add_argument("--minutes", type=float, help="how long the mutmut run took, for the page")
+    args = parser.parse_args(argv)
+    all_codes = {module: verdicts(module) for module in modules()}
+    if not any(all_codes.values()):
+        print("no mutmut results under mutants/: run `make mutation` (or `mutmut run`) first", file=sys.stderr)
+        return 2
+    rows = {module: counts(codes) for module, codes in all_codes.items()}
+    if args.save:
+        args.save.write_text(json.dumps(rows, indent=2) + "\n")
+    baseline = json.loads(args.baseline.read_text()) if args.baseline and args.baseline.exists() else {}
+    lines = ["# Mutation testing of the measurement core", "",
+             "Generated by `make mutation` (mutmut 3, one worker; benchmarks/mutation_report.py). A mutant is killed",
+             "when one of the fast tests that reach the mutated function fails (pyproject.toml [tool.mutmut] selects",
+             "them: the CLI and end-to-end tests are left out); a mutant no selected test reaches counts as not",
+             "killed. `before` is the first run, before the known-answer tests of issue 15 were added."
+             + (f" This run took {args.minutes:.0f} minutes on the 2-core CPU machine." if args.minutes else ""), "",
+             *table(rows, baseline), ""]
+    if args.listed and args.listed.exists():
+        lines += ["## The survivors issue 15 listed", "",
+                  "Each applied by hand to a copy of the tree (benchmarks/mutation_listed.py) and run against the test",
+                  "named.", "", *listed(args.listed), ""]
+    lines += ["## Surviving mutants", "", *survivors(all_codes, load_notes()), ""]
+    text = "\n".join(lines)
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
