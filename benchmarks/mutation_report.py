@@ -16,6 +16,7 @@ import argparse
 import json
 import re
 import sys
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -32,12 +33,18 @@ def modules() -> list[str]:
     return list(config["only_mutate"])
 
 
-def verdicts(module: str) -> dict[str, int | None]:
-    """mutant name -> mutmut's exit code (None: not run yet)."""
+def in_sample(name: str, sample: int) -> bool:
+    """Whether mutant `name` is in the 1-in-`sample` sample (the same mutants on every run of the same code)."""
+    return zlib.crc32(name.encode()) % sample == 0
+
+
+def verdicts(module: str, sample: int = 1) -> dict[str, int | None]:
+    """mutant name -> mutmut's exit code (None: not run yet), for the mutants of the sample."""
     meta = ROOT / "mutants" / (module + ".meta")
     if not meta.exists():
         return {}
-    return json.loads(meta.read_text())["exit_code_by_key"]
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    return {name: code for name, code in codes.items() if in_sample(name, sample)}
 
 
 def counts(codes: dict[str, int | None]) -> dict[str, int]:
@@ -106,14 +113,23 @@ def table(rows: dict[str, dict], baseline: dict[str, dict]) -> list[str]:
 
 
 def survivors(all_codes: dict[str, dict], notes) -> list[str]:
+    """Each surviving mutant with its change and why it survives; the mutants no selected test reaches,
+    counted per function (they need a test of that function, or are equivalent: see the note)."""
     lines = ["| mutant | change | why it survives |", "|---|---|---|"]
+    unreached: Counter = Counter()
     for module, codes in all_codes.items():
         for name, code in sorted(codes.items(), key=lambda kv: _natural(kv[0])):
             if code in KILLED or code is None:
                 continue
+            if code in NO_TESTS:
+                unreached[name.rpartition("__mutmut_")[0]] += 1
+                continue
             diff = diff_lines(name, module)
-            word = "no selected test reaches it" if code in NO_TESTS else note_for(name, diff, notes)
-            lines.append(f"| `{name.removeprefix('ngbench.')}` | `{diff.replace('|', '¦')}` | {word} |")
+            lines.append(f"| `{name.removeprefix('ngbench.')}` | `{diff.replace('|', '¦')}` | "
+                         f"{note_for(name, diff, notes)} |")
+    lines += ["", "### Functions no selected test reaches", "", "| function | mutants | why |", "|---|---:|---|"]
+    for function, count in sorted(unreached.items()):
+        lines.append(f"| `{function.removeprefix('ngbench.')}` | {count} | {note_for(function, '', notes)} |")
     return lines
 
 
@@ -137,8 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="counts per module of an earlier run (--save's JSON)")
     parser.add_argument("--listed", type=Path, help="benchmarks/mutation_listed.py's JSON")
     parser.add_argument("--minutes", type=float, help="how long the mutmut run took, for the page")
+    parser.add_argument("--sample", type=int, default=1, help="count only the 1-in-N sample of the mutants")
+    parser.add_argument("--names", action="store_true",
+                        help="print the names of the sample's mutants that have not run yet (for `mutmut run`)")
     args = parser.parse_args(argv)
-    all_codes = {module: verdicts(module) for module in modules()}
+    all_codes = {module: verdicts(module, args.sample) for module in modules()}
+    if args.names:
+        print("\n".join(name for codes in all_codes.values() for name, code in codes.items() if code is None))
+        return 0
     if not any(all_codes.values()):
         print("no mutmut results under mutants/: run `make mutation` (or `mutmut run`) first", file=sys.stderr)
         return 2
@@ -151,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
              "when one of the fast tests that reach the mutated function fails (pyproject.toml [tool.mutmut] selects",
              "them: the CLI and end-to-end tests are left out); a mutant no selected test reaches counts as not",
              "killed. `before` is the first run, before the known-answer tests of issue 15 were added."
+             + (f" The figures are over a fixed 1-in-{args.sample} sample of the mutants (crc32 of the name)."
+                if args.sample > 1 else "")
              + (f" This run took {args.minutes:.0f} minutes on the 2-core CPU machine." if args.minutes else ""), "",
              *table(rows, baseline), ""]
     if args.listed and args.listed.exists():

@@ -189,3 +189,30 @@ def test_roofline_block_takes_the_measured_bandwidth_before_the_spec():
     assert measured["spec"] is None and measured["groups"]["GEMM"]["memory_roofline_pct"] == pytest.approx(20.0)
     bare = roofline_block(ROOFLINE_OPS, 2, "cpu", "fp32", "", {})
     assert bare["bandwidth_gbs"] is None and bare["bandwidth_source"] is None
+
+
+def test_roofline_block_on_an_h100_takes_its_spec_and_the_precisions_peak():
+    block = roofline_block(ROOFLINE_OPS, 2, "cuda:0", "fp16", "", {"gpu": "NVIDIA H100 80GB HBM3"})
+    assert (block["device"], block["peak"], block["peak_tflops"]) == ("H100 SXM", "fp16_tensor", 989.4)
+    assert block["bandwidth_gbs"] == 3350 and block["bandwidth_source"] == "spec"
+    gemm = block["groups"]["GEMM"]   # 10 GB/s of 3350, 20 TFLOP/s of 989.4
+    assert gemm["memory_roofline_pct"] == pytest.approx(100 * 10 / 3350)
+    assert gemm["compute_peak_pct"] == pytest.approx(100 * 20 / 989.4)
+    int8 = roofline_block(ROOFLINE_OPS, 2, "cuda:0", "fp16", "int8", {"gpu": "NVIDIA H100 80GB HBM3"})
+    assert (int8["peak"], int8["peak_tflops"]) == ("int8_tensor", 1978.9)
+    assert roofline_block(ROOFLINE_OPS, 2, "cpu", "fp32", "", {"gpu": "NVIDIA H100 80GB HBM3"})["spec"] is None
+
+
+def test_inside_operators_gathers_the_blocks_of_one_run():
+    from ngbench.summary import inside_operators
+
+    ops = ROOFLINE_OPS.assign(iteration=[0, 0, 1, 1], op=["aten::mm", "aten::mm", "aten::mm", UNATTRIBUTED_OP])
+    kernels = pd.DataFrame({"op_group": ["GEMM", "Elementwise"], "kernel_class": ["gemm", "other"],
+                            "kernel": ["sm90_gemm", "mystery_kernel"], "kernel_rule": ["gemm", ""],
+                            "device_us": [200.0, 50.0]})
+    inside = inside_operators(ops, kernels, "cuda:0", "fp16", "", {"gpu": "NVIDIA H100 80GB HBM3"})
+    assert set(inside) == {"kernel_classes", "unmapped_kernels", "roofline", "coverage"}
+    assert inside["unmapped_kernels"] == {"mystery_kernel": 1}
+    assert inside["kernel_classes"]["device_ms"] == pytest.approx(0.125)          # 250 us over 2 iterations
+    assert inside["coverage"]["device_pct"] == pytest.approx(100 * 200 / 250)
+    assert inside["roofline"]["groups"]["GEMM"]["device_ms"] == pytest.approx(0.1)
