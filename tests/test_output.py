@@ -47,14 +47,15 @@ def test_the_writer_writes_a_hidden_temporary_beside_the_target(tmp_path):
     assert remove_stale_temporaries(tmp_path / "sub") == []
 
 
-def test_files_get_the_mode_the_umask_gives(tmp_path):
-    old = os.umask(0o027)
+@pytest.mark.parametrize("umask, mode", [(0o027, 0o640), (0o022, 0o644), (0o002, 0o664)])
+def test_files_get_the_mode_the_umask_gives(tmp_path, umask, mode):
+    old = os.umask(umask)
     try:
         write_json(tmp_path / "a.json", {"x": 1})
-        assert os.umask(0o027) == 0o027   # reading the umask left it as it was
+        assert os.umask(umask) == umask   # reading the umask left it as it was
     finally:
         os.umask(old)
-    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == mode
 
 
 def test_stale_temporaries_are_removed_and_named(tmp_path):
