@@ -83,6 +83,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python benchmarks/mutation_listed.py OUT.json", file=sys.stderr)
         return 2
+    control = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              *sorted({entry[-1] for entry in LISTED})], cwd=ROOT, capture_output=True, text=True)
+    if control.returncode != 0:   # a test that fails on the real code kills nothing
+        print(f"the tests fail without any mutant:\n{control.stdout[-3000:]}", file=sys.stderr)
+        return 1
     results = []
     for entry in LISTED:
         results.append(run_one(*entry))
