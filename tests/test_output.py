@@ -167,3 +167,24 @@ def test_a_full_model_without_quantization_has_a_short_title(capsys, monkeypatch
     out = capsys.readouterr().out
     assert "gpt2 | torch | cpu | fp32 | batch 2" in out.splitlines()[0]
     assert "warning" not in out and "unmapped" not in out
+
+
+def test_a_summary_without_figures_still_prints_its_title(capsys, monkeypatch):
+    from ngbench.output import print_breakdown
+
+    monkeypatch.setenv("COLUMNS", "200")
+    print_breakdown({"model": "m", "flow": "torch", "device": "cpu", "precision": "fp32", "batch_size": 1})
+    out = capsys.readouterr().out
+    assert "m | torch | cpu | fp32 | batch 1" in out
+    assert "clean nan ms (95% CI nan-nan, 0 inferences) | rebuilt nan ms" in " ".join(out.split())
+
+
+def test_ops_table_puts_the_run_columns_in_front_in_schema_order():
+    from ngbench.record import ops_table
+    from ngbench.schema import OPS_COLUMNS
+
+    ops = pd.DataFrame({c: [None] for c in OPS_COLUMNS if c not in KEY.names() + ["run_id"]})
+    table = ops_table(ops.assign(op="aten::mm", flops=1.0, bytes=2.0), KEY, "run9")
+    assert list(table.columns) == OPS_COLUMNS
+    assert (table["run_id"].item(), table["model"].item(), table["batch_size"].item()) == ("run9", "gpt2", 2)
+    assert (table["flops"].item(), table["bytes"].item()) == (1.0, 2.0)

@@ -110,3 +110,50 @@ def test_cells_are_ordered_by_their_key(tmp_path):
         shutil.copytree(FIXTURE / name, tmp_path / name)
     cells = load_sweep(tmp_path).cells
     assert list(zip(cells["model"], cells["flow"])) == [("gpt2", "ort"), ("gpt2", "torch"), ("swin_t", "torch")]
+
+
+def test_a_failed_run_directory_given_itself_and_a_summary_without_error_or_environment(tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "failed", "model": "gpt2"}))
+    [row] = load_sweep(tmp_path).failed.to_dict("records")
+    assert (row["dir"], row["file"], row["error"], row["flow"]) == (".", "summary.json", "status=failed", "")
+
+
+def test_an_ops_file_of_schema_2_lacking_columns_says_its_version(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.copytree(FIXTURE / OK_CELL, tmp_path / "cell")
+    table = pa.table({"op": ["aten::mm"]}).replace_schema_metadata({"ngbench_schema_version": "2"})
+    pq.write_table(table, tmp_path / "cell" / "ops.parquet")
+    [row] = load_sweep(tmp_path).failed.to_dict("records")
+    assert f"{tmp_path / 'cell' / 'ops.parquet'} has schema_version 2 and lacks run_id, iteration" in row["error"]
+    assert row["file"] == "ops.parquet" and row["model"] == "gpt2"
+
+
+def test_a_cell_without_environment_has_empty_gpu_and_cpu(tmp_path):
+    shutil.copytree(FIXTURE / OK_CELL, tmp_path / "cell")
+    summary = json.loads((tmp_path / "cell" / "summary.json").read_text())
+    summary.pop("environment", None)
+    (tmp_path / "cell" / "summary.json").write_text(json.dumps(summary))
+    row = load_sweep(tmp_path).cells.iloc[0]
+    assert (row["gpu"], row["cpu"]) == ("", "")
+
+
+def test_cells_whose_ops_duckdb_cannot_read_move_to_the_failed_ones(tmp_path):
+    from ngbench.report.query import Ops, unreadable_files
+
+    for name in ("flow=torch,model=gpt2", "flow=ort,model=gpt2"):
+        shutil.copytree(FIXTURE / name, tmp_path / name)
+    sweep = load_sweep(tmp_path)
+    good = sweep.ops_files[0]
+    assert unreadable_files(sweep.ops_files) == {}
+    bad = sweep.ops_files[1]
+    sweep.drop_unreadable({bad: "broken page"})
+    assert sweep.ops_files == [good]
+    [row] = sweep.failed.to_dict("records")
+    assert (row["file"], row["error"]) == ("ops.parquet", f"{bad} is not readable (broken page); delete the cell and "
+                                                          "rerun it")
+    run_id = sweep.cells.iloc[0]["run_id"]
+    rows = Ops([good]).rows([run_id], ["iteration", "op"])
+    assert list(rows.columns) == ["run_id", "iteration", "op"] and set(rows["run_id"]) == {run_id}
+    assert rows["op"].dtype == object and rows["iteration"].is_monotonic_increasing

@@ -95,3 +95,18 @@ def test_non_gemm_operators_sort_by_group_then_time():
     assert table[["op", "instances", "wall_ms"]].values.tolist() == [
         ["aten::gelu", 1, pytest.approx(0.03)], ["aten::copy_", 1, pytest.approx(0.02)],
         ["aten::cat", 2, pytest.approx(0.01)]]
+
+
+def test_each_section_makes_the_tables_of_the_pages_being_written(report):
+    assert [t.name for t in breakdowns.section(report)] == ["breakdown", "breakdown_by_view", "model-m1-full",
+                                                          "cell-0", "cell-1"]
+    assert [t.name for t in tables.section(report)] == ["table4", "table1"]
+    csv_only = Report(report.sweep, "host", report.ops, report.sums, pages=("csv",))
+    assert [t.name for t in breakdowns.section(csv_only)] == ["breakdown", "breakdown_by_view"]
+    assert breakdowns.section(csv_only)[0].title == "Breakdown (host (operator calls))"
+    html_only = Report(report.sweep, "wall", report.ops, report.sums, pages=("html",))
+    assert [t.name for t in tables.section(html_only)] == ["table4"]
+    table4 = tables.section(html_only)[0]
+    assert list(table4.display.columns)[-3:] == ["dominant non-GEMM group", "% of latency", "batch sizes"]
+    assert table4.display["batch sizes"].tolist() == ["1,2"] and table4.pages == ("html",)
+    assert tables.table1(report).title == "Table I: non-GEMM operators" and tables.table1(report).pages == ()

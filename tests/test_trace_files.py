@@ -144,3 +144,48 @@ def test_rewrite_puts_metadata_first_and_edits_every_event(tmp_path, target):
     assert data["schemaVersion"] == 2 and data["baseTimeNanoseconds"] == 1700000000000
     assert [e["name"] for e in data["traceEvents"]] == ["ATEN::MM", "GEMM [X]", "PROCESS_NAME"]
     assert ChromeTrace(tmp_path / target).chunks() is not None   # still one event per line
+
+
+def test_event_table_columns_of_each_kind_of_event():
+    """One event of each kind the table keeps, with the defaults a field takes when the event lacks it."""
+    events = [
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 100, "dur": 5, "pid": 1, "tid": 7,
+         "args": {"External id": 3, "Sequence number": "12", "Input Dims": [[2, 2]], "Input type": ["float"],
+                  "Concrete Inputs": ["", "1"], "Module Hierarchy": "top.fc"}},
+        {"ph": "X", "cat": "kernel", "name": "gemm", "ts": 102, "pid": 0, "tid": 9, "args": {"correlation": "4"}},
+        {"ph": "X", "cat": "gpu_memcpy", "name": "copy", "ts": 103, "dur": 1, "pid": 0, "tid": 9,
+         "args": {"stream": 13}},
+        {"ph": "X", "cat": "python_function", "name": "nn.Module: Linear_0", "ts": 99, "dur": 8, "pid": 1, "tid": 7},
+        {"ph": "X", "cat": "python_function", "name": "<built-in method>", "ts": 99, "dur": 1},
+        {"ph": "X", "name": "no category", "ts": 99, "dur": 1},
+        {"ph": "x", "cat": "cpu_op", "name": "lower-case phase", "ts": 99},
+        {"ph": "i", "cat": "cpu_op", "name": "instant", "ts": 99},
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 7, "args": {"name": "main thread"}},
+        {"ph": "M", "name": "process_name", "pid": 0, "args": {"name": "GPU 0"}},
+        {"ph": "M", "name": "thread_name", "pid": 2},
+    ]
+    trace = event_table.trace_of(events, {"baseTimeNanoseconds": 1000})
+    table = trace.events.set_index("name")
+    assert list(table.index) == ["aten::mm", "gemm", "copy", "nn.Module: Linear_0"]
+    mm, gemm, copy = table.loc["aten::mm"], table.loc["gemm"], table.loc["copy"]
+    assert (mm["ts"], mm["dur"], mm["end"]) == (1.0, 5.0, 6.0)        # times from the first event (99 us)
+    assert (mm["external_id"], mm["seq_nr"], mm["correlation"], mm["stream"]) == (3, 12, -1, -1)
+    assert (mm["input_dims"], mm["input_types"], mm["concrete_inputs"]) == ([[2, 2]], ["float"], ["", "1"])
+    assert mm["scope"] == "top.fc" and (mm["pid"], mm["tid"]) == ("1", "7")
+    assert (gemm["dur"], gemm["correlation"], gemm["stream"], gemm["external_id"]) == (0.0, 4, 9, -1)
+    assert gemm["input_dims"] is None and gemm["scope"] == ""
+    assert copy["stream"] == 13
+    assert table.loc["nn.Module: Linear_0", "cat"] == "python_function"
+    assert trace.events.attrs["base_time_ns"] == 1000 + 99 * 1000.0
+    assert trace.thread_names == {"1/7": "main thread"} and trace.process_names == {"0": "GPU 0"}
+    assert trace.ignored_events == {"python_function": 1, "(no category)": 1, "ph=x cpu_op": 1, "ph=i cpu_op": 1,
+                                    "ph=M": 3}
+
+
+def test_a_scope_from_an_ngbench_trace_and_threads_named_by_number_or_text():
+    events = [{"ph": "X", "cat": "cpu_op", "name": "aten::add", "ts": 0, "dur": 1, "pid": 1, "tid": 7,
+               "args": {"ngbench module": "encoder.0", "ngbench module_type": "Block"}},
+              {"ph": "X", "cat": "cpu_op", "name": "aten::mul", "ts": 1, "dur": 1, "pid": 1, "tid": "7"}]
+    table = event_table.trace_of(events).events
+    assert list(table["scope"]) == ["encoder.0 [Block]", ""]
+    assert list(table["tid"]) == ["7", "7"] and len(table["tid"].cat.categories) == 1   # 7 and "7" are one thread
