@@ -38,9 +38,9 @@ def in_sample(name: str, sample: int) -> bool:
     return zlib.crc32(name.encode()) % sample == 0
 
 
-def verdicts(module: str, sample: int = 1) -> dict[str, int | None]:
+def verdicts(module: str, sample: int = 1, mutants: Path = ROOT / "mutants") -> dict[str, int | None]:
     """mutant name -> mutmut's exit code (None: not run yet), for the mutants of the sample."""
-    meta = ROOT / "mutants" / (module + ".meta")
+    meta = mutants / (module + ".meta")
     if not meta.exists():
         return {}
     codes = json.loads(meta.read_text())["exit_code_by_key"]
@@ -153,11 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, help="counts per module of an earlier run (--save's JSON)")
     parser.add_argument("--listed", type=Path, help="benchmarks/mutation_listed.py's JSON")
     parser.add_argument("--minutes", type=float, help="how long the mutmut run took, for the page")
+    parser.add_argument("--mutants", type=Path, default=ROOT / "mutants", help="mutmut's directory (with --save)")
     parser.add_argument("--sample", type=int, default=1, help="count only the 1-in-N sample of the mutants")
     parser.add_argument("--names", action="store_true",
                         help="print the names of the sample's mutants that have not run yet (for `mutmut run`)")
     args = parser.parse_args(argv)
-    all_codes = {module: verdicts(module, args.sample) for module in modules()}
+    all_codes = {module: verdicts(module, args.sample, args.mutants) for module in modules()}
     if args.names:
         print("\n".join(name for codes in all_codes.values() for name, code in codes.items() if code is None))
         return 0

@@ -2,7 +2,6 @@
 entries whose answers are worked out below."""
 
 import pandas as pd
-import pytest
 
 from ngbench.trace.trt_profile import (
     Layer,
