@@ -112,3 +112,11 @@ def test_a_taxonomy_file_read_afresh_gives_each_rule_its_group_and_kind(tmp_path
     assert (fused.kind, fused.group, fused.group_source) == ("activation", "Activation", "fused")
     assert taxonomy.own_kernel_classes("GEMM") == ("gemm", "conv", "attention")
     assert taxonomy.own_kernel_classes("Idle") == ()
+
+
+def test_classify_reads_the_module_type_column_and_a_missing_fused_list():
+    ops = pd.DataFrame({"op": ["aten::mul", "aten::mul"], "module_type": ["LlamaRMSNorm", None],
+                        "fused_ops": [None, ["aten::add", "aten::gelu"]]})
+    out = classify(ops)
+    assert list(out["op_group"]) == ["Normalization", "Activation"]
+    assert list(out["group_source"]) == ["module", "fused"]

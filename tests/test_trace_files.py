@@ -115,6 +115,8 @@ def test_broken_files_are_named_in_one_line(tmp_path, content, says):
         ChromeTrace(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: {says}") and message.endswith(f"; expected {chrome_json.EXPECTED}")
+    if content in (None, "", "hello", '{"schemaVersion": 1}'):   # no exception behind these: nothing in brackets
+        assert message == f"{path}: {says}; expected {chrome_json.EXPECTED}"
     assert "\n" not in message
 
 
