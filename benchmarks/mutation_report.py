@@ -53,9 +53,10 @@ def counts(codes: dict[str, int | None]) -> dict[str, int]:
     return {k: kinds.get(k, 0) for k in ("killed", "survived", "no tests", "other", "not run")}
 
 
-def rate(row: dict[str, int]) -> float | None:
-    """Killed over the mutants that ran (a mutant no selected test reaches counts as not killed)."""
-    ran = row["killed"] + row["survived"] + row["no tests"] + row["other"]
+def rate(row: dict[str, int], equivalent: int = 0) -> float | None:
+    """Killed over the mutants that ran (a mutant no selected test reaches counts as not killed), less the
+    `equivalent` survivors (no test can tell them from the code)."""
+    ran = row["killed"] + row["survived"] + row["no tests"] + row["other"] - equivalent
     return 100.0 * row["killed"] / ran if ran else None
 
 
@@ -93,40 +94,52 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def table(rows: dict[str, dict], baseline: dict[str, dict]) -> list[str]:
-    lines = ["| module | mutants | killed | survived | no test reaches it | kill rate | before |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+def table(rows: dict[str, dict], baseline: dict[str, dict], equivalent: dict[str, int]) -> list[str]:
+    """Kill rate per module and in all, before and now, and now without the survivors marked equivalent."""
+    lines = ["| module | mutants | killed | survived (equivalent) | no test reaches it | kill rate | "
+             "without equivalents | before |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     total, before_total = Counter(), Counter()
     for module, row in rows.items():
         total.update(row)
         before = baseline.get(module)
         if before:
             before_total.update(before)
-        lines.append(f"| {module} | {sum(row.values())} | {row['killed']} | {row['survived']} | {row['no tests']} "
-                     f"| {_pct(rate(row))} | {_pct(rate(before)) if before else '-'} |")
+        lines.append(f"| {module} | {sum(row.values())} | {row['killed']} | {row['survived']} "
+                     f"({equivalent.get(module, 0)}) | {row['no tests']} | {_pct(rate(row))} | "
+                     f"{_pct(rate(row, equivalent.get(module, 0)))} | {_pct(rate(before)) if before else '-'} |")
     total_row = {k: total.get(k, 0) for k in ("killed", "survived", "no tests", "other", "not run")}
     before_row = {k: before_total.get(k, 0) for k in total_row}
-    lines.append(f"| **all** | {sum(total_row.values())} | {total_row['killed']} | {total_row['survived']} | "
-                 f"{total_row['no tests']} | **{_pct(rate(total_row))}** | "
-                 f"{_pct(rate(before_row)) if baseline else '-'} |")
+    all_equivalent = sum(equivalent.values())
+    lines.append(f"| **all** | {sum(total_row.values())} | {total_row['killed']} | {total_row['survived']} "
+                 f"({all_equivalent}) | {total_row['no tests']} | **{_pct(rate(total_row))}** | "
+                 f"**{_pct(rate(total_row, all_equivalent))}** | {_pct(rate(before_row)) if baseline else '-'} |")
     return lines
 
 
-def survivors(all_codes: dict[str, dict], notes) -> list[str]:
+def survivor_notes(all_codes: dict[str, dict], notes) -> dict[str, list[tuple[str, str, str]]]:
+    """Per module, each surviving mutant (not the unreached ones) with its change and the word on it."""
+    found: dict[str, list] = {}
+    for module, codes in all_codes.items():
+        for name, code in sorted(codes.items(), key=lambda kv: _natural(kv[0])):
+            if code in KILLED or code in NO_TESTS or code is None:
+                continue
+            diff = diff_lines(name, module)
+            found.setdefault(module, []).append((name, diff, note_for(name, diff, notes)))
+    return found
+
+
+def survivors(all_codes: dict[str, dict], found: dict[str, list], notes) -> list[str]:
     """Each surviving mutant with its change and why it survives; the mutants no selected test reaches,
     counted per function (they need a test of that function, or are equivalent: see the note)."""
     lines = ["| mutant | change | why it survives |", "|---|---|---|"]
+    for module in all_codes:
+        for name, diff, note in found.get(module, []):
+            lines.append(f"| `{name.removeprefix('ngbench.')}` | `{diff.replace('|', '¦')}` | {note} |")
     unreached: Counter = Counter()
-    for module, codes in all_codes.items():
-        for name, code in sorted(codes.items(), key=lambda kv: _natural(kv[0])):
-            if code in KILLED or code is None:
-                continue
+    for codes in all_codes.values():
+        for name, code in codes.items():
             if code in NO_TESTS:
                 unreached[name.rpartition("__mutmut_")[0]] += 1
-                continue
-            diff = diff_lines(name, module)
-            lines.append(f"| `{name.removeprefix('ngbench.')}` | `{diff.replace('|', '¦')}` | "
-                         f"{note_for(name, diff, notes)} |")
     lines += ["", "### Functions no selected test reaches", "", "| function | mutants | why |", "|---|---:|---|"]
     for function, count in sorted(unreached.items()):
         lines.append(f"| `{function.removeprefix('ngbench.')}` | {count} | {note_for(function, '', notes)} |")
@@ -169,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.save:
         args.save.write_text(json.dumps(rows, indent=2) + "\n")
     baseline = json.loads(args.baseline.read_text()) if args.baseline and args.baseline.exists() else {}
+    notes = load_notes()
+    found = survivor_notes(all_codes, notes)
+    equivalent = {module: sum(note.startswith("equivalent") for _, _, note in items) for module, items in found.items()}
     lines = ["# Mutation testing of the measurement core", "",
              "Generated by `make mutation` (mutmut 3, one worker; benchmarks/mutation_report.py). A mutant is killed",
              "when one of the fast tests that reach the mutated function fails (pyproject.toml [tool.mutmut] selects",
@@ -177,12 +193,14 @@ def main(argv: list[str] | None = None) -> int:
              + (f" The figures are over a fixed 1-in-{args.sample} sample of the mutants (crc32 of the name)."
                 if args.sample > 1 else "")
              + (f" This run took {args.minutes:.0f} minutes on the 2-core CPU machine." if args.minutes else ""), "",
-             *table(rows, baseline), ""]
+             "`before` counts only the mutants that ran (`not run` in docs/results/mutation-before.json are left out).",
+             "",
+             *table(rows, baseline, equivalent), ""]
     if args.listed and args.listed.exists():
         lines += ["## The survivors issue 15 listed", "",
                   "Each applied by hand to a copy of the tree (benchmarks/mutation_listed.py) and run against the test",
                   "named.", "", *listed(args.listed), ""]
-    lines += ["## Surviving mutants", "", *survivors(all_codes, load_notes()), ""]
+    lines += ["## Surviving mutants", "", *survivors(all_codes, found, notes), ""]
     text = "\n".join(lines)
     if args.out:
         args.out.write_text(text)
