@@ -14,7 +14,7 @@ report = if [ $$s -le 1 ]; then $(REPORT) $(call sweep_dir,$(1)) || s=$$?; fi; e
 # Sweep config $(1) with the overrides $(2) and ARGS, then its report.
 sweep = $(SWEEP) --config-name $(1) $(2) $(ARGS); s=$$?; $(call report,$(1))
 
-.PHONY: help test-fast test test-gpu smoke fidelity fig5 fig6 fig7 fig8 fig9 table1 table4 table5 mixtral
+.PHONY: help test-fast test test-gpu smoke fidelity fig5 fig6 fig7 fig8 fig9 table1 table4 table5 mixtral mutation
 
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,3 +61,20 @@ table5:  ## Table V: fusion rate and non-GEMM time before/after fusion (Figure 8
 
 mixtral:  ## Mixtral-8x7B over two GPUs, batch 1-8 (ARGS="platform.devices=[...]" for more)
 	$(call sweep,multigpu)
+
+# MUTATION_SAMPLE=8 runs a fixed 1-in-8 sample of the mutants (mutation_report.py --names lists them once the
+# first `mutmut run`, on a few mutants, has made them all).
+MUTATION_SAMPLE ?= 1
+MUTMUT = OMP_NUM_THREADS=1 mutmut run --max-children 1
+
+mutation:  ## mutation testing of the measurement core (mutmut, one worker; hours on 2 cores, MUTATION_SAMPLE=8 about 40 min) -> docs/results/mutation.md
+	rm -rf mutants
+	start=$$(date +%s); \
+	  if [ $(MUTATION_SAMPLE) -gt 1 ]; then \
+	    $(MUTMUT) "ngbench.report.query.*__mutmut_1" > /dev/null || exit $$?; \
+	    $(MUTMUT) $$($(PY) benchmarks/mutation_report.py --names --sample $(MUTATION_SAMPLE)) || exit $$?; \
+	  else $(MUTMUT) || exit $$?; fi; \
+	  minutes=$$(( ($$(date +%s) - start) / 60 )); \
+	  $(PY) benchmarks/mutation_listed.py mutants/listed.json; s=$$?; \
+	  $(PY) benchmarks/mutation_report.py --out docs/results/mutation.md --baseline docs/results/mutation-before.json \
+	    --listed mutants/listed.json --sample $(MUTATION_SAMPLE) --minutes $$minutes || exit $$?; exit $$s

@@ -222,3 +222,76 @@ def test_module_scopes_leave_a_fused_fast_path_as_the_timed_pass_runs_it():
     assert "aten::_transformer_encoder_layer_fwd" in names
     assert f"{kineto.MODULE_PREFIX}<root> [TransformerEncoderLayer]" in names
     assert not layer._forward_hooks and not layer._forward_pre_hooks
+
+
+def test_each_gpu_iteration_gets_only_the_kernels_launched_inside_it():
+    """Two GPU iterations of one operator each: every window takes only its own launches, so each op has one
+    kernel (30 us), nothing is unattributed, and the rows of each iteration sum to its window."""
+    events = [iteration(0, 0, 100), op("aten::mm", 10, 20), launch(12, 1), kernel("gemm", 15, 30, 1),
+              iteration(1, 100, 100), op("aten::mm", 110, 20), launch(112, 2), kernel("gemm", 115, 30, 2)]
+    result = attribute(events_from_trace(events), device_is_host=False)
+    assert list(result.ops["op"]) == ["aten::mm", IDLE_OP] * 2
+    mm = result.ops[result.ops["op"] == "aten::mm"]
+    assert list(mm["device_us"]) == [30, 30] and list(mm["host_us"]) == [20, 20]
+    assert list(mm["wall_us"]) == [pytest.approx(35)] * 2        # kernel 30 + device idle [10, 15] in the op
+    assert list(mm["kernels"]) == [["gemm"], ["gemm"]]
+    assert busy_us(result) == [pytest.approx(30)] * 2
+    assert list(result.kernels["iteration"]) == [0, 1] and list(result.kernels["start_us"]) == [15, 15]
+    assert result.ops.groupby("iteration")["wall_us"].sum().tolist() == [pytest.approx(100)] * 2
+
+
+def test_join_by_position_around_an_op_the_annotation_lacks():
+    """Timed mm, item, add, relu against annotated mm, add, relu: each matched op takes the module of its own
+    counterpart; the op with none gets no module."""
+    notes = annotate(events_from_trace([iteration(0, 0, 50), scope("a", "Linear", 0, 5), op("aten::mm", 1, 1),
+                                        scope("b", "Add", 10, 5), op("aten::add", 11, 1),
+                                        scope("c", "ReLU", 20, 5), op("aten::relu", 21, 1)]))
+    timed = attribute(events_from_trace([iteration(0, 0, 50), op("aten::mm", 1, 1), op("aten::item", 5, 1),
+                                         op("aten::add", 11, 1), op("aten::relu", 21, 1)]), device_is_host=True).ops
+    joined, unmatched = join_annotation(timed, notes)
+    assert unmatched == 1
+    assert list(joined["module"]) == ["a", "", "b", "c", ""]
+    assert list(joined["module_type"]) == ["Linear", "", "Add", "ReLU", ""]
+
+
+def test_an_op_and_its_child_starting_together_give_the_outer_op():
+    events = [iteration(0, 0, 50), op("aten::linear", 10, 20), op("aten::addmm", 10, 15)]
+    result = attribute(events_from_trace(events), device_is_host=True)
+    assert list(result.ops["op"]) == ["aten::linear", IDLE_OP]
+    assert result.ops["host_us"].tolist() == [20, 0]          # pseudo-rows have no host time
+    assert result.ops["device_us"].tolist() == [20, 0]        # on the CPU the device is the host
+
+
+def test_many_kernels_of_one_op_keep_their_launch_order():
+    """More than 16 kernels (numpy sorts short arrays stably whatever the method): still in launch order."""
+    events = [iteration(0, 0, 200), op("aten::mm", 0, 100)]
+    for k in range(40):
+        events += [launch(1 + k, k + 1), kernel(f"k{k}", 101 + 2 * k, 1, k + 1)]
+    events += [op("aten::add", 150, 5), launch(151, 99), kernel("add_kernel", 190, 2, 99)]
+    rows = by_op(attribute(events_from_trace(events), device_is_host=False))
+    assert rows["aten::mm"].kernels == [f"k{k}" for k in range(40)]
+    assert rows["aten::add"].kernels == ["add_kernel"] and rows[IDLE_OP].host_us == 0
+
+
+def test_with_all_threads_each_launch_goes_to_the_op_of_its_own_thread():
+    """Forward on thread 1 and backward on thread 2 overlap in time; each kernel belongs to its own thread's op."""
+    events = [iteration(0, 0, 100), op("aten::mm", 10, 40, tid=1), launch(20, 1, tid=1), kernel("fwd_gemm", 25, 5, 1),
+              op("MmBackward0", 15, 40, tid=2), launch(21, 2, tid=2), kernel("bwd_gemm", 35, 5, 2)]
+    windows = kineto.windows(events_from_trace(events), all_threads=True)
+    assert list(windows[0].launches.columns)[-1] == "tid" and "tid" in windows[0].ops.columns
+    result = attribute_windows(windows, Costs({}))
+    rows = by_op(result)
+    assert rows["aten::mm"].kernels == ["fwd_gemm"] and rows["MmBackward0"].kernels == ["bwd_gemm"]
+    assert (rows["aten::mm"].device_us, rows["MmBackward0"].device_us) == (5, 5)
+
+
+def test_a_profile_without_iterations_is_refused_and_a_cpu_result_has_every_column():
+    from ngbench.trace.result import ITERATION_COLUMNS
+
+    with pytest.raises(RuntimeError, match=r"^the profile holds no iteration ranges \(ProfilerStep#k\)$"):
+        attribute_windows([], Costs({}))
+    result = attribute(events_from_trace([iteration(0, 0, 10), op("aten::mm", 1, 4)]), device_is_host=True)
+    assert list(result.iterations.columns) == ITERATION_COLUMNS
+    assert result.iterations[["record_cost_us", "waits"]].values.tolist() == [[0.0, 0]]
+    mm = by_op(result)["aten::mm"]
+    assert (mm.host_us, mm.device_us, mm.wall_us, mm.wall_profiled_us) == (4, 4, 4, 4)

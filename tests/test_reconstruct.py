@@ -153,3 +153,17 @@ def test_ort_cpu_node_events_lose_their_calibrated_cost():
     assert rows.loc["MatMul", "wall_us"] == 28 and rows.loc["Relu", "wall_us"] == 8    # less their own 2 µs
     assert result.iterations["rebuilt_us"].tolist() == [92]                            # 100 - 2 nodes x 4 µs
     assert rows.loc["MatMul", "wall_profiled_us"] == 30
+
+
+def test_host_clock_takes_a_boundary_cost_out_of_the_following_gap_never_more():
+    import pandas as pd
+
+    from ngbench.trace.reconstruct import HostClock
+
+    # op A [1, 1.5] and op B [5, 10], 1 us per boundary: the gap after A's start (0.5) is less than its cost
+    records = pd.DataFrame({"name": ["A", "B"], "kind": ["op", "op"], "ts": [1.0, 5.0], "end": [1.5, 10.0]})
+    clock = HostClock(records, Costs({"op": 2.0}), lo=0.0)
+    assert clock([0.0, 1.0, 1.5, 5.0, 10.0]).tolist() == [0.0, 1.0, 1.0, 3.5, 7.5]
+    assert clock.total_cost == 4.0
+    clock.anchor(5.0, 2.0)          # a blocking call ended at 5, rebuilt at 2: later times shift by -1.5
+    assert clock([1.5, 10.0]).tolist() == [1.0, 6.0]

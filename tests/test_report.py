@@ -485,3 +485,23 @@ def test_work_done_elsewhere_returns_its_value_and_raises_its_error():
 
     with pytest.raises(UserError, match="cell X: no figures"):
         Elsewhere(bad_input).result()
+
+
+@pytest.mark.parametrize("view", ["host", "wall_profiled", "wall"])
+def test_the_report_breakdown_is_in_the_view_asked_for(view):
+    """--view picks the column every share is of: each cell's share per group equals the group's sum of that
+    column over the cell's total, read straight from its ops.parquet with pandas."""
+    from ngbench.report.__main__ import open_report
+    from ngbench.report.tables import table4
+    from ngbench.report.views import VIEW_COLUMNS, VIEW_TITLES
+
+    report = open_report(FIXTURE, view=view)
+    table = report.breakdown()
+    assert set(table["view"]) == {view}
+    for cell in report.cells.to_dict("records"):
+        ops = pd.read_parquet(cell["ops_path"])
+        sums = ops.groupby("op_group")[VIEW_COLUMNS[view]].sum()
+        expected = (100.0 * sums / sums.sum())[sums > 0]
+        mine = table[table["run_id"] == cell["run_id"]].set_index("op_group")["pct"]
+        assert mine.sort_index().to_dict() == pytest.approx(expected.sort_index().to_dict())
+    assert table4(report).title.endswith(VIEW_TITLES[view])

@@ -89,3 +89,34 @@ def test_generated_kernel_named_after_attention_is_classified_by_its_sources(ker
 def test_fused_fast_paths_are_opened_as_containers(op, container):
     """PyTorch's encoder fast path is one C++ op around real aten calls: its children are the operators."""
     assert load_taxonomy().is_container(op) is container
+
+
+def test_a_taxonomy_file_read_afresh_gives_each_rule_its_group_and_kind(tmp_path):
+    """load_taxonomy(path) builds the rules anew (the packaged table is cached once per process): a rule's kind
+    defaults to its name, containers get no group, and fused ops none of which is known are unmapped Other."""
+    from importlib import resources
+
+    path = tmp_path / "taxonomy.yaml"
+    path.write_text(resources.files("ngbench").joinpath("taxonomy.yaml").read_text())
+    taxonomy = load_taxonomy(str(path))
+    norm = taxonomy.match_op("aten::layer_norm")
+    assert (norm.name, norm.group, norm.kind) == ("normalization", "Normalization", "normalization")
+    assert (taxonomy.match_op("aten::conv2d").group, taxonomy.match_op("aten::conv2d").kind) == ("GEMM", "conv")
+    assert taxonomy.match_module("LlamaRMSNorm").group == "Normalization"
+    assert {rule.group for rule in taxonomy.containers} == {""}
+    assert taxonomy.classify_one("k", "", ("mystery::a", "mystery::b")) == \
+        taxonomy.classify_one("mystery::c", "", ())
+    unknown = taxonomy.classify_one("k", "", ("mystery::a", "mystery::b"))
+    assert (unknown.kind, unknown.group, unknown.group_source) == ("unmapped", "Other", "unmapped")
+    fused = taxonomy.classify_one("k", "", ("add", "gelu"))
+    assert (fused.kind, fused.group, fused.group_source) == ("activation", "Activation", "fused")
+    assert taxonomy.own_kernel_classes("GEMM") == ("gemm", "conv", "attention")
+    assert taxonomy.own_kernel_classes("Idle") == ()
+
+
+def test_classify_reads_the_module_type_column_and_a_missing_fused_list():
+    ops = pd.DataFrame({"op": ["aten::mul", "aten::mul"], "module_type": ["LlamaRMSNorm", None],
+                        "fused_ops": [None, ["aten::add", "aten::gelu"]]})
+    out = classify(ops)
+    assert list(out["op_group"]) == ["Normalization", "Activation"]
+    assert list(out["group_source"]) == ["module", "fused"]

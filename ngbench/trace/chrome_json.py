@@ -208,7 +208,9 @@ def tail_metadata(tail: bytes) -> dict:
     """Top-level keys written after the traceEvents array, from the file's last bytes.
 
     The array's closing bracket is the earliest `]` after which `{` + the rest parses as a JSON object: inside
-    an event, what follows a `]` is never a sequence of `"key": value` pairs closed by exactly one `}`.
+    an event, what follows a `]` is never a sequence of `"key": value` pairs closed by exactly one `}`. In a file
+    smaller than the tail, a list before the events (deviceProperties) ends such a sequence too: the pairs after
+    it hold traceEvents itself, so that `]` is not the one.
     """
     text = tail.decode("utf-8", errors="replace")
     position = text.find("]")
@@ -217,9 +219,10 @@ def tail_metadata(tail: bytes) -> dict:
         try:
             found = json.loads("{" + rest)
         except ValueError:
-            position = text.find("]", position + 1)
-            continue
-        return found if isinstance(found, dict) else {}
+            found = None
+        if isinstance(found, dict) and "traceEvents" not in found:
+            return found
+        position = text.find("]", position + 1)
     return {}
 
 

@@ -1,0 +1,85 @@
+"""ngbench.run's own steps on fakes (no model is built): resume skips only finished cells, and energy per
+inference is over the clean inferences that were timed while it was measured."""
+
+from types import SimpleNamespace
+
+import pytest
+from omegaconf import OmegaConf
+
+import ngbench.run as run_module
+from ngbench.record import CellKey, Summary, write_run
+
+KEY = CellKey(model="gpt2", variant="tiny", task="text", flow="torch", platform="cpu", device="cpu",
+              precision="fp32", quant="", batch_size=1)
+
+
+@pytest.fixture
+def measured(monkeypatch):
+    """run.run with the measurement replaced: the list of run directories it measured."""
+    calls = []
+    monkeypatch.setattr(run_module, "checked_context", lambda cfg, run_dir: ("ctx", "flow_cfg"))
+    monkeypatch.setattr(run_module, "_measure", lambda cfg, ctx, flow_cfg, run_dir: calls.append(run_dir) or
+                        {"status": "ok", "run_id": "new"})
+    return calls
+
+
+@pytest.mark.parametrize("status, resume, reruns", [("ok", True, False), ("failed", True, True), ("ok", False, True)])
+def test_resume_skips_only_a_cell_that_finished_ok(tmp_path, measured, status, resume, reruns):
+    write_run(tmp_path, Summary(status=status, key=KEY, run_id="old"))
+    (tmp_path / ".ops.parquet.x.tmp").write_text("left by a killed run")
+    result = run_module.run(OmegaConf.create({"resume": resume}), tmp_path)
+    assert measured == ([tmp_path] if reruns else [])
+    assert result["run_id"] == ("new" if reruns else "old")
+    assert (tmp_path / ".ops.parquet.x.tmp").exists() is not reruns   # a rerun starts from a clean directory
+
+
+def test_resume_runs_a_cell_never_run(tmp_path, measured):
+    run_module.run(OmegaConf.create({"resume": True}), tmp_path / "new")
+    assert measured == [tmp_path / "new"]
+
+
+class FakeEnergy:
+    """0.35 J per clean block."""
+
+    def __init__(self, devices):
+        self.joules, self.note = None, "fake"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.joules = 0.35
+        return False
+
+
+class FakeMemory:
+    def __init__(self, peak):
+        self.peak_bytes, self.by_device, self.kind = peak, {}, "host"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_energy_per_inference_is_over_the_clean_inferences(monkeypatch):
+    import ngbench.measure.energy
+    import ngbench.measure.timing
+
+    timed, profiled = [], []
+    monkeypatch.setattr(ngbench.measure.energy, "EnergyTracker", FakeEnergy)
+    monkeypatch.setattr(ngbench.measure.timing, "time_block",
+                        lambda infer, sync, events, iters, min_time_s: timed.append(iters) or [1000.0] * iters)
+    peaks = iter([100, 300])
+    flow = SimpleNamespace(clean_timer="wall", infer=None, synchronize=None,
+                           memory_probe=lambda devices: FakeMemory(next(peaks)))
+    profiler = SimpleNamespace(block=profiled.append)
+    cfg = OmegaConf.create({"blocks": 2, "iters": 7, "profile_iters": 3, "min_time_s": 0.0})
+    clean, energy, memory = run_module._blocks(cfg, SimpleNamespace(is_cuda=False), flow, profiler, ["cpu"])
+    assert (timed, profiled) == ([4, 3], [2, 1])
+    # 0.7 J over 7 clean inferences of 1 ms each
+    assert energy["joules_per_inference"] == pytest.approx(0.1)
+    assert energy["avg_power_w"] == pytest.approx(100.0)
+    assert memory == {"peak_bytes": 300, "kind": "host"}
+    assert [len(block) for block in clean] == [4, 3]

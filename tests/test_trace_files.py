@@ -1,0 +1,193 @@
+"""Chrome trace files as ngbench reads and rewrites them (ngbench.trace.chrome_json, event_table.read_trace), on
+hand-written files: both layouts, gzip, metadata before and after the events, chunks cut where an event's line
+begins, and one line naming the file for each kind of broken input."""
+
+import gzip
+import json
+
+import pytest
+
+from ngbench.trace import chrome_json, event_table
+from ngbench.trace.chrome_json import (
+    ChromeTrace,
+    NotChunkable,
+    TraceFileError,
+    chunk_events,
+    rewrite_trace,
+    tail_metadata,
+)
+
+EVENTS = [{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 10, "dur": 5, "pid": 1, "tid": 1, "args": {}},
+          {"ph": "X", "cat": "kernel", "name": "gemm [x]", "ts": 12, "dur": 3, "pid": 0, "tid": 7,
+           "args": {"correlation": 4, "stream": 7}},
+          {"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "python"}}]
+
+
+def torch_layout(events=EVENTS) -> str:
+    """What torch.profiler writes: metadata first, each event over indented lines, a key after the array."""
+    lines = ",\n".join("  {\n    " + json.dumps(e)[1:-1] + "\n  }" for e in events)
+    return ('{\n  "schemaVersion": 1,\n  "deviceProperties": [{"id": 0, "name": "H100"}],\n'
+            f'  "traceEvents": [\n{lines}\n  ],\n  "baseTimeNanoseconds": 1700000000000\n}}\n')
+
+
+def write(path, text: str):
+    path.write_bytes(gzip.compress(text.encode()) if str(path).endswith(".gz") else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("name", ["t.json", "t.json.gz"])
+def test_object_layout_streams_events_and_reads_metadata_on_both_sides(tmp_path, name):
+    trace = ChromeTrace(write(tmp_path / name, torch_layout()))
+    assert trace.layout == "object"
+    assert trace.metadata == {"schemaVersion": 1, "deviceProperties": [{"id": 0, "name": "H100"}]}
+    assert list(trace.events()) == EVENTS
+    assert trace.metadata["baseTimeNanoseconds"] == 1700000000000     # the tail, once the events are read
+    assert trace.bytes_read == len(torch_layout().encode())
+
+
+def test_bare_array_layout(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_bytes(b"  " + json.dumps([EVENTS[0], 7, EVENTS[1]]).encode())
+    trace = ChromeTrace(path)
+    assert trace.layout == "array" and trace.metadata == {}
+    assert list(trace.events()) == [EVENTS[0], EVENTS[1]]    # an element that is no object is skipped
+    assert trace.chunks() is None
+
+
+@pytest.mark.parametrize("chunk_bytes", [160, 1 << 20])
+def test_chunks_cut_where_an_event_line_begins(tmp_path, monkeypatch, chunk_bytes):
+    monkeypatch.setattr(chrome_json, "CHUNK_BYTES", chunk_bytes)
+    trace = ChromeTrace(write(tmp_path / "t.json", torch_layout()))
+    chunks = list(trace.chunks())
+    assert (len(chunks) > 1) == (chunk_bytes == 160)   # a small chunk size cuts the array
+    assert [e for chunk in chunks for e in chunk_events(chunk)] == EVENTS
+    assert trace.metadata["baseTimeNanoseconds"] == 1700000000000
+
+
+def test_a_trace_not_laid_out_one_event_per_line_is_not_chunked(tmp_path):
+    compact = json.dumps({"traceEvents": EVENTS, "x": 1})
+    assert ChromeTrace(write(tmp_path / "c.json", compact)).chunks() is None
+    table = event_table.read_trace(tmp_path / "c.json", workers=1)
+    assert table.metadata == {"x": 1} and table.process_names == {"1": "python"}
+    assert list(table.events["name"]) == ["aten::mm", "gemm [x]"]
+
+
+def test_read_trace_gives_the_same_table_chunked_and_streamed(tmp_path, monkeypatch):
+    path = write(tmp_path / "t.json", torch_layout())
+    monkeypatch.setattr(chrome_json, "CHUNK_BYTES", 160)
+    chunked = event_table.read_trace(path, workers=1)
+    streamed = event_table.read_trace(write(tmp_path / "c.json", json.dumps({"traceEvents": EVENTS})), workers=1)
+    assert chunked.events.equals(streamed.events)
+    assert chunked.metadata["deviceProperties"] == [{"id": 0, "name": "H100"}]
+    kernel = chunked.events.set_index("name").loc["gemm [x]"]
+    assert (kernel["dur"], kernel["correlation"], kernel["stream"]) == (3, 4, 7)
+
+
+def test_chunk_events_refuses_what_is_not_a_run_of_objects():
+    assert chunk_events(b'{"a": 1},\n{"b": 2},\n') == [{"a": 1}, {"b": 2}]
+    with pytest.raises(NotChunkable, match="not an object"):
+        chunk_events(b'{"a": 1}, 3')
+    with pytest.raises(NotChunkable):
+        chunk_events(b'{"a": ')
+
+
+def test_tail_metadata_is_what_follows_the_array():
+    tail = b'"args": {"dims": [1, 2]}}\n  ],\n  "baseTimeNanoseconds": 5, "traceName": "t"\n}\n'
+    assert tail_metadata(tail) == {"baseTimeNanoseconds": 5, "traceName": "t"}
+    assert tail_metadata(b'{"a": [1]}]}') == {}
+    # a whole small file: the list before the events closes no traceEvents array
+    assert tail_metadata(torch_layout().encode()) == {"baseTimeNanoseconds": 1700000000000}
+    assert tail_metadata(b"no bracket") == {}
+
+
+@pytest.mark.parametrize("content, says", [
+    (None, "no such file"),
+    ("", "is empty"),
+    ("hello", "is not JSON"),
+    ('{"schemaVersion": 1}', "has no traceEvents list"),
+    ('{"schemaVersion": tru', "is not valid JSON"),
+])
+def test_broken_files_are_named_in_one_line(tmp_path, content, says):
+    path = tmp_path / "bad.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(TraceFileError) as caught:
+        ChromeTrace(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {says}") and message.endswith(f"; expected {chrome_json.EXPECTED}")
+    if content in (None, "", "hello", '{"schemaVersion": 1}'):   # no exception behind these: nothing in brackets
+        assert message == f"{path}: {says}; expected {chrome_json.EXPECTED}"
+    assert "\n" not in message
+
+
+def test_a_truncated_trace_says_how_far_it_got(tmp_path):
+    text = torch_layout()
+    path = write(tmp_path / "cut.json", text[: text.index('"gemm')])
+    with pytest.raises(TraceFileError, match=r"is truncated or malformed JSON \(after \d+ bytes\)"):
+        list(ChromeTrace(path).events())
+    gz = tmp_path / "cut.json.gz"
+    gz.write_bytes(gzip.compress(text.encode())[:-20])
+    with pytest.raises(TraceFileError, match=r"cannot be read to its end|truncated"):
+        list(ChromeTrace(gz).events())
+
+
+@pytest.mark.parametrize("target", ["out.json", "out.json.gz"])
+def test_rewrite_puts_metadata_first_and_edits_every_event(tmp_path, target):
+    source = write(tmp_path / "t.json", torch_layout())
+
+    def renamed(event):
+        return {**event, "name": event["name"].upper()}
+
+    rewrite_trace(source, tmp_path / target, renamed, metadata={"ngbench": {"run": 1}, "schemaVersion": 2})
+    text = (gzip.decompress((tmp_path / target).read_bytes()) if target.endswith(".gz")
+            else (tmp_path / target).read_bytes()).decode()
+    data = json.loads(text)
+    assert list(data) == ["ngbench", "schemaVersion", "deviceProperties", "traceEvents", "baseTimeNanoseconds"]
+    assert data["schemaVersion"] == 2 and data["baseTimeNanoseconds"] == 1700000000000
+    assert [e["name"] for e in data["traceEvents"]] == ["ATEN::MM", "GEMM [X]", "PROCESS_NAME"]
+    assert ChromeTrace(tmp_path / target).chunks() is not None   # still one event per line
+
+
+def test_event_table_columns_of_each_kind_of_event():
+    """One event of each kind the table keeps, with the defaults a field takes when the event lacks it."""
+    events = [
+        {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 100, "dur": 5, "pid": 1, "tid": 7,
+         "args": {"External id": 3, "Sequence number": "12", "Input Dims": [[2, 2]], "Input type": ["float"],
+                  "Concrete Inputs": ["", "1"], "Module Hierarchy": "top.fc"}},
+        {"ph": "X", "cat": "kernel", "name": "gemm", "ts": 102, "pid": 0, "tid": 9, "args": {"correlation": "4"}},
+        {"ph": "X", "cat": "gpu_memcpy", "name": "copy", "ts": 103, "dur": 1, "pid": 0, "tid": 9,
+         "args": {"stream": 13}},
+        {"ph": "X", "cat": "python_function", "name": "nn.Module: Linear_0", "ts": 99, "dur": 8, "pid": 1, "tid": 7},
+        {"ph": "X", "cat": "python_function", "name": "<built-in method>", "ts": 99, "dur": 1},
+        {"ph": "X", "name": "no category", "ts": 99, "dur": 1},
+        {"ph": "x", "cat": "cpu_op", "name": "lower-case phase", "ts": 99},
+        {"ph": "i", "cat": "cpu_op", "name": "instant", "ts": 99},
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 7, "args": {"name": "main thread"}},
+        {"ph": "M", "name": "process_name", "pid": 0, "args": {"name": "GPU 0"}},
+        {"ph": "M", "name": "thread_name", "pid": 2},
+    ]
+    trace = event_table.trace_of(events, {"baseTimeNanoseconds": 1000})
+    table = trace.events.set_index("name")
+    assert list(table.index) == ["aten::mm", "gemm", "copy", "nn.Module: Linear_0"]
+    mm, gemm, copy = table.loc["aten::mm"], table.loc["gemm"], table.loc["copy"]
+    assert (mm["ts"], mm["dur"], mm["end"]) == (1.0, 5.0, 6.0)        # times from the first event (99 us)
+    assert (mm["external_id"], mm["seq_nr"], mm["correlation"], mm["stream"]) == (3, 12, -1, -1)
+    assert (mm["input_dims"], mm["input_types"], mm["concrete_inputs"]) == ([[2, 2]], ["float"], ["", "1"])
+    assert mm["scope"] == "top.fc" and (mm["pid"], mm["tid"]) == ("1", "7")
+    assert (gemm["dur"], gemm["correlation"], gemm["stream"], gemm["external_id"]) == (0.0, 4, 9, -1)
+    assert gemm["input_dims"] is None and gemm["scope"] == ""
+    assert copy["stream"] == 13
+    assert table.loc["nn.Module: Linear_0", "cat"] == "python_function"
+    assert trace.events.attrs["base_time_ns"] == 1000 + 99 * 1000.0
+    assert trace.thread_names == {"1/7": "main thread"} and trace.process_names == {"0": "GPU 0"}
+    assert trace.ignored_events == {"python_function": 1, "(no category)": 1, "ph=x cpu_op": 1, "ph=i cpu_op": 1,
+                                    "ph=M": 3}
+
+
+def test_a_scope_from_an_ngbench_trace_and_threads_named_by_number_or_text():
+    events = [{"ph": "X", "cat": "cpu_op", "name": "aten::add", "ts": 0, "dur": 1, "pid": 1, "tid": 7,
+               "args": {"ngbench module": "encoder.0", "ngbench module_type": "Block"}},
+              {"ph": "X", "cat": "cpu_op", "name": "aten::mul", "ts": 1, "dur": 1, "pid": 1, "tid": "7"}]
+    table = event_table.trace_of(events).events
+    assert list(table["scope"]) == ["encoder.0 [Block]", ""]
+    assert list(table["tid"]) == ["7", "7"] and len(table["tid"].cat.categories) == 1   # 7 and "7" are one thread
