@@ -39,16 +39,17 @@ def test_resume_runs_a_cell_never_run(tmp_path, measured):
 
 
 class FakeEnergy:
-    """0.35 J per clean block."""
+    """0.35 J per clean block, over a window of 5 ms (the block's 3-4 ms of inferences and the host's time
+    between them)."""
 
     def __init__(self, devices):
-        self.joules, self.note = None, "fake"
+        self.joules, self.seconds, self.note = None, 0.0, "fake"
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.joules = 0.35
+        self.joules, self.seconds = 0.35, 0.005
         return False
 
 
@@ -78,8 +79,8 @@ def test_energy_per_inference_is_over_the_clean_inferences(monkeypatch):
     cfg = OmegaConf.create({"blocks": 2, "iters": 7, "profile_iters": 3, "min_time_s": 0.0})
     clean, energy, memory = run_module._blocks(cfg, SimpleNamespace(is_cuda=False), flow, profiler, ["cpu"])
     assert (timed, profiled) == ([4, 3], [2, 1])
-    # 0.7 J over 7 clean inferences of 1 ms each
+    # 0.7 J over 7 clean inferences; the power is over the two windows' 10 ms, not the 7 ms of inferences
     assert energy["joules_per_inference"] == pytest.approx(0.1)
-    assert energy["avg_power_w"] == pytest.approx(100.0)
+    assert energy["avg_power_w"] == pytest.approx(70.0) and energy["seconds"] == pytest.approx(0.01)
     assert memory == {"peak_bytes": 300, "kind": "host"}
     assert [len(block) for block in clean] == [4, 3]
