@@ -457,17 +457,19 @@ def test_suite_h100_table_regenerates_from_its_committed_logs():
     assert float(rows[-1][3].strip(" *")) == pytest.approx(sum(seconds), abs=0.05 * len(seconds))
 
 
-def test_fig5_and_fig6_of_the_committed_h100_sweep_regenerate_pixel_equal(tmp_path):
-    """The figures of `make fig5` on the H100 (docs/results/fig5-h100) come back from its committed data: every
-    pixel of the PNGs the report draws equals the committed ones."""
+@pytest.mark.parametrize("name,figures", [("fig5-h100", ("fig5.png", "fig6.png")),
+                                          ("kernels-h100", ("roofline.png",))])
+def test_committed_h100_figures_regenerate_pixel_equal(name, figures, tmp_path):
+    """The figures of a committed H100 sweep (`make fig5`'s; the kernels sweep's roofline) come back from its
+    committed data: every pixel of the PNGs the report draws equals the committed ones in <name>.figures/."""
     from matplotlib.image import imread
 
-    sweep = ROOT / "docs" / "results" / "fig5-h100"
+    sweep = ROOT / "docs" / "results" / name
     result = run_cli(str(sweep), "--out", str(tmp_path / "r"), module="ngbench.report", timeout=300)
     assert result.returncode == 0, result.stderr
-    for name in ("fig5.png", "fig6.png"):
-        drawn, committed = imread(tmp_path / "r" / name), imread(sweep.with_name("fig5-h100.figures") / name)
-        assert drawn.shape == committed.shape and (drawn == committed).all(), name
+    for figure in figures:
+        drawn, committed = imread(tmp_path / "r" / figure), imread(sweep.with_name(f"{name}.figures") / figure)
+        assert drawn.shape == committed.shape and (drawn == committed).all(), figure
 
 
 def test_work_done_elsewhere_returns_its_value_and_raises_its_error():
