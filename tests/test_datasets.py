@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -107,11 +106,9 @@ def test_token_rows_pin_seq_len_over_real_lines(wikitext):
 # ---- offline samples ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["imagenet", "coco"])
-def test_sample_images_have_real_set_sizes_and_are_fast(name):
+def test_sample_images_have_real_set_sizes(name):
     cfg = dataset_cfg(name)
-    started = time.perf_counter()
     images = load_images(cfg, 8, seed=0)
-    assert time.perf_counter() - started < 1.0
     allowed = {tuple(size) for size in cfg.sample.sizes}
     assert len(images) == 8 and {image.size for image in images} <= allowed
     assert [i.size for i in images] == [i.size for i in load_images(cfg, 8, seed=0)]
@@ -121,9 +118,7 @@ def test_sample_images_have_real_set_sizes_and_are_fast(name):
 
 def test_sample_texts_have_wikitext_like_lengths():
     cfg = dataset_cfg("wikitext")
-    started = time.perf_counter()
     lines = load_texts(cfg, 200, seed=0)
-    assert time.perf_counter() - started < 1.0
     words = sorted(len(line.split()) for line in lines)
     assert 40 <= words[len(words) // 2] <= 140 and words[0] >= 4 and words[-1] > 150
     assert lines == load_texts(cfg, 200, seed=0) and lines != load_texts(cfg, 200, seed=1)
