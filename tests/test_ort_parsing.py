@@ -189,6 +189,7 @@ def test_onnx_bytes_counts_the_external_data(tmp_path):
     assert onnx_bytes(str(tmp_path / "model.onnx")) == 1010
 
 
+@pytest.mark.slow
 def test_these_tests_pass_without_onnxruntime():
     """This module and test_trt_parsing.py, with onnxruntime, onnx, onnxscript and tensorrt unimportable."""
     blocked = ["onnxruntime", "onnx", "onnxscript", "tensorrt"]

@@ -77,6 +77,7 @@ def test_sweep_records_failed_cells_resumes_and_reports(tmp_path):
     assert set(pd.read_csv(out / "table4.csv")["model"]) == {"swin_t", "gpt2"}
 
 
+@pytest.mark.slow
 def test_report_on_a_missing_dir_is_one_line(tmp_path):
     result = run_cli(str(tmp_path / "nothing"), module="ngbench.report", timeout=60)
     assert result.returncode == 2
