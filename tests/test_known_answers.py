@@ -9,7 +9,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import TINY, read_summary, run_cli
+from conftest import TINY, check_ratios_against_their_inputs, read_summary, run_cli
 
 # ----------------------------------------------------------------------------- a synthetic trace, end to end
 # Two ProfilerSteps of 200 µs on one thread. Operators (host µs, relative to the step):
@@ -132,27 +132,6 @@ def test_user_model_through_the_cli_has_its_operators_counted_per_group(tmp_path
 
 
 # ----------------------------------------------------------------------------- the reconciliation ratios
-def check_ratios_against_their_inputs(summary: dict) -> None:
-    """reconciliation's ratios from the summary's own iteration rows and per-block clean medians: each block's
-    rebuilt and profiled medians over its kept iterations, divided by that block's clean median; the run's
-    ratios are the medians over blocks."""
-    import numpy as np
-
-    recon = summary["reconciliation"]
-    kept = pd.DataFrame(summary["iterations"]).query("not stalled")
-    assert len(recon["by_block"]) == kept["block"].nunique() >= 1
-    for entry in recon["by_block"]:
-        mine = kept[kept["block"] == entry["block"]]
-        assert entry["rebuilt_ms"] == pytest.approx(mine["rebuilt_us"].median() / 1000, rel=1e-12)
-        assert entry["profiled_ms"] == pytest.approx(mine["profiled_us"].median() / 1000, rel=1e-12)
-        assert entry["reconstructed_over_clean"] == pytest.approx(entry["rebuilt_ms"] / entry["clean_ms"], rel=1e-12)
-        assert entry["profiled_over_clean"] == pytest.approx(entry["profiled_ms"] / entry["clean_ms"], rel=1e-12)
-    for ratio in ("reconstructed_over_clean", "profiled_over_clean"):
-        assert recon[ratio] == pytest.approx(float(np.median([b[ratio] for b in recon["by_block"]])), rel=1e-12)
-    assert summary["profiled_ms"] == pytest.approx(kept["profiled_us"].median() / 1000, rel=1e-12)
-    assert summary["reconstructed_ms"] == pytest.approx(kept["rebuilt_us"].median() / 1000, rel=1e-12)
-
-
 def test_reconciliation_known_answer():
     """Three blocks; block 1 holds a stalled iteration (left out). Worked by hand:
     clean medians 100, 140, 80 µs; rebuilt medians 105, 150, 80; profiled medians 130, 200, 90."""

@@ -10,7 +10,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import ROOT, TINY, hydra_context, read_summary, run_cli
+from conftest import ROOT, TINY, check_ratios_against_their_inputs, hydra_context, read_summary, run_cli
 from hydra import compose
 from omegaconf import OmegaConf
 
@@ -154,6 +154,26 @@ def test_make_smoke_sweeps_and_reports_into_the_given_dir(tmp_path):
     assert "cell 1 of 1" in output and (sweep / "report" / "cells.csv").exists()
     cell = sweep / "batch_size=1,model=gpt2,platform=cpu,variant=tiny"  # the variant, not a literal ${model.tiny}
     assert read_summary(cell)["status"] == "ok" and read_summary(cell)["config"]["warmup"] == 1
+
+
+@pytest.mark.slow
+def test_fidelity_sweep_runs_and_its_report_carries_each_cells_ratios(tmp_path):
+    """sweeps/fidelity.yaml (the other paper targets' sweeps run in test_run, test_quant and the tests below) on
+    one tiny CPU cell: its ratios are their inputs' ratios, and the report's cells.csv repeats them."""
+    sweep = tmp_path / "fidelity"
+    result = run_cli("--config-dir", "sweeps", "--config-name", "fidelity", "-m", "model=gpt2", "batch_size=1",
+                     "precision=fp32", *TINY, f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert last_line(quiet(result)).startswith(f"1 cell ok: {sweep}")
+    (cell,) = [p.parent for p in sweep.rglob("summary.json")]
+    summary = read_summary(cell)
+    assert summary["status"] == "ok" and summary["platform"] == "cpu"
+    check_ratios_against_their_inputs(summary)
+    report = run_cli(str(sweep), module="ngbench.report", timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    row = pd.read_csv(sweep / "report" / "cells.csv").iloc[0]
+    for ratio in ("reconstructed_over_clean", "profiled_over_clean"):
+        assert row[ratio] == pytest.approx(summary["reconciliation"][ratio], rel=1e-9)
 
 
 @pytest.mark.slow
