@@ -165,6 +165,7 @@ def test_big_cpu_tensors_fill_in_parallel_chunks_deterministically(monkeypatch):
     assert not torch.equal(tensors[0][:1000], tensors[0][1000:2000])  # chunks are not copies of each other
 
 
+@pytest.mark.slow
 def test_tied_weights_stay_tied():
     bundle = build_bundle(compose("model=gpt2", TINY), "cpu", torch.float32)
     inner = bundle.model.model

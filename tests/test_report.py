@@ -433,6 +433,7 @@ def test_table5_non_gemm_share_per_iteration_matches_non_gemm_time():
     assert non_gemm_share_by_iteration(one).iloc[0] == pytest.approx(non_gemm_time(one)["non_gemm_pct"])
 
 
+@pytest.mark.slow
 def test_steps_and_cpu_fallback_tables_carry_each_runs_own_figures(tmp_path):
     """A GPU ORT cell's summary, hand-edited: its steps, export/quantize times, cache hits and CPU-provider nodes
     come out in the 'What each run did' tables with the values written in."""
