@@ -161,7 +161,6 @@ def test_report_says_how_much_of_gemm_is_layout(conv_run, tmp_path):
 H100_RUNS = Path(__file__).parents[1] / "docs" / "results" / "fidelity-h100"
 
 
-@pytest.mark.slow
 def test_every_kernel_of_the_committed_h100_runs_is_mapped():
     frames = [pd.read_parquet(p, columns=["kernel"]) for p in sorted(H100_RUNS.rglob("kernels.parquet"))]
     assert len(frames) >= 24
