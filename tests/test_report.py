@@ -473,6 +473,7 @@ def test_suite_h100_table_regenerates_from_its_committed_logs():
     assert float(rows[-1][3].strip(" *")) == pytest.approx(sum(seconds), abs=0.05 * len(seconds))
 
 
+@pytest.mark.slow
 def test_fig5_and_fig6_of_the_committed_h100_sweep_regenerate_pixel_equal(tmp_path):
     """The figures of `make fig5` on the H100 (docs/results/fig5-h100) come back from its committed data: every
     pixel of the PNGs the report draws equals the committed ones."""
