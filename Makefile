@@ -20,7 +20,7 @@ help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 test-fast:  ## the quick CPU tests (no `slow`, no `gpu` mark; one real CLI run), under a minute: before each commit
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow and not gpu"
+	$(PY) -m pytest -q -p no:cacheprovider -p no:hypothesispytest -m "not slow and not gpu"
 
 test:  ## the whole CPU suite (tiny models end to end, sweeps, docs): before a merge
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -94,3 +94,27 @@ def profile_flow(flow, iters: int, blocks: int = 1):
         for _ in range(blocks):
             profiler.block(iters)
         return profiler.result(Costs({}))
+
+
+def check_ratios_against_their_inputs(summary: dict) -> None:
+    """reconciliation's ratios from the summary's own iteration rows and per-block clean medians: each block's
+    rebuilt and profiled medians over its kept iterations, divided by that block's clean median; the run's
+    ratios are the medians over blocks."""
+    import numpy as np
+    import pandas as pd
+
+    recon = summary["reconciliation"]
+    kept = pd.DataFrame(summary["iterations"]).query("not stalled")
+    assert len(recon["by_block"]) == kept["block"].nunique() >= 1
+    clean_ms = [entry["clean_ms"] for entry in recon["by_block"]]     # the median of all clean inferences lies
+    assert min(clean_ms) <= summary["clean"]["median_ms"] <= max(clean_ms)   # between the blocks' medians
+    for entry in recon["by_block"]:
+        mine = kept[kept["block"] == entry["block"]]
+        assert entry["rebuilt_ms"] == pytest.approx(mine["rebuilt_us"].median() / 1000, rel=1e-12)
+        assert entry["profiled_ms"] == pytest.approx(mine["profiled_us"].median() / 1000, rel=1e-12)
+        assert entry["reconstructed_over_clean"] == pytest.approx(entry["rebuilt_ms"] / entry["clean_ms"], rel=1e-12)
+        assert entry["profiled_over_clean"] == pytest.approx(entry["profiled_ms"] / entry["clean_ms"], rel=1e-12)
+    for ratio in ("reconstructed_over_clean", "profiled_over_clean"):
+        assert recon[ratio] == pytest.approx(float(np.median([b[ratio] for b in recon["by_block"]])), rel=1e-12)
+    assert summary["profiled_ms"] == pytest.approx(kept["profiled_us"].median() / 1000, rel=1e-12)
+    assert summary["reconstructed_ms"] == pytest.approx(kept["rebuilt_us"].median() / 1000, rel=1e-12)

@@ -39,6 +39,7 @@ def test_fixture_files_are_what_make_traces_writes():
         assert (FIXTURES / name).read_text() == make_traces.text_of(make()), f"rerun make_traces.py for {name}"
 
 
+@pytest.mark.slow
 def test_training_step_threads_phases_modules_and_report(tmp_path):
     summary, ops = analysed(FIXTURES / "training_step.json", tmp_path / "run")
     assert per_step_us(ops) == {"GEMM": 82, "Normalization": 27, "Activation": 22, "Elementwise": 18, "Idle": 51}
@@ -71,6 +72,7 @@ def test_training_step_threads_phases_modules_and_report(tmp_path):
     assert table.loc["GEMM", "pct"] == pytest.approx(41.0)
 
 
+@pytest.mark.slow
 def test_steps_option_picks_steps_and_names_what_exists(tmp_path):
     _, ops = analysed(FIXTURES / "training_step.json", tmp_path / "one", "--steps", "3")
     assert set(ops["iteration"]) == {3}
@@ -82,6 +84,7 @@ def test_steps_option_picks_steps_and_names_what_exists(tmp_path):
     assert wrong.returncode == 2 and "--steps 'three' is not valid" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_two_gpus_and_nccl_kernels_give_a_communication_group(tmp_path):
     summary, ops = analysed(FIXTURES / "multi_gpu_nccl.json", tmp_path / "run")
     assert per_step_us(ops) == {"GEMM": 30.5, "Communication": 35.5, "Memory": 10, "Idle": 24}
@@ -92,6 +95,7 @@ def test_two_gpus_and_nccl_kernels_give_a_communication_group(tmp_path):
     assert summary["flow_facts"]["collective_kernels"] == 1
 
 
+@pytest.mark.slow
 def test_cuda_graph_replay_and_triton_kernels(tmp_path):
     summary, ops = analysed(FIXTURES / "cuda_graph.json", tmp_path / "run")
     rows = ops.set_index("op")
@@ -107,6 +111,7 @@ def test_cuda_graph_replay_and_triton_kernels(tmp_path):
     assert any("the trace holds no capture of the graphs" in w for w in summary["warnings"])
 
 
+@pytest.mark.slow
 def test_cuda_graph_replay_split_back_to_its_captured_operators(tmp_path):
     summary, ops = analysed(FIXTURES / "cuda_graph_captured.json", tmp_path / "run")
     assert per_step_us(ops) == {"Elementwise": 10, "Logit": pytest.approx(40 / 3), "GEMM": pytest.approx(70 / 3),
@@ -118,12 +123,14 @@ def test_cuda_graph_replay_split_back_to_its_captured_operators(tmp_path):
                                                       "device_activities_in_steps": 4}
 
 
+@pytest.mark.slow
 def test_rocm_trace(tmp_path):
     summary, ops = analysed(FIXTURES / "rocm.json", tmp_path / "run")
     assert per_step_us(ops) == {"GEMM": 25, "Activation": 5, "Idle": 20}
     assert summary["platform"] == "rocm" and summary["environment"]["gpu"] == "AMD Instinct MI300X"
 
 
+@pytest.mark.slow
 def test_cpu_only_trace_gets_the_host_time_breakdown_and_a_note(tmp_path):
     result = analyze(FIXTURES / "cpu_only.json", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
@@ -152,6 +159,7 @@ def bad_traces(tmp_path: Path) -> dict[str, tuple[Path, str]]:
             "no_ops.json": "no operator events (cpu_op)", "missing.json": "no such file"}
 
 
+@pytest.mark.slow
 def test_bad_input_gets_one_line_naming_the_file_and_exit_2(tmp_path):
     for name, expected in bad_traces(tmp_path).items():
         result = analyze(tmp_path / name, "--out", tmp_path / f"out-{name}")
@@ -161,6 +169,7 @@ def test_bad_input_gets_one_line_naming_the_file_and_exit_2(tmp_path):
         assert not (tmp_path / f"out-{name}").exists()
 
 
+@pytest.mark.slow
 def test_gz_and_several_traces_each_get_a_run_directory(tmp_path):
     packed = tmp_path / "training_step.json.gz"
     packed.write_bytes(gzip.compress((FIXTURES / "training_step.json").read_bytes()))
@@ -172,6 +181,7 @@ def test_gz_and_several_traces_each_get_a_run_directory(tmp_path):
     assert report.returncode == 0 and len(pd.read_csv(tmp_path / "sweep" / "report" / "cells.csv")) == 2
 
 
+@pytest.mark.slow
 def test_compact_and_chunked_layouts_parse_to_the_same_table(tmp_path, monkeypatch):
     from ngbench.trace import event_table
     from ngbench.trace.chrome_json import ChromeTrace

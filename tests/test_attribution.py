@@ -207,6 +207,7 @@ def test_a_container_with_no_operator_inside_stays_an_operator():
     assert result.ops["device_us"].iloc[0] == 4
 
 
+@pytest.mark.slow
 def test_module_scopes_leave_a_fused_fast_path_as_the_timed_pass_runs_it():
     """The annotation pass's hooks must not send nn.TransformerEncoderLayer down its composite path (which
     checks the module's own hooks): both passes then record the same operators."""

@@ -7,6 +7,7 @@ from ngbench.measure import calibration
 from ngbench.measure.calibration import Loop, costs_for, fit_costs
 
 
+@pytest.mark.slow
 def test_fit_recovers_known_prices_despite_one_outlier():
     prices = {"op": 0.8, "runtime": 3.0, "driver": 1.0, "host_slowdown": 0.09}
     shapes = {"view": (50, 0, 0, 100), "add": (50, 51, 0, 680), "linear": (300, 101, 50, 1000),
@@ -37,6 +38,7 @@ class FakeClock:
         return self.now
 
 
+@pytest.mark.slow
 def test_measure_loop_reports_a_fake_profiler_cost_and_the_trace_records(monkeypatch, tmp_path):
     import torch
 

@@ -24,6 +24,7 @@ ONE_LINE = [
 
 
 @pytest.mark.parametrize("args,message", ONE_LINE, ids=[" ".join(a) for a, _ in ONE_LINE])
+@pytest.mark.slow
 def test_bad_input_gets_one_clear_line(args, message, tmp_path):
     result = run_cli(*args, f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep", timeout=120)
     assert result.returncode == 2
@@ -35,6 +36,7 @@ def test_bad_input_gets_one_clear_line(args, message, tmp_path):
     assert written in ([], ["multirun.yaml"]), written   # nothing half-written (a refused sweep keeps Hydra's own)
 
 
+@pytest.mark.slow
 def test_other_errors_keep_their_traceback(tmp_path):
     """A model that fails in its own code is no config error: Python's traceback, exit code 1."""
     result = run_cli("hydra.searchpath=[file://docs/examples]", "model=my_encoder", "model.inputs.0.shape=[8,100]",
@@ -44,6 +46,7 @@ def test_other_errors_keep_their_traceback(tmp_path):
     assert "ngbench: error" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cuda_platform_without_gpu_is_a_clear_error(tmp_path):
     import torch
 
@@ -55,6 +58,7 @@ def test_cuda_platform_without_gpu_is_a_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_help_lists_the_groups_and_the_typed_config():
     result = run_cli("--help", timeout=60)
     assert result.returncode == 0
@@ -64,6 +68,7 @@ def test_help_lists_the_groups_and_the_typed_config():
     assert "schema_" not in result.stdout  # the stored schemas are no config group
 
 
+@pytest.mark.slow
 def test_cfg_job_prints_the_typed_config():
     job = run_cli("--cfg", "job", "model=swin_t", "flow=ort", "precision=fp16", timeout=60)
     assert job.returncode == 0, job.stderr
@@ -73,6 +78,7 @@ def test_cfg_job_prints_the_typed_config():
         assert line in job.stdout, line
 
 
+@pytest.mark.slow
 def test_config_dir_and_package_search_paths_find_user_models(tmp_path: Path):
     """--config-dir, hydra.searchpath with pkg://, and a SearchPathPlugin an installed package brings."""
     package = tmp_path / "site" / "my_models"
@@ -101,6 +107,7 @@ def test_config_dir_and_package_search_paths_find_user_models(tmp_path: Path):
     assert bare.returncode == 2 and "unknown model 'pkg_encoder'" in bare.stderr
 
 
+@pytest.mark.slow
 def test_import_ngbench_loads_no_heavy_library():
     code = ("import sys, ngbench, ngbench.taxonomy, ngbench.schema, ngbench.report, ngbench.errors, ngbench.cli; "
             "ngbench.cli.register_schemas(); "
@@ -109,6 +116,7 @@ def test_import_ngbench_loads_no_heavy_library():
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
+@pytest.mark.slow
 def test_console_script_works_from_any_directory(tmp_path):
     import shutil
 

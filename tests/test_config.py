@@ -36,6 +36,7 @@ def one_line(*overrides: str) -> str:
 
 
 @pytest.mark.parametrize("group", ["flow", "platform", "dataset", "model", "quant"])
+@pytest.mark.slow
 def test_every_option_composes_onto_its_schema(group):
     options = group_options(group)
     assert options and not [o for o in options if o.startswith("schema_")]
@@ -80,6 +81,7 @@ def _schema_default(schema: type, key: str):
 
 
 @pytest.mark.parametrize("group", ["flow", "platform", "dataset", "model", "quant"])
+@pytest.mark.slow
 def test_no_yaml_repeats_a_default_of_its_schema(group):
     for path in sorted((ROOT / "conf" / group).glob("*.yaml")):
         schema = OmegaConf.get_type(compose(f"+{group}={path.stem}" if group == "quant" else
@@ -142,12 +144,14 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("overrides,message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+@pytest.mark.slow
 def test_bad_input_gets_one_clear_line_before_anything_is_built(overrides, message):
     line = " ".join(one_line(*overrides).split())
     assert message in line
     assert "\n" not in one_line(*overrides)
 
 
+@pytest.mark.slow
 def test_a_user_model_is_checked_against_its_schema(tmp_path: Path):
     examples = ROOT / "docs" / "examples"
     searchpath = f"hydra.searchpath=[file://{examples}]"

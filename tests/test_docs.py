@@ -4,7 +4,7 @@ machine. The rules (docs/architecture.md, "Commands in the docs are tests"):
   continues the line, `&&` chains commands;
 - a command that needs an NVIDIA GPU ends with the comment `# [gpu] ...`: it is not run, and GPU_ONLY
   below must list it (so it is never skipped silently); pip and pytest commands set the machine up and are
-  not run either (SETUP);
+  not run either (SETUP), nor the make targets that run the tests (TEST_TARGETS);
 - `python -m ngbench` runs on platform=cpu, with tiny variants of the models of conf/model and short
   timing (TINY_RUN, unless the command sets those keys itself), in a fresh working directory: outputs/
   lands there, paths of the checkout (sweeps, docs/examples) are made absolute, and a `<placeholder>` in a
@@ -29,6 +29,7 @@ from conftest import ROOT
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 GPU_TAG = "[gpu]"
 SETUP = ("pip", "pytest")   # programs that install things or run the test suite itself
+TEST_TARGETS = ("test", "test-fast", "test-gpu")   # make targets that run the test suite itself
 TINY_RUN = {"iters": "1", "profile_iters": "1", "blocks": "1", "min_time_s": "0", "warmup": "1",
             "profile_warmup": "1"}
 # Commands marked [gpu] in the docs; the test fails when the docs and this list disagree.
@@ -98,10 +99,12 @@ def test_the_docs_hold_commands_and_gpu_only_lists_exactly_the_marked_ones():
 
 
 @pytest.mark.parametrize("path,start,commands", BLOCKS, ids=[f"{p.name}:{s}" for p, s, _ in BLOCKS])
+@pytest.mark.slow
 def test_documented_commands_run(path, start, commands, tmp_path):
     for command, gpu, expected in commands:
         argv, env = split_env(command)
-        if gpu or Path(argv[0]).name in SETUP or argv[1:3] in (["-m", "pip"], ["-m", "pytest"]):
+        if gpu or Path(argv[0]).name in SETUP or argv[1:3] in (["-m", "pip"], ["-m", "pytest"]) \
+                or (argv[0] == "make" and argv[1:] and argv[1] in TEST_TARGETS):
             continue
         before = set(tmp_path.rglob("summary.json"))
         result = run(command, tmp_path)

@@ -123,6 +123,7 @@ def _cell(frame, model, flow):
     return frame
 
 
+@pytest.mark.slow
 def test_report_writes_table5_and_figures(tmp_path):
     from ngbench.report.flows import fusion_tables, write_flow_reports
 
@@ -148,6 +149,7 @@ def test_report_without_eager_run_draws_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("sweep,flows", [("flows", "torch,ort"), ("fusion", "torch,inductor,trt")])
+@pytest.mark.slow
 def test_flow_sweeps_compose(sweep, flows):
     from conftest import run_cli
 

@@ -199,6 +199,7 @@ def compiled(tmp_path_factory):
     return flow, result, classify(result.ops)
 
 
+@pytest.mark.slow
 def test_kernels_are_rows_with_fused_ops(compiled):
     _, _, ops = compiled
     kernels = ops[ops["op"].str.startswith("cpp_fused_")]
@@ -210,6 +211,7 @@ def test_kernels_are_rows_with_fused_ops(compiled):
     assert set(kernels["group_source"]) == {"fused"}
 
 
+@pytest.mark.slow
 def test_extern_gemms_are_gemm(compiled):
     _, _, ops = compiled
     externs = ops[ops["op"].isin(["aten::addmm", "aten::mm", "aten::convolution"])]
@@ -218,6 +220,7 @@ def test_extern_gemms_are_gemm(compiled):
     assert all(len(f) == 0 for f in externs["fused_ops"])
 
 
+@pytest.mark.slow
 def test_wall_sums_to_iteration_latency(compiled):
     _, result, ops = compiled
     sums = ops.groupby("iteration")["wall_us"].sum().tolist()
@@ -225,6 +228,7 @@ def test_wall_sums_to_iteration_latency(compiled):
     assert not ops["op"].str.match(r"^(Torch-Compiled Region|## Call CompiledFxGraph|TorchDynamo)").any()
 
 
+@pytest.mark.slow
 def test_compile_time_recorded(compiled):
     flow, _, _ = compiled
     facts = flow.facts()
@@ -232,6 +236,7 @@ def test_compile_time_recorded(compiled):
     assert facts["mode"] == "default"
 
 
+@pytest.mark.slow
 def test_compile_failure_is_one_line_user_error(tmp_path):
     import torch
     from torch import nn

@@ -128,6 +128,7 @@ def test_cli_run_writes_kernel_classes_flops_and_the_report(tmp_path):
     assert set(pd.read_csv(tmp_path / "report" / "roofline.csv")["op_group"]) >= {"GEMM", "Normalization"}
 
 
+@pytest.mark.slow
 def test_report_says_how_much_of_gemm_is_layout(conv_run, tmp_path):
     """A GPU-like run directory from the hand-made conv trace, through the report's kernels module."""
     from ngbench.record import Summary, ops_table, write_run

@@ -66,6 +66,7 @@ def _touch(size: int) -> bytearray:
 
 
 @pytest.mark.parametrize("reset_allowed", [True, False])
+@pytest.mark.slow
 def test_cpu_peak_is_per_block_not_the_process_lifetime(reset_allowed, monkeypatch):
     """A cell of a sweep runs in the same process as the cells before it: its peak must not be theirs."""
     from ngbench.measure import memory as memory_mod

@@ -48,6 +48,7 @@ def test_registry_has_the_papers_models_and_llama3():
 
 
 @pytest.mark.parametrize("name", MODELS)
+@pytest.mark.slow
 def test_model_file_composes_with_its_default_dataset(name):
     cfg = compose(f"model={name}")
     model = cfg.model
@@ -61,18 +62,21 @@ def test_model_file_composes_with_its_default_dataset(name):
         assert model.phase == "prefill" and int(model.seq_len) > 0
 
 
+@pytest.mark.slow
 def test_command_line_dataset_wins_over_the_model_default():
     assert compose("model=detr", "dataset=imagenet").dataset.name == "imagenet"
     assert compose().dataset.name == "wikitext"
 
 
 @pytest.mark.parametrize("name", MODELS)
+@pytest.mark.slow
 def test_full_size_param_count_matches_published(name):
     cfg = compose(f"model={name}")
     count = full_size_param_count(cfg.model)
     assert count == pytest.approx(int(cfg.model.params_published), rel=0.02)
 
 
+@pytest.mark.slow
 def test_full_size_model_is_built_on_meta_only():
     model = build_meta(compose("model=llama3").model)
     assert all(p.is_meta for p in model.parameters())
@@ -80,6 +84,7 @@ def test_full_size_model_is_built_on_meta_only():
 
 
 @pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in MODELS])
+@pytest.mark.slow
 def test_tiny_model_runs_one_inference(name):
     cfg = compose(f"model={name}", TINY, "batch_size=2")
     bundle = build_bundle(cfg, "cpu", torch.float32)
@@ -96,6 +101,7 @@ def test_tiny_model_runs_one_inference(name):
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama2"])
+@pytest.mark.slow
 def test_decode_step_matches_full_forward_and_repeats(name):
     cfg = compose(f"model={name}", TINY, "model.phase=decode", "model.seq_len=12", "batch_size=2")
     bundle = build_bundle(cfg, "cpu", torch.float32)
@@ -115,6 +121,7 @@ def test_decode_step_matches_full_forward_and_repeats(name):
 @pytest.mark.parametrize("name,dtype", [("gpt2", torch.bfloat16), ("vit_b16", torch.bfloat16),
                                         ("llama2", torch.float16), ("segformer", torch.float16),
                                         ("maskformer", torch.bfloat16)])
+@pytest.mark.slow
 def test_dtype_and_device_are_honoured(name, dtype):
     bundle = build_bundle(compose(f"model={name}", TINY), "cpu", dtype)
     assert {p.dtype for p in bundle.model.parameters()} == {dtype}
@@ -124,11 +131,13 @@ def test_dtype_and_device_are_honoured(name, dtype):
     assert all(torch.isfinite(o).all() for o in outputs_of(bundle))
 
 
+@pytest.mark.slow
 def test_precision_names_are_accepted():
     bundle = build_bundle(compose("model=bert", TINY), "cpu", "bf16")
     assert next(bundle.model.parameters()).dtype == torch.bfloat16
 
 
+@pytest.mark.slow
 def test_random_weights_are_deterministic_and_sane():
     first = build_bundle(compose("model=llama2", TINY), "cpu", torch.float32)
     second = build_bundle(compose("model=llama2", TINY), "cpu", torch.float32)
@@ -156,12 +165,14 @@ def test_big_cpu_tensors_fill_in_parallel_chunks_deterministically(monkeypatch):
     assert not torch.equal(tensors[0][:1000], tensors[0][1000:2000])  # chunks are not copies of each other
 
 
+@pytest.mark.slow
 def test_tied_weights_stay_tied():
     bundle = build_bundle(compose("model=gpt2", TINY), "cpu", torch.float32)
     inner = bundle.model.model
     assert inner.lm_head.weight is inner.transformer.wte.weight
 
 
+@pytest.mark.slow
 def test_placement_spreads_blocks_and_keeps_results():
     layers = "++model.overrides={n_layer: 4, n_embd: 64, n_head: 2, vocab_size: 1024, eos_token_id: 1, bos_token_id: 1}"
     plain_bundle = build_bundle(compose("model=gpt2", layers), "cpu", torch.float32)
@@ -203,6 +214,7 @@ def test_pretrained_without_network_is_a_user_error(name, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["gpt2", "detr"])
+@pytest.mark.slow
 def test_pretrained_from_a_local_path_loads_those_weights(name, tmp_path):
     random = build_bundle(compose(f"model={name}", TINY), "cpu", torch.float32)
     random.model.model.save_pretrained(tmp_path)
@@ -213,6 +225,7 @@ def test_pretrained_from_a_local_path_loads_those_weights(name, tmp_path):
         torch.testing.assert_close(ours, theirs)
 
 
+@pytest.mark.slow
 def test_pretrained_torchvision_from_a_missing_path_is_a_user_error(tmp_path):
     cfg = compose("model=faster_rcnn", "model.weights=pretrained", f"model.path={tmp_path}/none.pth")
     with pytest.raises(UserError, match="none.pth"):
@@ -225,6 +238,7 @@ def test_pretrained_torchvision_from_a_missing_path_is_a_user_error(tmp_path):
     (["model=gpt2", "model.seq_len=4096"], "seq_len=4096 is out of range"),
     (["model=vit_b16", "dataset=wikitext"], "holds no images"),
 ])
+@pytest.mark.slow
 def test_bad_model_settings_are_user_errors(overrides, message):
     with pytest.raises(UserError, match=message):
         build_bundle(compose(*overrides, TINY), "cpu", torch.float32)

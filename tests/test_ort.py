@@ -1,19 +1,17 @@
-"""flow=ort: ONNX export cache, ORT CPU profiling end to end, and known-answer tests of the profile parsers."""
+"""flow=ort: ONNX export cache and ORT CPU profiling end to end (needs onnxruntime; its parsers: test_ort_parsing.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import time
 
+import numpy as np
 import pytest
 from conftest import profile_flow
 
 from ngbench.config import QuantConfig
 from ngbench.errors import UserError
 from ngbench.flows.base import RunContext
-from ngbench.schema import EVENT_COLUMNS, IDLE_OP, UNATTRIBUTED_OP
-from ngbench.trace.reconstruct import Costs
-from ngbench.trace.result import attribute_windows
+from ngbench.schema import EVENT_COLUMNS, IDLE_OP
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -72,7 +70,14 @@ def _check_table(result):
     return ops
 
 
+def _host_us(call) -> float:
+    began = time.perf_counter_ns()
+    call()
+    return (time.perf_counter_ns() - began) / 1000.0
+
+
 # ----------------------------------------------------------------------------- export
+@pytest.mark.slow
 def test_export_is_cached_and_keeps_module_scopes(cache_dir):
     from ngbench.flows.onnx.export import export_onnx
 
@@ -89,6 +94,7 @@ def test_export_is_cached_and_keeps_module_scopes(cache_dir):
     assert other_shape.path != first.path
 
 
+@pytest.mark.slow
 def test_export_failure_is_one_user_line(cache_dir):
     from ngbench.flows.onnx.export import export_onnx
     from ngbench.models.base import ModelBundle
@@ -105,6 +111,7 @@ def test_export_failure_is_one_user_line(cache_dir):
 
 
 # ----------------------------------------------------------------------------- ORT CPU end to end
+@pytest.mark.slow
 def test_ort_cpu_sequential(tmp_path, cache_dir):
     ctx = _ctx(tmp_path, "seq")
     flow = _flow(ctx, cache_dir)
@@ -114,14 +121,25 @@ def test_ort_cpu_sequential(tmp_path, cache_dir):
     result = profile_flow(flow, 3)
     ops = _check_table(result)
     assert len(result.iterations) == 3
-    assert {"LayerNormalization", "Softmax"} <= set(ops["op"])
-    assert ops[ops["op"] == "LayerNormalization"]["module_type"].eq("LayerNorm").all()
+    # by hand: Linear -> Gemm, LayerNorm -> LayerNormalization, GELU (erf form: x * 0.5 * (1 + erf(x / sqrt 2)))
+    # -> Div, Erf, Add, Mul, Mul, Linear -> Gemm, Softmax -> Softmax: nine nodes, then the idle row
+    first = ops[ops["iteration"] == ops["iteration"].min()]   # an iteration may be left out as stalled
+    assert first["op"].tolist() == ["Gemm", "LayerNormalization", "Div", "Erf", "Add", "Mul", "Mul", "Gemm", "Softmax",
+                                    IDLE_OP]
+    assert first["module_type"].tolist()[:9] == ["Linear", "LayerNorm"] + ["GELU"] * 5 + ["Linear", "Softmax"]
     facts = flow.facts()
-    first = ops["iteration"].min()          # an iteration may be left out as stalled on a loaded machine
-    assert facts["nodes_by_provider"] == {"CPUExecutionProvider": int((ops["iteration"] == first).sum() - 1)}
+    assert facts["nodes_by_provider"] == {"CPUExecutionProvider": 9}
     assert {"export_s", "session_build_s", "ort_version", "providers"} <= set(facts)
+    # ORT's profile is in microseconds: a profiled iteration is a few times a clean one timed on this process's
+    # clock (ORT's profiler writes an event per node), not 1000x off either way
+    clean_us = float(np.median([_host_us(flow.infer) for _ in range(50)]))
+    assert 0.5 < result.kept["profiled_us"].median() / clean_us < 50, (result.kept["profiled_us"].tolist(), clean_us)
+    # and the nodes are most of each run (the rest is ORT's own work between them, the [idle] row)
+    nodes_us = ops[ops["op"] != IDLE_OP].groupby("iteration")["host_us"].sum()
+    assert (nodes_us / result.kept.set_index("iteration")["profiled_us"]).min() > 0.2
 
 
+@pytest.mark.slow
 def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
     from ngbench.taxonomy import classify
 
@@ -142,6 +160,7 @@ def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
     assert gelu["module"] == "transformer.h.0.mlp.act" and gelu["module_type"] == "NewGELUActivation"
 
 
+@pytest.mark.slow
 def test_ort_int8_dynamic_quantization_adds_quant_nodes(tmp_path, cache_dir):
     from ngbench.taxonomy import classify
 
@@ -178,176 +197,3 @@ def test_provider_cuda_without_cuda_ep_names_onnxruntime_gpu(tmp_path, cache_dir
 
     ctx = _ctx(tmp_path, device="cuda:0", precision="fp16")
     assert "pip install onnxruntime-gpu" in OrtConfig(provider="cuda").check(ctx)
-
-
-def test_modules_import_no_heavy_libraries():
-    code = ("import sys, ngbench.flows.ort.flow, ngbench.flows.trt.flow, ngbench.trace.ort_profile, "
-            "ngbench.trace.trt_profile, ngbench.flows.onnx.export; "
-            "bad = [m for m in ('torch', 'onnxruntime', 'onnx', 'tensorrt') if m in sys.modules]; "
-            "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
-# ----------------------------------------------------------------------------- known answers: parsers
-def _node(name, op, ts, dur, provider="CPUExecutionProvider"):
-    return {"cat": "Node", "pid": 1, "tid": 1, "ph": "X", "name": f"{name}_kernel_time", "ts": ts, "dur": dur,
-            "args": {"op_name": op, "provider": provider,
-                     "input_type_shape": [{"float": [1, 8, 32]}, {"int64": [3]}]}}
-
-
-def _run(ts, dur):
-    return {"cat": "Session", "pid": 1, "tid": 1, "ph": "X", "name": "model_run", "ts": ts, "dur": dur, "args": {}}
-
-
-ORT_PROFILE = [
-    {"cat": "Session", "pid": 1, "tid": 1, "ph": "X", "name": "session_initialization", "ts": 0, "dur": 90,
-     "args": {}},
-    _run(100, 50), _node("warm", "Add", 110, 30),                              # warm-up run: dropped
-    _run(1000, 100), _node("a", "Reshape", 1010, 20), _node("b", "MatMul", 1035, 40),
-    _node("c", "Softmax", 1080, 10),
-    _run(2000, 80), _node("a", "Reshape", 2005, 30), _node("b", "MatMul", 2040, 25),
-    _node("c", "Softmax", 2070, 5),
-]
-
-
-def test_ort_profile_parser_known_answer():
-    from ngbench.schema import normalise_events
-    from ngbench.trace.ort_profile import cpu_windows
-
-    scopes = {"b": ["encoder.proj", "Linear"]}
-    result = attribute_windows(cpu_windows(ORT_PROFILE, scopes, runs=[1, 2]), Costs({}))
-    ops = normalise_events(result.ops)
-    assert result.iterations["profiled_us"].tolist() == [100.0, 80.0]
-    assert result.iterations["busy_us"].tolist() == [70.0, 60.0]
-    assert ops["op"].tolist() == ["Reshape", "MatMul", "Softmax", IDLE_OP] * 2
-    assert ops["wall_us"].tolist() == [20.0, 40.0, 10.0, 30.0, 30.0, 25.0, 5.0, 20.0]
-    assert ops["seq"].tolist() == [0, 1, 2, 3] * 2
-    row = ops.iloc[1]
-    assert (row["module"], row["module_type"], row["node"]) == ("encoder.proj", "Linear", "b")
-    assert row["input_shapes"] == [[1, 8, 32], [3]] and row["input_dtypes"] == ["float", "int64"]
-    assert row["provider"] == "CPUExecutionProvider"
-
-
-def _kineto_trace():
-    def x(name, cat, ts, dur, **args):
-        return {"ph": "X", "name": name, "cat": cat, "ts": ts, "dur": dur, "pid": 1, "tid": 7, "args": args}
-
-    return {"baseTimeNanoseconds": 1_000_000_000 - 500_000, "traceEvents": [
-        x("ProfilerStep#0", "user_annotation", 590, 130),
-        x("cudaLaunchKernel", "cuda_runtime", 615, 3, correlation=1),
-        x("cudaLaunchKernel", "cuda_runtime", 655, 3, correlation=2),
-        x("cudaLaunchKernel", "cuda_runtime", 700, 1, correlation=3),
-        x("gemm_kernel", "kernel", 620, 40, correlation=1),
-        x("softmax_kernel", "kernel", 665, 25, correlation=2),
-        x("copy_kernel", "kernel", 702, 3, correlation=3),
-    ]}
-
-
-def test_cuda_launch_window_matching_known_answer():
-    from ngbench.schema import normalise_events
-    from ngbench.trace.kineto import events_from_trace
-    from ngbench.trace.ort_profile import cuda_windows
-
-    trace = _kineto_trace()
-    ort_events = [_run(100, 100), _node("n1", "MatMul", 110, 20, "CUDAExecutionProvider"),
-                  _node("n2", "Reshape", 135, 5, "CPUExecutionProvider"),
-                  _node("n3", "Softmax", 150, 20, "CUDAExecutionProvider")]
-    windows, misfit = cuda_windows(ort_events, {}, [0], [events_from_trace(trace)], 1_000_000_000)
-    result = attribute_windows(windows, Costs({}))
-    ops = normalise_events(result.ops)
-    iteration_us = result.iterations["profiled_us"].tolist()
-    assert misfit == 0.0 and iteration_us == [130.0] and result.iterations["busy_us"].tolist() == [68.0]
-    assert ops["op"].tolist() == ["MatMul", "Reshape", "Softmax", UNATTRIBUTED_OP, IDLE_OP]
-    assert ops["host_us"].tolist() == [20.0, 5.0, 20.0, 0.0, 0.0]
-    assert ops["device_us"].tolist() == [40.0, 0.0, 25.0, 3.0, 0.0]
-    assert ops["wall_us"].tolist() == [50.0, 0.0, 30.0, 3.0, 47.0]
-    assert ops["kernels"].tolist() == [["gemm_kernel"], [], ["softmax_kernel"], ["copy_kernel"], []]
-    assert ops["provider"].tolist()[:3] == ["CUDAExecutionProvider", "CPUExecutionProvider",
-                                             "CUDAExecutionProvider"]
-    assert sum(ops["wall_us"]) == pytest.approx(iteration_us[0])
-
-
-def test_clock_alignment_falls_back_to_window_start():
-    from ngbench.trace.ort_profile import align_offsets
-
-    offsets, misfit = align_offsets([(100, 200), (300, 350)], [(590, 720), (790, 840)], 500.0)
-    assert offsets == [500.0, 500.0] and misfit == 10.0          # 350 + 500 ends 10 µs after 840: tolerated
-    offsets, misfit = align_offsets([(100, 200)], [(590, 720)], 10_000.0)
-    assert offsets == [490.0] and misfit == 9_480.0
-
-
-def test_scopes_of_rewritten_nodes():
-    from ngbench.trace.onnx_scopes import resolve_scopes
-
-    known = {"node_Gemm_1": ["h.0.mlp.c_fc", "Conv1D"], "node_mul_3": ["h.0.mlp.act", "NewGELUActivation"],
-             "node_view_2": ["h.0.attn", "GPT2Attention"]}
-    producers = {"mul_3": "node_mul_3", "view_2": "node_view_2"}
-    nodes = [("x_QuantizeLinear", ["mul_3"], ["x_q"]), ("node_Gemm_1_MatMul_quant", ["x_q"], ["x"]),
-             ("GPT2Gelu", ["gemm_out"], ["mul_3"]), ("view_2_QuantizeLinear", ["view_2"], ["q"]),
-             ("Orphan", ["nothing"], ["none"])]
-    assert resolve_scopes(nodes, known, producers) == {
-        "x_QuantizeLinear": ["h.0.mlp.c_fc", "Conv1D"],            # its consumer's, not its input's
-        "node_Gemm_1_MatMul_quant": ["h.0.mlp.c_fc", "Conv1D"], "GPT2Gelu": ["h.0.mlp.act", "NewGELUActivation"],
-        "view_2_QuantizeLinear": ["h.0.attn", "GPT2Attention"], "Orphan": ["", ""]}
-
-
-def test_cpu_fallback_names_the_cpu_nodes_their_types_and_share():
-    """Case Study 1 on a hand-made GPU session: 2 of 5 nodes on the CPU provider take 60 of 100 µs."""
-    import pandas as pd
-
-    from ngbench.flows.ort.flow import cpu_fallback
-
-    cuda, cpu = "CUDAExecutionProvider", "CPUExecutionProvider"
-    ops = pd.DataFrame({
-        "iteration": [0] * 5 + [1] * 5,
-        "op": ["MatMul", "DynamicQuantizeLinear", "MatMulInteger", "MemcpyToHost", "Add"] * 2,
-        "provider": [cuda, cpu, cpu, cuda, cuda] * 2,
-        "wall_us": [10.0, 20.0, 40.0, 5.0, 25.0] * 2,
-    })
-    facts = cpu_fallback(ops, cpu_nodes=2)
-    assert facts["cpu_nodes"] == 2
-    assert facts["cpu_node_types"] == {"DynamicQuantizeLinear": 1, "MatMulInteger": 1}
-    assert facts["cpu_wall_share"] == pytest.approx(0.6)
-    (warning,) = facts["warnings"]
-    assert "2 nodes on the CPU provider (DynamicQuantizeLinear x1, MatMulInteger x1), 60% of the time" in warning
-
-
-def test_cpu_fallback_under_the_threshold_does_not_warn():
-    import pandas as pd
-
-    from ngbench.flows.ort.flow import cpu_fallback
-
-    ops = pd.DataFrame({"iteration": [0, 0], "op": ["Shape", "MatMul"],
-                        "provider": ["CPUExecutionProvider", "CUDAExecutionProvider"], "wall_us": [1.0, 99.0]})
-    facts = cpu_fallback(ops, cpu_nodes=1)
-    assert facts["cpu_wall_share"] == pytest.approx(0.01) and "warnings" not in facts
-
-
-def test_quantize_room_stops_in_one_line_naming_the_disk_and_tmpdir(tmp_path, monkeypatch):
-    """A 7 GiB model on a disk with 2 GiB free: one line with both sizes and the way out, before any work."""
-    import shutil
-    from collections import namedtuple
-
-    from ngbench.flows.ort import flow as ort_flow
-
-    usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda where: usage(100 * 2**30, 98 * 2**30, 2 * 2**30))
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(ort_flow.tempfile, "tempdir", None)
-    with pytest.raises(UserError) as raised:
-        ort_flow.check_quantize_room(7 * 2**30, tmp_path)
-    message = str(raised.value)
-    assert "\n" not in message
-    assert "7.0 GiB model needs about 8.8 GiB free" in message and "has 2.0 GiB" in message
-    assert "TMPDIR=/dev/shm" in message
-    monkeypatch.setattr(shutil, "disk_usage", lambda where: usage(100 * 2**30, 80 * 2**30, 20 * 2**30))
-    ort_flow.check_quantize_room(7 * 2**30, tmp_path)      # room enough: no error
-
-
-def test_onnx_bytes_counts_the_external_data(tmp_path):
-    from ngbench.flows.ort.flow import onnx_bytes
-
-    (tmp_path / "model.onnx").write_bytes(b"x" * 10)
-    (tmp_path / "model.onnx.data").write_bytes(b"x" * 1000)
-    (tmp_path / "other.onnx").write_bytes(b"x" * 5)
-    assert onnx_bytes(str(tmp_path / "model.onnx")) == 1010

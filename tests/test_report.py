@@ -41,6 +41,7 @@ def report(tmp_path_factory):
 # ------------------------------------------------------------------ the CLI on the committed sweep
 
 
+@pytest.mark.slow
 def test_report_lists_the_failed_cell_and_exits_3(report):
     result, out = report
     assert result.returncode == 3, result.stderr
@@ -53,6 +54,7 @@ def test_report_lists_the_failed_cell_and_exits_3(report):
             "table4.csv", "table4_vs_paper.csv", "fig6.png", "fig6.pdf", "fig7_torch_vs_ort.png"} <= written
 
 
+@pytest.mark.slow
 def test_report_shares_and_cis_are_the_summaries_in_every_view(report):
     """Computed from the op rows by DuckDB, the report's shares equal those each run wrote in summary.json."""
     _, out = report
@@ -71,6 +73,7 @@ def test_report_shares_and_cis_are_the_summaries_in_every_view(report):
     assert "Idle" not in set(paper["op_group"])   # the paper's accounting has no idle time
 
 
+@pytest.mark.slow
 def test_cells_csv_carries_clean_latency_ci_and_ratios(report):
     _, out = report
     cells = pd.read_csv(out / "cells.csv", keep_default_na=False).set_index("run_id")
@@ -126,6 +129,7 @@ def parse_page(path: Path) -> Tables:
     return page
 
 
+@pytest.mark.slow
 def test_html_page_tables_match_the_data(report):
     import base64
 
@@ -163,6 +167,7 @@ def test_html_page_tables_match_the_data(report):
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium (apt-get install chromium)")
+@pytest.mark.slow
 def test_html_page_renders_in_headless_chromium(report, tmp_path):
     import subprocess
 
@@ -188,6 +193,7 @@ def test_html_page_renders_in_headless_chromium(report, tmp_path):
     assert clean == sorted(clean, reverse=True)
 
 
+@pytest.mark.slow
 def test_view_paper_works_on_a_cpu_sweep(tmp_path):
     result = run_cli(str(FIXTURE), "--view", "paper", "--out", str(tmp_path), module="ngbench.report", timeout=300)
     assert result.returncode == 3, result.stderr
@@ -199,6 +205,7 @@ def test_view_paper_works_on_a_cpu_sweep(tmp_path):
     assert "paper (host + device per operator, no idle)" in (tmp_path / "index.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_markdown_page_regenerates_byte_for_byte_from_the_committed_sweep(tmp_path):
     page = tmp_path / "sweep-cpu.md"
     result = run_cli(str(FIXTURE), "--markdown", str(page), module="ngbench.report", timeout=300)
@@ -207,6 +214,7 @@ def test_markdown_page_regenerates_byte_for_byte_from_the_committed_sweep(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep-cpu.md"]   # only the page
 
 
+@pytest.mark.slow
 def test_published_pages_regenerate_from_their_committed_sweeps(tmp_path):
     """Every docs/results/<name>.report.md is the report's markdown of the committed sweep docs/results/<name>/."""
     pages = sorted((ROOT / "docs" / "results").glob("*.report.md"))
@@ -218,6 +226,7 @@ def test_published_pages_regenerate_from_their_committed_sweeps(tmp_path):
         assert (tmp_path / page.name).read_bytes() == page.read_bytes(), page.name
 
 
+@pytest.mark.slow
 def test_doc_commands_run_as_written(tmp_path):
     """The commands in docs/report.md, with outputs/ moved into the test's temporary directory; the markdown
     pages they write are the committed ones."""
@@ -240,6 +249,7 @@ def test_doc_commands_run_as_written(tmp_path):
 # ------------------------------------------------------------------ loud failures
 
 
+@pytest.mark.slow
 def test_missing_truncated_and_unreadable_files_are_named_without_traceback(tmp_path):
     sweep = tmp_path / "sweep"
     shutil.copytree(FIXTURE, sweep)
@@ -261,6 +271,7 @@ def test_missing_truncated_and_unreadable_files_are_named_without_traceback(tmp_
     assert sorted(failed["file"]) == ["ops.parquet", "ops.parquet", "summary.json", "summary.json", "summary.json"]
 
 
+@pytest.mark.slow
 def test_one_broken_cell_leaves_a_report_of_the_rest_and_exit_3(tmp_path):
     sweep = tmp_path / "sweep"
     shutil.copytree(FIXTURE, sweep)
@@ -275,6 +286,7 @@ def test_one_broken_cell_leaves_a_report_of_the_rest_and_exit_3(tmp_path):
     assert "3 of 4 cells reported; 1 failed" in page and "swin_t (tiny) | torch" not in page
 
 
+@pytest.mark.slow
 def test_a_broken_page_behind_an_intact_footer_is_named(tmp_path):
     sweep = tmp_path / "sweep"
     shutil.copytree(FIXTURE, sweep)
@@ -287,6 +299,7 @@ def test_a_broken_page_behind_an_intact_footer_is_named(tmp_path):
     assert f"{ops} is not readable (" in result.stderr and "2 cell(s) are not in the report" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_sweep_without_failures_exits_0_with_an_empty_failed_csv(tmp_path):
     sweep = tmp_path / "sweep"
     shutil.copytree(FIXTURE / "flow=torch,model=gpt2", sweep / "one")
@@ -303,6 +316,7 @@ def test_bad_view_is_one_line(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_an_older_schema_is_named(tmp_path):
     import pyarrow.parquet as pq
 
@@ -387,6 +401,7 @@ def test_duckdb_over_files_and_over_a_frame_agree():
     assert from_files["ops"].sum() == len(frame)
 
 
+@pytest.mark.slow
 def test_scale_benchmark_sweep_reports_every_part(tmp_path):
     """benchmarks/report_scale.py's generator, small: every flow, fusion, quantized and failed cells."""
     import sys
@@ -418,6 +433,7 @@ def test_table5_non_gemm_share_per_iteration_matches_non_gemm_time():
     assert non_gemm_share_by_iteration(one).iloc[0] == pytest.approx(non_gemm_time(one)["non_gemm_pct"])
 
 
+@pytest.mark.slow
 def test_steps_and_cpu_fallback_tables_carry_each_runs_own_figures(tmp_path):
     """A GPU ORT cell's summary, hand-edited: its steps, export/quantize times, cache hits and CPU-provider nodes
     come out in the 'What each run did' tables with the values written in."""
@@ -457,6 +473,7 @@ def test_suite_h100_table_regenerates_from_its_committed_logs():
     assert float(rows[-1][3].strip(" *")) == pytest.approx(sum(seconds), abs=0.05 * len(seconds))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,figures", [("fig5-h100", ("fig5.png", "fig6.png")),
                                           ("kernels-h100", ("roofline.png",))])
 def test_committed_h100_figures_regenerate_pixel_equal(name, figures, tmp_path):

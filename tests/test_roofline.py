@@ -174,6 +174,7 @@ def test_spec_table_names_the_gpus_pytorch_reports():
     assert peak_name("fp16") == "fp16_tensor" and peak_name("fp16", "int8") == "int8_tensor"
 
 
+@pytest.mark.slow
 def test_host_triad_probe_and_its_cache(tmp_path, monkeypatch):
     import ngbench.measure.bandwidth as bandwidth
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from conftest import TINY, read_summary, run_cli
+from conftest import TINY, check_ratios_against_their_inputs, read_summary, run_cli
 
 from ngbench.schema import GROUPS, OPS_COLUMNS
 
@@ -30,12 +30,14 @@ def test_tiny_model_end_to_end(model, run_dir):
     ops = pd.read_parquet(run_dir / "ops.parquet")
     assert list(ops.columns[: len(OPS_COLUMNS)]) == OPS_COLUMNS
     assert set(ops["op_group"]) <= set(GROUPS) and "GEMM" in set(ops["op_group"])
-    # per kept iteration, the wall view adds up to the rebuilt iteration and the profiled view to the profiled one
-    kept = pd.DataFrame(summary["iterations"]).query("not stalled").set_index("iteration")
-    sums = ops.groupby("iteration")[["wall_us", "wall_profiled_us"]].sum()
-    assert sums["wall_us"].to_numpy() == pytest.approx(kept["rebuilt_us"].to_numpy(), rel=1e-6)
-    assert sums["wall_profiled_us"].to_numpy() == pytest.approx(kept["profiled_us"].to_numpy(), rel=1e-6)
-    assert sum(g["wall_pct"] for g in summary["groups"].values()) == pytest.approx(100.0)
+    # the ratio fields are their inputs' ratios, and each group's summary figures are its op rows' sums
+    check_ratios_against_their_inputs(summary)
+    iterations = ops["iteration"].nunique()
+    for group, rows in ops.groupby("op_group"):
+        entry = summary["groups"][group]
+        for view in ("wall", "wall_profiled", "device", "host"):
+            assert entry[f"{view}_ms"] == pytest.approx(rows[f"{view}_us"].sum() / iterations / 1000, rel=1e-9)
+        assert entry["ops"] == len(rows) // iterations
     assert summary["clean"]["median_ms"] > 0 and summary["memory"]["peak_bytes"] > 0
     assert summary["model_facts"]["param_count"] > 0 and summary["environment"]["cpu"]
     assert (ops["module"] != "").mean() > 0.9  # the annotation pass found a module for nearly every op
@@ -71,12 +73,18 @@ def test_sweep_records_failed_cells_resumes_and_reports(tmp_path):
     out = sweep / "report"
     breakdown = pd.read_csv(out / "breakdown.csv")
     assert set(breakdown["model"]) == {"swin_t", "gpt2"}
-    assert breakdown.groupby("run_id")["pct"].sum().to_numpy() == pytest.approx(100.0)
+    # the report's shares (DuckDB over ops.parquet) are those each run wrote (pandas, ngbench.summary)
+    for summary in summaries.values():
+        if summary["status"] == "ok":
+            shares = breakdown[breakdown["run_id"] == summary["run_id"]].set_index("op_group")["pct"].to_dict()
+            wrote = {g: e["wall_pct"] for g, e in summary["groups"].items() if e["wall_ms"] != 0}
+            assert shares == pytest.approx(wrote, rel=1e-6)
     assert len(pd.read_csv(out / "failed.csv")) == 2
-    assert (out / "fig6.png").stat().st_size > 10_000 and (out / "fig6.pdf").exists()
+    assert (out / "fig6.png").exists() and (out / "fig6.pdf").exists()   # what they plot: tests/test_figures.py
     assert set(pd.read_csv(out / "table4.csv")["model"]) == {"swin_t", "gpt2"}
 
 
+@pytest.mark.slow
 def test_report_on_a_missing_dir_is_one_line(tmp_path):
     result = run_cli(str(tmp_path / "nothing"), module="ngbench.report", timeout=60)
     assert result.returncode == 2

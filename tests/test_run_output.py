@@ -35,6 +35,7 @@ def test_the_default_run_directory_names_the_variant_and_kineto_is_silent(tmp_pa
 
 @pytest.mark.parametrize("offline,setting", [("1", "HF_HUB_OFFLINE=1 is set"),
                                              (None, "unreachable")])
+@pytest.mark.slow
 def test_offline_pretrained_fails_at_once_naming_the_offline_setting(tmp_path, offline, setting):
     """No hub retries (about 30 s offline) before the one line: with HF_HUB_OFFLINE, or after a short
     connection probe, only the local cache is read. This machine has no route to huggingface.co."""
@@ -46,6 +47,7 @@ def test_offline_pretrained_fails_at_once_naming_the_offline_setting(tmp_path, o
     assert "HF_HUB_OFFLINE" in line and noise_in(result) == [] and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_an_empty_wikitext_file_is_named(tmp_path):
     empty = tmp_path / "wikitext" / "wiki.test.raw"
     empty.parent.mkdir()

@@ -10,7 +10,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from conftest import ROOT, TINY, hydra_context, read_summary, run_cli
+from conftest import ROOT, TINY, check_ratios_against_their_inputs, hydra_context, read_summary, run_cli
 from hydra import compose
 from omegaconf import OmegaConf
 
@@ -43,6 +43,7 @@ def last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_every_sweep_is_a_global_package_writing_to_its_own_dir(sweep_composer):
     assert set(PAPER_SWEEPS) < set(SWEEP_NAMES) and {"fidelity", "smoke"} < set(SWEEP_NAMES)
     cell_lists = {}
@@ -58,6 +59,7 @@ GROUPS = ("model", "dataset", "flow", "platform")
 
 
 @pytest.mark.parametrize("name", SWEEP_NAMES)
+@pytest.mark.slow
 def test_every_sweep_value_exists_and_its_cells_compose(sweep_composer, name):
     """Each swept group value is a config of its group; the first and the last cell compose with every
     swept value in place (composing all 128 zoo cells would take a minute on two cores)."""
@@ -98,6 +100,7 @@ SEED_INPUTS = [  # sweep, overrides, model.seq_len (None: not a text model), pre
 
 @pytest.mark.parametrize("name,overrides,seq_len,precision,sizes", SEED_INPUTS,
                          ids=[f"{s}:{' '.join(o)}" for s, o, *_ in SEED_INPUTS])
+@pytest.mark.slow
 def test_paper_sweeps_take_the_seed_artifacts_inputs(sweep_composer, name, overrides, seq_len, precision, sizes):
     cfg = sweep_composer(name, *overrides)
     assert cfg.model.get("seq_len") == seq_len and cfg.precision == precision
@@ -120,15 +123,16 @@ def test_sweeps_readme_names_the_seed_files_it_took_values_from():
 
 
 def make(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
 
 
 def test_make_help_lists_one_target_per_figure_and_table_aligned():
     lines = make("help").stdout.splitlines()
     targets = [line.split()[0] for line in lines]
-    assert len(targets) <= 12  # the Makefile stays near 15 targets with the test targets still to come
+    assert len(targets) <= 16  # the figure and table targets, smoke, mixtral, help, mutation and three test tiers
     assert {"fig5", "fig6", "fig7", "fig8", "fig9", "table1", "table4", "table5", "smoke", "mixtral"} <= set(targets)
-    assert len({line.index(line.split()[1]) for line in lines}) == 1  # every description starts in one column
+    # every description starts in one column (looked for after the target: `mutation`'s starts with its name)
+    assert len({line.index(line.split()[1], line.index(line.split()[0]) + len(line.split()[0])) for line in lines}) == 1
     for target in targets:
         assert make("-n", target).returncode == 0, target
 
@@ -151,6 +155,26 @@ def test_make_smoke_sweeps_and_reports_into_the_given_dir(tmp_path):
     assert "cell 1 of 1" in output and (sweep / "report" / "cells.csv").exists()
     cell = sweep / "batch_size=1,model=gpt2,platform=cpu,variant=tiny"  # the variant, not a literal ${model.tiny}
     assert read_summary(cell)["status"] == "ok" and read_summary(cell)["config"]["warmup"] == 1
+
+
+@pytest.mark.slow
+def test_fidelity_sweep_runs_and_its_report_carries_each_cells_ratios(tmp_path):
+    """sweeps/fidelity.yaml (the other paper targets' sweeps run in test_run, test_quant and the tests below) on
+    one tiny CPU cell: its ratios are their inputs' ratios, and the report's cells.csv repeats them."""
+    sweep = tmp_path / "fidelity"
+    result = run_cli("--config-dir", "sweeps", "--config-name", "fidelity", "-m", "model=gpt2", "batch_size=1",
+                     "precision=fp32", *TINY, f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert last_line(quiet(result)).startswith(f"1 cell ok: {sweep}")
+    (cell,) = [p.parent for p in sweep.rglob("summary.json")]
+    summary = read_summary(cell)
+    assert summary["status"] == "ok" and summary["platform"] == "cpu"
+    check_ratios_against_their_inputs(summary)
+    report = run_cli(str(sweep), module="ngbench.report", timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    row = pd.read_csv(sweep / "report" / "cells.csv").iloc[0]
+    for ratio in ("reconstructed_over_clean", "profiled_over_clean"):
+        assert row[ratio] == pytest.approx(summary["reconciliation"][ratio], rel=1e-9)
 
 
 @pytest.mark.slow
