@@ -155,7 +155,7 @@ def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
     inferences = sum(len(b) for b in clean_blocks)
     energy = {"joules_per_inference": joules / inferences if joules is not None else None,
               "avg_power_w": joules / sum(block_seconds) if joules is not None and sum(block_seconds) > 0 else None,
-              "seconds": sum(block_seconds),
+              "seconds": sum(block_seconds), "power_limit_w": energy.power_limit_w,
               "note": energy.note}
     memory = {"peak_bytes": max((p for p in peaks if p is not None), default=None), "kind": memory.kind,
               **({"by_device": by_device} if len(by_device) > 1 else {})}
@@ -205,8 +205,15 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         energy=energy, memory=memory, unmapped_ops=unmapped_ops(ops), profile_notes=notes,
         **inside, environment=environment,
         warnings=(warnings_for(recon, notes.get("annotation_unmatched_ops", 0)) + coverage_warnings(inside["coverage"])
-                  + list(flow_facts.get("warnings", []))))
+                  + list(flow_facts.get("warnings", [])) + power_warnings(energy)))
     return summary, ops, kernels
+
+
+def power_warnings(energy: dict) -> list[str]:
+    from ngbench.measure.energy import implausible_power
+
+    warning = implausible_power(energy.get("avg_power_w"), energy.get("power_limit_w"))
+    return [warning] if warning else []
 
 
 def failure_summary(cfg: DictConfig, error: BaseException) -> dict:

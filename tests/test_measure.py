@@ -151,3 +151,21 @@ def test_energy_window_records_its_seconds_for_the_average_power(monkeypatch):
     with EnergyTracker("cuda:0") as energy:
         pass
     assert energy.joules == pytest.approx(3.0) and energy.seconds == pytest.approx(2.0)
+
+
+def test_energy_reads_the_gpus_power_limit_and_an_average_above_it_is_flagged(monkeypatch):
+    """A 700 W H100: 1030 W on average (what this session's H100 data read, the garbage collection's idle time in
+    the window) is flagged; 650 W is not; without a limit nothing is said."""
+    from ngbench.measure.energy import implausible_power
+
+    counters = iter([1_000, 4_000])
+    fake = types.SimpleNamespace(nvmlInit=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: i,
+                                 nvmlDeviceGetTotalEnergyConsumption=lambda h: next(counters),
+                                 nvmlDeviceGetEnforcedPowerLimit=lambda h: 700_000)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    with EnergyTracker("cuda:0") as energy:
+        pass
+    assert energy.power_limit_w == pytest.approx(700.0)
+    warning = implausible_power(1030.0, energy.power_limit_w)
+    assert warning is not None and "1030 W, above the GPUs' 700 W limit" in warning
+    assert implausible_power(650.0, 700.0) is None and implausible_power(1030.0, None) is None

@@ -43,7 +43,7 @@ class FakeEnergy:
     between them)."""
 
     def __init__(self, devices):
-        self.joules, self.seconds, self.note = None, 0.0, "fake"
+        self.joules, self.seconds, self.note, self.power_limit_w = None, 0.0, "fake", None
 
     def __enter__(self):
         return self
