@@ -8,7 +8,7 @@ import pytest
 import yaml
 from test_attribution import iteration, kernel, launch, op
 
-from ngbench.record import CellKey, kernels_table, owned_kernels
+from ngbench.record import CellKey, kernels_table, owned_kernels, read_summary
 from ngbench.schema import KERNEL_TABLE_COLUMNS, normalise_events
 from ngbench.summary import kernel_class_totals
 from ngbench.taxonomy import classify, classify_kernels, load_taxonomy, unmapped_kernels
@@ -149,7 +149,8 @@ def test_report_says_how_much_of_gemm_is_layout(conv_run, tmp_path):
                       roofline=roofline, coverage=coverage(table), clean={"median_ms": 0.1}, gemm_pct_device=95.0,
                       environment={"gpu": "NVIDIA H100 80GB HBM3"})
     write_run(tmp_path / "cell", summary, table, kernels_table(kernels, ops, key, "r1"))
-    written = write_kernel_reports(cells_of([tmp_path / "cell"]), tmp_path / "report")
+    cell = tmp_path / "cell"
+    written = write_kernel_reports(cells_of([(cell, read_summary(cell))]), tmp_path / "report")
     text = (tmp_path / "report" / "kernels.md").read_text()
     assert "| GEMM | 0.019 | layout 0.006, memset 0.003 |" in text
     assert "50.0% by kernel name" in text and "device time that reached an operator: 100.0%" in text

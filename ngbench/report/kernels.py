@@ -15,16 +15,14 @@ MAX_PANELS = 12         # the roofline figure draws at most this many cells (a r
 KEY_FIELDS = ["model", "flow", "device", "precision", "quant", "batch_size"]
 
 
-def cells_of(cell_dirs: list[Path]) -> list[tuple[Path, dict]]:
-    from ngbench.record import read_summary
-
+def cells_of(cells: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
+    """Of the (run directory, summary) pairs of ok cells, those that have kernel classes or a roofline
+    (completed from their files for runs recorded before those existed)."""
     found = []
-    for run_dir in cell_dirs:
-        summary = read_summary(run_dir)
-        if summary and summary.get("status") == "ok":
-            summary = completed(Path(run_dir), summary)
-            if summary.get("kernel_classes") or summary.get("roofline"):
-                found.append((Path(run_dir), summary))
+    for run_dir, summary in cells:
+        summary = completed(Path(run_dir), summary)
+        if summary.get("kernel_classes") or summary.get("roofline"):
+            found.append((Path(run_dir), summary))
     return found
 
 

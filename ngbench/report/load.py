@@ -4,7 +4,7 @@ themselves are read later, by DuckDB (ngbench.report.query), from the files of t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ngbench.errors import UserError, first_line
@@ -22,6 +22,7 @@ class Sweep:
     root: Path
     cells: object    # pandas.DataFrame: one row per ok cell (summary figures flattened; `ops_path`)
     failed: object   # pandas.DataFrame with FAILED_COLUMNS: failed cells, missing or unreadable files
+    summaries: dict = field(default_factory=dict)   # cell dir (as in cells["dir"]) -> its summary.json, read once
 
     @property
     def ops_files(self) -> list[str]:
@@ -53,14 +54,19 @@ def load_sweep(root: str | Path, skip: Path | None = None) -> Sweep:
                        if skipped is None or skipped not in p.resolve().parents})
     if not run_dirs:
         raise UserError(f"{root} holds no {SUMMARY_FILE}: not an ngbench run or sweep directory")
-    cells, failed = [], []
+    cells, failed, summaries = [], [], {}
     for run_dir in run_dirs:
-        cell, failure = _read_cell(run_dir, root)
-        (cells if cell else failed).append(cell or failure)
+        summary, failure = _read_cell(run_dir, root)
+        if failure:
+            failed.append(failure)
+            continue
+        cells.append(cell_row(summary, run_dir, root, run_dir / OPS_FILE))
+        summaries[cells[-1]["dir"]] = summary
     cells_frame = pd.DataFrame(cells)
     if len(cells_frame):
         cells_frame = cells_frame.sort_values(KEY_COLUMNS + ["run_id"], kind="stable").reset_index(drop=True)
-    return Sweep(root=root, cells=cells_frame, failed=pd.DataFrame(failed, columns=FAILED_COLUMNS))
+    return Sweep(root=root, cells=cells_frame, failed=pd.DataFrame(failed, columns=FAILED_COLUMNS),
+                 summaries=summaries)
 
 
 def _failure(run_dir: Path, root: Path, file: str, summary: dict | None, error: str) -> dict:
@@ -69,7 +75,7 @@ def _failure(run_dir: Path, root: Path, file: str, summary: dict | None, error: 
 
 
 def _read_cell(run_dir: Path, root: Path) -> tuple[dict | None, dict | None]:
-    """(cell row, None) for an ok cell whose files can be read, else (None, failure row)."""
+    """(summary, None) for an ok cell whose files can be read, else (None, failure row)."""
     try:
         summary = read_summary(run_dir)
     except UserError as error:
@@ -83,11 +89,10 @@ def _read_cell(run_dir: Path, root: Path) -> tuple[dict | None, dict | None]:
     if summary["status"] != "ok":
         error = first_line(Exception(summary.get("error") or f"status={summary['status']}"))
         return None, _failure(run_dir, root, SUMMARY_FILE, summary, error)
-    ops_path = run_dir / OPS_FILE
-    problem = _ops_problem(ops_path)
+    problem = _ops_problem(run_dir / OPS_FILE)
     if problem:
         return None, _failure(run_dir, root, OPS_FILE, summary, problem)
-    return cell_row(summary, run_dir, root, ops_path), None
+    return summary, None
 
 
 def _ops_problem(path: Path) -> str:

@@ -13,7 +13,7 @@ def kernels_section(report: Report) -> list:
     directory its files (CSV, kernels.md) and the roofline figure."""
     from ngbench.report.kernels import cells_of, kernel_tables, write_kernel_reports
 
-    cells = cells_of([report.sweep.root / d for d in report.cells["dir"]])
+    cells = cells_of([(report.sweep.root / d, report.sweep.summaries[d]) for d in report.cells["dir"]])
     if report.out is None:
         return kernel_tables(cells)
     paths = write_kernel_reports(cells, report.out)

@@ -5,8 +5,6 @@ it left on the CPU provider (the paper's Case Study 1)."""
 
 from __future__ import annotations
 
-import json
-
 from ngbench.report import format as fmt
 from ngbench.report.load import KEY_COLUMNS
 from ngbench.report.parts import Report, Table
@@ -17,14 +15,6 @@ PREPARE_PARTS = ("export_s", "quantize_s", "compile_s", "session_build_s", "engi
 CACHE_FACTS = ("export_cache_hit", "quantize_cache_hit")
 CACHED_BY = {"export_s": "export_cache_hit", "quantize_s": "quantize_cache_hit"}
 HEADINGS = {"timing_and_profiling_s": "clean + profiled blocks"}
-
-
-def _summary(report: Report, cell_dir: str) -> dict:
-    path = report.sweep.root / cell_dir / "summary.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _row(key: dict, summary: dict) -> dict:
@@ -46,7 +36,7 @@ def _row(key: dict, summary: dict) -> dict:
 def frame_of(report: Report):
     import pandas as pd
 
-    rows = [_row({k: getattr(cell, k) for k in KEY_COLUMNS}, _summary(report, cell.dir))
+    rows = [_row({k: getattr(cell, k) for k in KEY_COLUMNS}, report.sweep.summaries[cell.dir])
             for cell in report.cells.itertuples()]
     return pd.DataFrame(rows)
 
