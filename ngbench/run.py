@@ -7,7 +7,6 @@ attribute (raw and rebuilt timelines) -> classify -> write -> print the breakdow
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from pathlib import Path
@@ -132,7 +131,7 @@ def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
     """Clean and profiled blocks, alternating, so host drift cancels out of their ratio. Energy and memory
     are read over the clean blocks only."""
     from ngbench.measure.energy import EnergyTracker
-    from ngbench.measure.timing import time_block
+    from ngbench.measure.timing import gc_paused, time_block
 
     blocks = cfg.blocks
     clean_iters, profiled_iters = split(cfg.iters, blocks), split(cfg.profile_iters, blocks)
@@ -142,8 +141,8 @@ def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
     for block in range(blocks):
         log.info("block %d of %d: %d+ clean inferences, then %d profiled", block + 1, blocks,
                  clean_iters[block], profiled_iters[block])
-        gc.collect()   # the profiled block's garbage, collected before the energy window opens, not inside it
-        with flow.memory_probe(devices) as memory, EnergyTracker(devices) as energy:
+        # the profiled block's garbage is collected before the memory and energy windows open, not inside them
+        with gc_paused(), flow.memory_probe(devices) as memory, EnergyTracker(devices) as energy:
             clean_blocks.append(time_block(flow.infer, flow.synchronize, use_events, clean_iters[block], min_time_s))
         block_joules.append(energy.joules)
         block_seconds.append(energy.seconds)

@@ -169,3 +169,20 @@ def test_energy_reads_the_gpus_power_limit_and_an_average_above_it_is_flagged(mo
     warning = implausible_power(1030.0, energy.power_limit_w)
     assert warning is not None and "1030 W, above the GPUs' 700 W limit" in warning
     assert implausible_power(650.0, 700.0) is None and implausible_power(1030.0, None) is None
+
+
+def test_a_nested_gc_pause_collects_once_and_restores_the_collector(monkeypatch):
+    """run._blocks pauses the collector around the memory and energy windows and time_block pauses it again
+    inside: one full collection (before the windows), not two, and the collector is back on after."""
+    import gc
+
+    from ngbench.measure import timing
+
+    collections = []
+    monkeypatch.setattr(timing.gc, "collect", lambda: collections.append(1) or 0)
+    assert gc.isenabled()
+    with timing.gc_paused():
+        with timing.gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert len(collections) == 1 and gc.isenabled()

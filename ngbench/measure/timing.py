@@ -19,9 +19,12 @@ MAX_BLOCK_ITERS = 100_000
 
 @contextmanager
 def gc_paused():
-    """The cyclic garbage collector off inside the block (restored after)."""
+    """The cyclic garbage collector off inside the block (restored after), after one collection. Nested inside
+    another gc_paused (the collector already off) it does nothing: the outer one has collected, and a second
+    full collection would cost a traversal of every object for no garbage."""
     enabled = gc.isenabled()
-    gc.collect()
+    if enabled:
+        gc.collect()
     gc.disable()
     try:
         yield
