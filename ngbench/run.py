@@ -184,7 +184,6 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
     inside = inside_operators(ops, kernels, key.device, key.precision, key.quant, environment)
     kept = profile.kept
     recon = reconciliation(profile.iterations, clean_blocks)
-    flow_facts = flow.facts()
     groups = group_totals(ops, device_is_host=not ctx.is_cuda)
     notes = dict(profile.notes)
     if profile.busy_us_by_device:
@@ -194,7 +193,7 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
     summary = Summary(
         status="ok", key=key, config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), host=host,
         model_facts=facts,
-        flow_facts=flow_facts, steps=steps, clean=latency_stats(np.concatenate(clean_blocks)),
+        flow_facts=flow.facts(), steps=steps, clean=latency_stats(np.concatenate(clean_blocks)),
         profiled_ms=float(kept["profiled_us"].median()) / 1000.0,
         reconstructed_ms=float(kept["rebuilt_us"].median()) / 1000.0,
         iterations=profile.iterations.to_dict("records"), groups=groups, gemm_kinds_ms=gemm_kinds(ops),
@@ -204,7 +203,7 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         energy=energy, memory=memory, unmapped_ops=unmapped_ops(ops), profile_notes=notes,
         **inside, environment=environment,
         warnings=(warnings_for(recon, notes.get("annotation_unmatched_ops", 0)) + coverage_warnings(inside["coverage"])
-                  + list(flow_facts.get("warnings", [])) + power_warnings(energy)))
+                  + flow.warnings() + power_warnings(energy)))
     return summary, ops, kernels
 
 

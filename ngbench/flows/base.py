@@ -74,6 +74,7 @@ class Flow(ABC):
         self.cfg = cfg
         self.name = cfg.name
         self._facts: dict = {}
+        self._warnings: list[str] = []
 
     @abstractmethod
     def prepare(self, bundle) -> None:
@@ -104,3 +105,7 @@ class Flow(ABC):
     def facts(self) -> dict:
         """Flow-specific facts for summary.json (compile/export time, execution providers...)."""
         return dict(self._facts)
+
+    def warnings(self) -> list[str]:
+        """What the flow saw that makes its result doubtful, one line each (summary.json's warnings)."""
+        return list(self._warnings)

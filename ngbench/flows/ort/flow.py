@@ -55,22 +55,22 @@ def check_quantize_room(model_bytes: int, cache_dir: Path) -> None:
                             "(e.g. TMPDIR=/dev/shm)")
 
 
-def cpu_fallback(ops, cpu_nodes: int) -> dict:
+def cpu_fallback(ops, cpu_nodes: int) -> tuple[dict, list[str]]:
     """The nodes a GPU session left on the CPU provider (the paper's Case Study 1: ORT's CUDA provider has no
     MatMulInteger/DynamicQuantizeLinear for dynamic int8, so they run on the CPU with Memcpy nodes around
-    them): how many, of which op types, and their share of the profiled wall time."""
+    them): (facts: how many, of which op types, their share of the profiled wall time; warnings)."""
     on_cpu = ops[ops["provider"] == EP_NAMES["cpu"]]
     first = on_cpu[on_cpu["iteration"] == ops["iteration"].min()]
     total_us = float(ops["wall_us"].sum())
     facts = {"cpu_nodes": int(cpu_nodes),
              "cpu_node_types": {str(k): int(v) for k, v in first["op"].value_counts().sort_index().items()},
              "cpu_wall_share": float(on_cpu["wall_us"].sum()) / total_us if total_us > 0 else 0.0}
-    if facts["cpu_wall_share"] > CPU_FALLBACK_WARN_SHARE:
-        kinds = ", ".join(f"{op} x{n}" for op, n in sorted(facts["cpu_node_types"].items(), key=lambda kv: -kv[1])[:4])
-        facts["warnings"] = [f"ONNX Runtime ran {cpu_nodes} nodes on the CPU provider ({kinds}), "
-                             f"{100 * facts['cpu_wall_share']:.0f}% of the time: its GPU provider lacks kernels for "
-                             "them; int8 on this GPU runs on flow=torch +quant=int8 (LLM.int8) or flow=trt"]
-    return facts
+    if facts["cpu_wall_share"] <= CPU_FALLBACK_WARN_SHARE:
+        return facts, []
+    kinds = ", ".join(f"{op} x{n}" for op, n in sorted(facts["cpu_node_types"].items(), key=lambda kv: -kv[1])[:4])
+    return facts, [f"ONNX Runtime ran {cpu_nodes} nodes on the CPU provider ({kinds}), "
+                   f"{100 * facts['cpu_wall_share']:.0f}% of the time: its GPU provider lacks kernels for "
+                   "them; int8 on this GPU runs on flow=torch +quant=int8 (LLM.int8) or flow=trt"]
 
 
 class OrtSession:
@@ -225,7 +225,8 @@ class OrtFlow(OnnxFlow):
         self._facts["nodes_by_provider"] = counts
         self._facts["memcpy_nodes"] = int(first["op"].str.startswith("Memcpy").sum())
         if self.provider != "cpu":
-            self._facts.update(cpu_fallback(ops, counts.get(EP_NAMES["cpu"], 0)))   # Case Study 1
+            facts, self._warnings = cpu_fallback(ops, counts.get(EP_NAMES["cpu"], 0))   # Case Study 1
+            self._facts.update(facts)
 
 
 class OrtProfiler:
