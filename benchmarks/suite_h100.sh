@@ -7,7 +7,10 @@
 #            (a second `user` finds the export and the int8 model in the cache)
 #   <target> a Makefile target's sweep (fig5 fig6 fig7 fig8 fig9 table1 table4 table5), timed, its
 #            overrides as the Makefile has them; the report is made on the CPU machine from what comes back
-#   pack     each sweep's directory and the user runs, traces left out, into $OUT
+#   repeat   the same cell (swin_t fp32 b1, gpt2 fp16 b1) in two separate processes each (issue #9's check)
+#   cprofile one mask_rcnn fp16 b1 run under cProfile, its profile and saved trace into $OUT (where the
+#            post-processing time goes)
+#   pack     each sweep's directory and the user and repeat runs, traces left out, into $OUT
 # Each step's start, end and exit code go to $OUT/suite.log (benchmarks/suite_table.py reads it).
 #   PARTS="install tests user" OUT=$OUT bash benchmarks/suite_h100.sh
 set -uo pipefail
@@ -18,7 +21,8 @@ LOG="$OUT/suite.log"
 SWEEP="python -m ngbench --config-dir sweeps -m"
 declare -A TARGET=(
   [fig5]="zoo platform=cuda" [table1]="zoo platform=cuda" [table4]="zoo platform=cuda" [fig6]="zoo"
-  [fig7]="flows" [fig8]="fusion" [table5]="fusion" [fig9]="fig9" [fig9int8]="fig9 +quant=int8")
+  [fig7]="flows" [fig8]="fusion" [table5]="fusion" [fig9]="fig9" [fig9int8]="fig9 +quant=int8"
+  [fidelity]="fidelity")
 
 step() {  # step NAME TIMEOUT_S COMMAND...: run, time and log one step
   local name=$1 limit=$2; shift 2
@@ -39,8 +43,19 @@ for part in ${PARTS:-install tests user}; do
              step "user$n" "${USER_T:-540}" /usr/bin/time -v python -m ngbench model=llama2 flow=ort +quant=int8
              grep -E "Maximum resident|Elapsed" "$OUT/user$n.log" | tee -a "$LOG"
              du -sh outputs/onnx_cache/* 2>/dev/null | tee -a "$LOG" ;;
+    repeat)  for cell in "swin_t fp32" "gpt2 fp16"; do
+               set -- $cell
+               for k in a b; do
+                 step "repeat-$1-$k" 120 python -m ngbench model=$1 precision=$2 batch_size=1 platform=cuda \
+                   hydra.run.dir="outputs/repeat/$1-$2-$k"
+               done
+             done ;;
+    cprofile) step cprofile 300 python -m cProfile -o "$OUT/mask_rcnn.prof" -m ngbench model=mask_rcnn \
+               platform=cuda save_trace=true hydra.run.dir=outputs/cprofile/mask_rcnn
+             gzip -c outputs/cprofile/mask_rcnn/trace.json > "$OUT/mask_rcnn-trace.json.gz" 2>/dev/null || true ;;
     pack)    ls -d outputs/runs/*llama2*ort* >/dev/null 2>&1 && \
                tar czf "$OUT/user.tgz" --exclude="trace*.json" outputs/runs/*llama2*ort*
+             [ -d outputs/repeat ] && tar czf "$OUT/repeat.tgz" --exclude="trace*.json" -C outputs repeat
              for dir in outputs/sweeps/*/; do
                name=$(basename "$dir")
                tar czf - --exclude="trace*.json" -C outputs/sweeps "$name" | split -b 15m -d - "$OUT/$name.tgz.part"

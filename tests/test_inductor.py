@@ -254,3 +254,43 @@ def test_compile_failure_is_one_line_user_error(tmp_path):
     with pytest.raises(UserError, match=r"^flow=inductor: torch.compile failed for breaks: \S") as info:
         flow.prepare(ModelBundle(model=Breaks(), args=(torch.ones(2),)))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("second_batch", [1, 2])   # 1: Dynamo must recompile; 2: the same graph again (cache hit)
+def test_each_cell_compiles_even_after_dynamos_recompile_limit(tmp_path, second_batch):
+    """In a sweep, every cell's model runs through the same forward code: once Dynamo's recompile_limit is hit
+    it runs eager without an error. A second cell in the same process (limit 1 here) must still compile
+    and say so, and a cell that generates no code says it ran eager."""
+    import torch
+
+    from ngbench.models.base import ModelBundle
+
+    def cell(batch: int) -> InductorFlow:
+        ctx = RunContext(device="cpu", precision="fp32", batch_size=batch, quant=None, model_name="tiny",
+                         run_dir=str(tmp_path))
+        flow = InductorFlow(ctx, InductorConfig(name="inductor"))
+        flow.prepare(ModelBundle(model=_tiny_model(), args=(torch.randn(batch, 3, 8, 8),)))
+        return flow
+
+    with torch._dynamo.config.patch(recompile_limit=1):
+        first, second = cell(2), cell(second_batch)
+    for flow in (first, second):
+        assert flow.facts()["compiled_graphs"] >= 1 and flow.facts()["generated_kernels"] >= 2
+        assert flow.warnings() == []
+
+
+def test_a_cell_that_compiled_nothing_warns_that_it_ran_eager(monkeypatch, tmp_path):
+    """When torch.compile leaves no generated code behind (Dynamo skipped the frame), the cell's warnings say
+    that the model ran eager."""
+    import torch
+
+    from ngbench.models.base import ModelBundle
+
+    monkeypatch.setattr(torch, "compile", lambda model, **_: model)   # what a skipped frame amounts to
+    ctx = RunContext(device="cpu", precision="fp32", batch_size=1, quant=None, model_name="tiny", run_dir=str(tmp_path))
+    flow = InductorFlow(ctx, InductorConfig(name="inductor"))
+    flow.prepare(ModelBundle(model=_tiny_model(), args=(torch.randn(1, 3, 8, 8),)))
+    assert flow.facts()["compiled_graphs"] == 0
+    assert flow.warnings() == ["flow=inductor: torch.compile generated no code for tiny; the model ran eager "
+                               "(Dynamo skipped it; TORCH_LOGS=recompiles says why)"]

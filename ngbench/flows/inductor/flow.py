@@ -46,6 +46,10 @@ class InductorFlow(Flow):
         ctx = self.ctx
         self.bundle = bundle
         opts = {"mode": str(self.cfg.mode), "fullgraph": self.cfg.fullgraph, "dynamic": self.cfg.dynamic}
+        # Dynamo's caches live as long as the process: in a sweep, every cell's model goes through the same
+        # wrapper's forward, and past recompile_limit (8) Dynamo runs it eager without an error. Each cell
+        # compiles from a clean slate, as a run of its own would.
+        torch._dynamo.reset()
         seen = len(PyCodeCache.modules)
         with torch._inductor.config.patch(self._inductor_config(ctx.device)):
             self.compiled = torch.compile(bundle.model, backend="inductor", **opts)
@@ -67,6 +71,9 @@ class InductorFlow(Flow):
                             "cuda_graphs_captured": len(self.graphs),
                             "cuda_graph_nodes": [len(g.slots) for g in self.graphs],
                             "cuda_graph_nodes_named": [sum(s.kernel is not None for s in g.slots) for g in self.graphs]})
+        if not self.code:
+            self._warnings.append(f"flow=inductor: torch.compile generated no code for {ctx.model_name}; "
+                                  "the model ran eager (Dynamo skipped it; TORCH_LOGS=recompiles says why)")
 
     def _record_graphs(self, mode: str) -> list:
         """The call(s) after compilation, when cudagraph trees record: under a profiler when the mode replays
