@@ -29,6 +29,7 @@ from ngbench.errors import UserError
 
 CHUNK_BYTES = 16 << 20
 TAIL_BYTES = 1 << 16
+UTF8_BOM = b"\xef\xbb\xbf"
 EVENTS_START = re.compile(rb'"traceEvents"\s*:\s*\[\s*')
 EXPECTED = "a Chrome trace as torch.profiler writes it (a JSON object with a traceEvents list, .json or .json.gz)"
 
@@ -94,9 +95,13 @@ class ChromeTrace:
         self.size_bytes = self.path.stat().st_size
 
     def _open(self):
+        """The file's bytes (decompressed), after the UTF-8 byte order mark that some Windows tools write."""
         with open(self.path, "rb") as probe:
             magic = probe.read(2)
-        return gzip.open(self.path, "rb") if magic == b"\x1f\x8b" else open(self.path, "rb")
+        handle = gzip.open(self.path, "rb") if magic == b"\x1f\x8b" else open(self.path, "rb")
+        if handle.read(len(UTF8_BOM)) != UTF8_BOM:
+            handle.seek(0)
+        return handle
 
     def _fail(self, what: str, exc: BaseException | None = None) -> TraceFileError:
         detail = f" ({_one_line(exc)})" if exc is not None else ""
@@ -108,8 +113,6 @@ class ChromeTrace:
                 head = handle.read(4096).lstrip()
         except (OSError, EOFError) as exc:
             raise self._fail("cannot be read", exc) from exc
-        if head.startswith(b"\xef\xbb\xbf"):
-            head = head[3:].lstrip()
         if head[:1] == b"{":
             return "object"
         if head[:1] == b"[":
