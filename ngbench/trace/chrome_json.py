@@ -42,8 +42,13 @@ class NotChunkable(Exception):
     """The trace cannot be cut into chunks after all (a layout it did not expect, or broken JSON)."""
 
 
+def chunk_array(chunk: bytes) -> bytes:
+    """A chunk (a run of comma-separated events, maybe ending with a comma) as a JSON array."""
+    return b"[" + chunk.rstrip().rstrip(b",") + b"]"
+
+
 def chunk_events(chunk: bytes) -> list:
-    """The events of one chunk: a run of comma-separated events, maybe ending with a comma."""
+    """The events of one chunk, as dicts."""
     try:
         import orjson
 
@@ -51,7 +56,7 @@ def chunk_events(chunk: bytes) -> list:
     except ImportError:  # slower, same result
         loads = json.loads
     try:
-        events = loads(b"[" + chunk.rstrip().rstrip(b",") + b"]")
+        events = loads(chunk_array(chunk))
     except ValueError as exc:
         raise NotChunkable(str(exc)[:200]) from None
     if not all(isinstance(event, dict) for event in events):
