@@ -41,9 +41,10 @@ PARALLEL_MIN_BYTES = 64 << 20   # smaller traces are parsed in this process
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Parsing creates millions of short-lived dicts and keeps millions of list values: the cyclic garbage
-    collector would scan them over and over (it doubles the parsing time) and there are no cycles to find."""
+    collector would scan them over and over (it doubles the parsing time) and there are no cycles to find.
+    The same holds for the attribution after it (a context manager or a decorator)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -326,7 +327,7 @@ def parse_chunk(chunk: bytes) -> dict:
     from ngbench.trace.chrome_json import NotChunkable, chunk_array, chunk_events
 
     columns = _Columns()
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         try:
             from ngbench.trace import event_structs
         except ImportError:
@@ -358,7 +359,7 @@ def read_trace(path: str | Path, workers: int | None = None) -> Trace:
             parts = None
     if parts is None:
         columns = _Columns()
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             columns.consume(source.events())
         parts = [columns.export()]
     return _trace_of_parts(parts, source.metadata)
