@@ -43,6 +43,19 @@ def as_list(value) -> list:
     return []
 
 
+def _as_lists(values) -> list[list]:
+    """`as_list` of each cell; cells that are one object stay one object (a trace's rows share one list per
+    distinct shape, and per-value work downstream, ngbench.roofline's, is then done once per value)."""
+    converted: dict[int, tuple] = {}
+    lists = []
+    for value in values:
+        found = converted.get(id(value))
+        if found is None:
+            found = converted[id(value)] = (as_list(value), value)   # the value is kept: its id is not reused
+        lists.append(found[0])
+    return lists
+
+
 def normalise_events(ops):
     """Fill optional columns with their neutral values and order the columns; returns a new frame."""
     ops = ops.copy()
@@ -50,7 +63,7 @@ def normalise_events(ops):
         ops[column] = ops[column].fillna(value).astype(str) if column in ops else value
     for column in _LIST_COLUMNS:
         values = ops[column] if column in ops else [None] * len(ops)
-        ops[column] = [as_list(v) for v in values]
+        ops[column] = _as_lists(values)
     for column in _TIME_COLUMNS:
         if column not in ops:
             ops[column] = ops["wall_us"] if column == "wall_profiled_us" and "wall_us" in ops else 0.0

@@ -181,6 +181,20 @@ def test_gz_and_several_traces_each_get_a_run_directory(tmp_path):
     assert report.returncode == 0 and len(pd.read_csv(tmp_path / "sweep" / "report" / "cells.csv")) == 2
 
 
+def test_trace_starting_with_a_utf8_byte_order_mark_parses(tmp_path):
+    """Some Windows tools write a BOM before the JSON: each layout (one event per line, compact, gzipped) reads."""
+    bom = b"\xef\xbb\xbf"
+    lined = tmp_path / "lined.json"
+    lined.write_bytes(bom + (FIXTURES / "training_step.json").read_bytes())
+    compact = tmp_path / "compact.json.gz"
+    compact.write_bytes(gzip.compress(bom + json.dumps(make_traces.training_trace()).encode()))
+    result = analyze(lined, compact, "--out", tmp_path / "sweep")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("lined", "compact"):
+        ops = pd.read_parquet(tmp_path / "sweep" / name / "ops.parquet")
+        assert per_step_us(ops) == {"GEMM": 82, "Normalization": 27, "Activation": 22, "Elementwise": 18, "Idle": 51}
+
+
 @pytest.mark.slow
 def test_compact_and_chunked_layouts_parse_to_the_same_table(tmp_path, monkeypatch):
     from ngbench.trace import event_table

@@ -191,3 +191,39 @@ def test_a_scope_from_an_ngbench_trace_and_threads_named_by_number_or_text():
     table = event_table.trace_of(events).events
     assert list(table["scope"]) == ["encoder.0 [Block]", ""]
     assert list(table["tid"]) == ["7", "7"] and len(table["tid"].cat.categories) == 1   # 7 and "7" are one thread
+
+
+def test_msgspec_structs_and_orjson_dicts_give_the_same_columns(monkeypatch):
+    """event_table reads a chunk into msgspec structs of the kept fields (ngbench.trace.event_structs), or into
+    dicts where msgspec is missing: the same rules either way, the odd values included."""
+    import sys
+
+    odd = [
+        {"ph": "X", "cat": "cpu_op", "name": "aten::linear", "ts": 1.5, "dur": 2, "pid": 1, "tid": "1",
+         "args": {"Input Dims": [[4, 8], []], "Input type": ["float", ""], "Concrete Inputs": ["", "[1, 1]"],
+                  "Sequence number": 7, "Module Hierarchy": "TOP(Net)::fc(Linear)", "External id": "12"}},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::relu", "ts": 4, "dur": None, "pid": 1, "tid": 1,
+         "args": {"ngbench module_type": "ReLU", "Input Dims": None}},
+        {"ph": "X", "cat": "cpu_op", "name": "aten::add", "ts": 5, "pid": 1, "tid": 1, "args": None},
+        {"ph": "X", "cat": "kernel", "name": "k", "ts": 6, "dur": 1.25, "pid": 0, "tid": 9,
+         "args": {"correlation": 3.0, "grid": [1, 1, 1]}},                    # no stream: the tid is the stream
+        {"ph": "X", "cat": "kernel", "name": "k", "ts": 8, "dur": 1, "pid": 0, "tid": 7,
+         "args": {"correlation": "x", "stream": None}},
+        {"ph": "X", "cat": "python_function", "name": "nn.Module: Net_0", "ts": 0, "dur": 9, "pid": 1, "tid": 1},
+        {"ph": "X", "cat": "python_function", "name": "<built-in>", "ts": 0, "dur": 9, "pid": 1, "tid": 1},
+        {"ph": "M", "name": "thread_name", "pid": 1, "tid": 1, "args": {"name": "main"}},
+        {"ph": "M", "name": "process_name", "pid": 0, "args": {}},
+        {"ph": "s", "id": 3, "cat": "ac2g", "name": "ac2g", "ts": 5},
+        {"ph": "X", "name": "no category", "ts": 1},
+    ]
+    chunk = ",\n".join(json.dumps(e) for e in odd).encode()
+    structs = event_table.parse_chunk(chunk)
+    monkeypatch.setitem(sys.modules, "ngbench.trace.event_structs", None)   # import fails: orjson's dicts
+    dicts = event_table.parse_chunk(chunk)
+    assert structs == dicts
+    table = event_table._table(event_table._merged([structs]), {})
+    assert table["stream"].tolist() == [-1, -1, -1, 9, -1, -1]
+    assert table["correlation"].tolist() == [-1, -1, -1, 3, -1, -1]
+    assert table["scope"].tolist() == ["TOP(Net)::fc(Linear)", " [ReLU]", "", "", "", ""]
+    assert table["input_dims"].tolist()[:2] == [[[4, 8], []], None] and table["dur"].tolist()[1] == 0.0
+    assert structs["thread_names"] == {"1/1": "main"} and structs["ignored"]["ph=s ac2g"] == 1

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ngbench.errors import UserError
+from ngbench.trace.event_table import no_cyclic_gc
 from ngbench.trace.kineto import DEVICE_CATEGORIES, LAUNCH_CATEGORIES
 
 FLOW = "trace"
@@ -163,6 +164,7 @@ def attribute(events, marks: list):
     return found, attribute_windows(found, Costs({})), graphs
 
 
+@no_cyclic_gc()
 def analyze_trace(path: str | Path, out_dir: str | Path, steps: set[int] | None = None, model: str | None = None,
                   batch_size: int = 0) -> dict:
     """Analyse one trace into `out_dir`; returns its summary. Raises UserError on a trace it cannot use."""

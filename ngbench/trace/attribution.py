@@ -165,9 +165,8 @@ def kernel_lists(owner: np.ndarray, names: np.ndarray, count: int) -> list[list[
     lists: list[list[str]] = [[] for _ in range(count)]
     order = np.argsort(owner, kind="stable")
     order = order[owner[order] >= 0]
-    owners, starts = np.unique(owner[order], return_index=True)
-    for j, piece in zip(owners, np.split(names[order], starts[1:])):
-        lists[j] = piece.tolist()
+    for j, name in zip(owner[order].tolist(), names[order].tolist()):
+        lists[j].append(name)
     return lists
 
 
@@ -193,7 +192,6 @@ def attribute_window(window: Window) -> Attributed:
     ops = window.ops.sort_values("ts", kind="stable").reset_index(drop=True)
     host = (ops["end"].clip(upper=hi) - ops["ts"].clip(lower=lo)).clip(lower=0).to_numpy()
     rows = ops.assign(host_us=host, device_us=0.0, wall_us=0.0)
-    rows["kernels"] = [[] for _ in range(len(rows))]
     extra_rows = []
     if window.device_is_host:
         # the host is the device: an operator's wall time is its share of the host's busy timeline (its host
@@ -201,6 +199,7 @@ def attribute_window(window: Window) -> Attributed:
         shares, bounds, idle = busy_shares(ops["ts"].to_numpy(), ops["end"].to_numpy(), lo, hi)
         rows["device_us"] = host
         rows["wall_us"] = shares
+        rows["kernels"] = [[] for _ in range(len(rows))]
         busy = float(shares.sum())
         kernels = pd.DataFrame(columns=KERNEL_COLUMNS)
         by_device: dict[str, float] = {}

@@ -29,6 +29,7 @@ from ngbench.errors import UserError
 
 CHUNK_BYTES = 16 << 20
 TAIL_BYTES = 1 << 16
+UTF8_BOM = b"\xef\xbb\xbf"
 EVENTS_START = re.compile(rb'"traceEvents"\s*:\s*\[\s*')
 EXPECTED = "a Chrome trace as torch.profiler writes it (a JSON object with a traceEvents list, .json or .json.gz)"
 
@@ -41,8 +42,13 @@ class NotChunkable(Exception):
     """The trace cannot be cut into chunks after all (a layout it did not expect, or broken JSON)."""
 
 
+def chunk_array(chunk: bytes) -> bytes:
+    """A chunk (a run of comma-separated events, maybe ending with a comma) as a JSON array."""
+    return b"[" + chunk.rstrip().rstrip(b",") + b"]"
+
+
 def chunk_events(chunk: bytes) -> list:
-    """The events of one chunk: a run of comma-separated events, maybe ending with a comma."""
+    """The events of one chunk, as dicts."""
     try:
         import orjson
 
@@ -50,7 +56,7 @@ def chunk_events(chunk: bytes) -> list:
     except ImportError:  # slower, same result
         loads = json.loads
     try:
-        events = loads(b"[" + chunk.rstrip().rstrip(b",") + b"]")
+        events = loads(chunk_array(chunk))
     except ValueError as exc:
         raise NotChunkable(str(exc)[:200]) from None
     if not all(isinstance(event, dict) for event in events):
@@ -94,9 +100,13 @@ class ChromeTrace:
         self.size_bytes = self.path.stat().st_size
 
     def _open(self):
+        """The file's bytes (decompressed), after the UTF-8 byte order mark that some Windows tools write."""
         with open(self.path, "rb") as probe:
             magic = probe.read(2)
-        return gzip.open(self.path, "rb") if magic == b"\x1f\x8b" else open(self.path, "rb")
+        handle = gzip.open(self.path, "rb") if magic == b"\x1f\x8b" else open(self.path, "rb")
+        if handle.read(len(UTF8_BOM)) != UTF8_BOM:
+            handle.seek(0)
+        return handle
 
     def _fail(self, what: str, exc: BaseException | None = None) -> TraceFileError:
         detail = f" ({_one_line(exc)})" if exc is not None else ""
@@ -108,8 +118,6 @@ class ChromeTrace:
                 head = handle.read(4096).lstrip()
         except (OSError, EOFError) as exc:
             raise self._fail("cannot be read", exc) from exc
-        if head.startswith(b"\xef\xbb\xbf"):
-            head = head[3:].lstrip()
         if head[:1] == b"{":
             return "object"
         if head[:1] == b"[":

@@ -41,9 +41,10 @@ PARALLEL_MIN_BYTES = 64 << 20   # smaller traces are parsed in this process
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Parsing creates millions of short-lived dicts and keeps millions of list values: the cyclic garbage
-    collector would scan them over and over (it doubles the parsing time) and there are no cycles to find."""
+    collector would scan them over and over (it doubles the parsing time) and there are no cycles to find.
+    The same holds for the attribution after it (a context manager or a decorator)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -82,7 +83,7 @@ class _Columns:
         self.labels: dict[str, dict] = {k: {} for k in TEXT}
         self.codes = {k: array("i") for k in TEXT + SHAPES}
         self.numbers = {**{k: array("d") for k in REAL}, **{k: array("q") for k in INTEGER}}
-        self.shape_index: dict[str, int] = {}
+        self.shape_index: dict = {}      # a value's text (repr, or raw JSON bytes) -> its code
         self.shape_values: list = []
         self.ignored: Counter = Counter()
         self.process_names: dict[str, str] = {}
@@ -105,7 +106,8 @@ class _Columns:
             if ph != "X" or cat not in kept:
                 if ph != "X" or cat != "python_function" or not str(event.get("name", "")).startswith(MODULE_EVENT_PREFIX):
                     if ph == "M":
-                        self._metadata_event(event)
+                        self._metadata(event.get("name"), event.get("pid", ""), event.get("tid", ""),
+                                       (event.get("args") or {}).get("name"))
                     ignored[ph, cat] += 1
                     continue
             args = event.get("args") or no_args
@@ -134,6 +136,60 @@ class _Columns:
             value = args.get("Concrete Inputs")
             add_values(-1 if value is None else shape_code(value))
 
+    def consume_structs(self, events: list, structs) -> None:
+        """`consume` for events decoded by ngbench.trace.event_structs (`structs`, the module): the same rules
+        read from attributes, shapes from raw JSON. A second copy of the hot loop, kept apart so that neither
+        pays a test per field for the other's kind of event."""
+        labels, codes, numbers = self.labels, self.codes, self.numbers
+        names, cats, pids, tids, scopes = (labels[k] for k in TEXT)
+        add_name, add_cat, add_pid, add_tid, add_scope = (codes[k].append for k in TEXT)
+        add_ts, add_dur = numbers["ts"].append, numbers["dur"].append
+        add_stream, add_corr, add_external, add_seq = (numbers[k].append for k in INTEGER)
+        add_dims, add_types, add_values = (codes[k].append for k in SHAPES)
+        raw_code, ignored, kept, device_categories = self._raw_code, self.ignored, KEPT_CATEGORIES, DEVICE_CATEGORIES
+        no_args, unset, scope_of = structs.NO_ARGS, structs.UNSET, structs.scope_of
+        for event in events:
+            cat, ph = event.cat, event.ph
+            if ph != "X" or cat not in kept:
+                if ph != "X" or cat != "python_function" or not str(event.name).startswith(MODULE_EVENT_PREFIX):
+                    if ph == "M":
+                        self._metadata(event.name, event.pid, event.tid, event.args.name if event.args else None)
+                    ignored[ph, cat] += 1
+                    continue
+            args = event.args or no_args
+            name, pid, tid = event.name, event.pid, event.tid
+            scope = scope_of(args) if cat == "cpu_op" and (args.hierarchy is not unset
+                                                           or args.ngbench_module_type is not unset) else ""
+            add_name(names[name] if name in names else names.setdefault(name, len(names)))
+            add_cat(cats[cat] if cat in cats else cats.setdefault(cat, len(cats)))
+            add_pid(pids[pid] if pid in pids else pids.setdefault(pid, len(pids)))
+            add_tid(tids[tid] if tid in tids else tids.setdefault(tid, len(tids)))
+            add_scope(scopes[scope] if scope in scopes else scopes.setdefault(scope, len(scopes)))
+            add_ts(float(event.ts))
+            add_dur(float(event.dur or 0.0))
+            value = (tid if args.stream is unset else args.stream) if cat in device_categories else -1
+            add_stream(value if value.__class__ is int else _int_or(value))
+            value = args.correlation
+            add_corr(value if value.__class__ is int else _int_or(value))
+            value = args.external_id
+            add_external(value if value.__class__ is int else _int_or(value))
+            value = args.seq_nr
+            add_seq(value if value.__class__ is int else _int_or(value))
+            add_dims(raw_code(args.input_dims, structs))
+            add_types(raw_code(args.input_types, structs))
+            add_values(raw_code(args.concrete_inputs, structs))
+
+    def _raw_code(self, raw, structs) -> int:
+        """`_shape_code` of a value still in raw JSON: one decoded copy per distinct text."""
+        key = bytes(raw)
+        if key == b"null":
+            return -1
+        code = self.shape_index.get(key)
+        if code is None:
+            code = self.shape_index[key] = len(self.shape_values)
+            self.shape_values.append(structs.raw_value(raw))
+        return code
+
     def _shape_code(self, value) -> int:
         """Shapes and dtypes are lists: one shared copy per distinct value, by its text."""
         if value is None:
@@ -145,14 +201,14 @@ class _Columns:
             self.shape_values.append(value)
         return code
 
-    def _metadata_event(self, event: dict) -> None:
-        label = (event.get("args") or {}).get("name")
+    def _metadata(self, kind, pid, tid, label) -> None:
+        """A metadata event (`ph` M): the names of processes and threads."""
         if label is None:
             return
-        if event.get("name") == "process_name":
-            self.process_names[str(event.get("pid", ""))] = str(label)
-        elif event.get("name") == "thread_name":
-            self.thread_names[f"{event.get('pid', '')}/{event.get('tid', '')}"] = str(label)
+        if kind == "process_name":
+            self.process_names[str(pid)] = str(label)
+        elif kind == "thread_name":
+            self.thread_names[f"{pid}/{tid}"] = str(label)
 
     def export(self) -> dict:
         """What one chunk found, small and picklable (a parsing process hands this back)."""
@@ -266,12 +322,22 @@ def events_from_trace(trace: dict | list):
 
 
 def parse_chunk(chunk: bytes) -> dict:
-    """The columns of one chunk of events (a parsing process's job)."""
-    from ngbench.trace.chrome_json import chunk_events
+    """The columns of one chunk of events (a parsing process's job): decoded by msgspec into the kept fields
+    only (ngbench.trace.event_structs) where it is installed, else by orjson into dicts."""
+    from ngbench.trace.chrome_json import NotChunkable, chunk_array, chunk_events
 
     columns = _Columns()
-    with _no_cyclic_gc():
-        columns.consume(chunk_events(chunk))
+    with no_cyclic_gc():
+        try:
+            from ngbench.trace import event_structs
+        except ImportError:
+            columns.consume(chunk_events(chunk))
+            return columns.export()
+        try:
+            events = event_structs.decode(chunk_array(chunk))
+        except ValueError as exc:
+            raise NotChunkable(str(exc)[:200]) from None
+        columns.consume_structs(events, event_structs)
     return columns.export()
 
 
@@ -293,7 +359,7 @@ def read_trace(path: str | Path, workers: int | None = None) -> Trace:
             parts = None
     if parts is None:
         columns = _Columns()
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             columns.consume(source.events())
         parts = [columns.export()]
     return _trace_of_parts(parts, source.metadata)

@@ -24,6 +24,7 @@ Nothing here looks at the clean latency: comparing the rebuilt iteration with it
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,7 +72,7 @@ class Rebuilt:
 class HostClock:
     """t -> t' on the host. The cost of a record boundary is taken out of the gap that follows it, never more
     than that gap (so the rebuilt host timeline keeps its order); after a blocking call the clock re-anchors
-    on the call's rebuilt end."""
+    on the call's rebuilt end. `at(t)` maps one time (the replay's loop), calling the clock maps an array."""
 
     def __init__(self, records, costs: Costs, lo: float):
         cost = records["kind"].map(costs.per_kind_us).fillna(0.0).to_numpy(dtype=float) / 2.0
@@ -85,16 +86,32 @@ class HostClock:
         self.total_cost = float(cost.sum() * 2)
         self.anchor_t: list[float] = [-np.inf]
         self.anchor_offset: list[float] = [0.0]
+        # Python lists for the one-time-at-a-time path: bisect on a sorted list finds what searchsorted finds
+        self._times, self._costs, self._rebuilt = self.times.tolist(), self.costs.tolist(), self.rebuilt.tolist()
+        self._anchors_sorted = True
 
     def _unanchored(self, t):
         t = np.asarray(t, dtype=float)
         i = np.clip(np.searchsorted(self.times, t, side="right") - 1, 0, None)
         return self.rebuilt[i] + np.clip(t - self.times[i] - self.costs[i], 0.0, None) / self.speed
 
+    def _unanchored_at(self, t: float) -> float:
+        i = max(bisect_right(self._times, t) - 1, 0)
+        return self._rebuilt[i] + max(t - self._times[i] - self._costs[i], 0.0) / self.speed
+
     def anchor(self, t: float, t_rebuilt: float) -> None:
         """From t on (t the end of a blocking call), times map relative to (t, t_rebuilt)."""
+        self._anchors_sorted = self._anchors_sorted and t >= self.anchor_t[-1]
         self.anchor_t.append(t)
-        self.anchor_offset.append(t_rebuilt - float(self._unanchored(t)))
+        self.anchor_offset.append(t_rebuilt - self._unanchored_at(t))
+
+    def at(self, t: float) -> float:
+        """The rebuilt time of one host time t (what calling the clock with [t] gives)."""
+        if self._anchors_sorted:
+            k = bisect_right(self.anchor_t, t) - 1
+        else:  # calls nested in a blocking call that ended later: the array path's search, unchanged
+            k = int(np.searchsorted(np.asarray(self.anchor_t), t, side="right")) - 1
+        return self._unanchored_at(t) + self.anchor_offset[k]
 
     def __call__(self, t):
         t = np.asarray(t, dtype=float)
@@ -115,43 +132,29 @@ def _blocking(launches, device) -> np.ndarray:
 
 
 class DeviceReplay:
-    """Replays device activity, stream by stream, against the rebuilt host."""
+    """Replays device activity, stream by stream, against the rebuilt host. `start` and `end` are lists (one
+    activity at a time is scheduled); they hold the profiled times until an activity is scheduled."""
 
     def __init__(self, device):
-        self.device = device.reset_index(drop=True)
-        self.start = self.device["ts"].to_numpy(dtype=float).copy()
-        self.end = self.device["end"].to_numpy(dtype=float).copy()
-        self.dur = self.device["dur"].to_numpy(dtype=float)
-        self.streams = self.device["stream"].astype(str) + "@" + self.device["pid"].astype(str)
-        self.stream_end: dict[str, float] = {}
-        self.stream_last: dict[str, int] = {}
-        self.done = np.zeros(len(self.device), dtype=bool)
-        self._waits_on = self._cross_stream_waits()
+        import pandas as pd
 
-    def _cross_stream_waits(self) -> dict[int, int]:
-        """Activity -> the activity on another stream whose end it started right after (an event wait)."""
-        waits: dict[int, int] = {}
-        order = np.argsort(self.end, kind="stable")
-        ends = self.end[order]
-        previous_end: dict[str, float] = {}
-        for i in np.argsort(self.start, kind="stable"):
-            stream = self.streams[i]
-            gated_by_queue = previous_end.get(stream, -np.inf) >= self.start[i] - DEPENDENCY_EPSILON_US
-            previous_end[stream] = self.end[i]
-            if gated_by_queue:
-                continue
-            k = np.searchsorted(ends, self.start[i], side="right") - 1
-            if k >= 0 and self.start[i] - ends[k] <= DEPENDENCY_EPSILON_US:
-                other = int(order[k])
-                if self.streams[other] != stream:
-                    waits[int(i)] = other
-        return waits
+        self.device = device.reset_index(drop=True)
+        start = self.device["ts"].to_numpy(dtype=float)
+        end = self.device["end"].to_numpy(dtype=float)
+        self.start, self.end = start.tolist(), end.tolist()
+        self.dur = self.device["dur"].to_numpy(dtype=float).tolist()
+        streams = self.device["stream"].astype(str) + "@" + self.device["pid"].astype(str)
+        self.streams = pd.factorize(streams)[0]
+        self._stream = self.streams.tolist()
+        self.stream_end: dict[int, float] = {}
+        self.done = [False] * len(self.device)
+        self._waits_on = cross_stream_waits(start, end, self.streams).tolist()
 
     def schedule(self, i: int, earliest: float) -> None:
-        stream = self.streams[i]
+        stream = self._stream[i]
         start = max(earliest, self.stream_end.get(stream, -np.inf))
-        dependency = self._waits_on.get(i)
-        if dependency is not None and self.done[dependency]:
+        dependency = self._waits_on[i]
+        if dependency >= 0 and self.done[dependency]:
             start = max(start, self.end[dependency])
         self.start[i], self.end[i] = start, start + self.dur[i]
         self.stream_end[stream] = self.end[i]
@@ -162,6 +165,31 @@ class DeviceReplay:
         return max(self.stream_end.values(), default=-np.inf)
 
 
+def cross_stream_waits(start: np.ndarray, end: np.ndarray, streams: np.ndarray) -> np.ndarray:
+    """For each activity, the activity on another stream whose end it started right after (an event wait), or
+    -1. Activities are taken in start order; one that starts right after the previous activity of its own
+    stream (in that order) was gated by its queue, not by another stream."""
+    count = len(start)
+    waits = np.full(count, -1, dtype=np.int64)
+    if not count:
+        return waits
+    by_start = np.argsort(start, kind="stable")
+    stream_of = streams[by_start]
+    grouped = np.argsort(stream_of, kind="stable")   # positions in start order, stream by stream
+    previous = np.full(count, -1, dtype=np.int64)
+    same = stream_of[grouped[1:]] == stream_of[grouped[:-1]]
+    previous[grouped[1:][same]] = grouped[:-1][same]
+    previous_end = np.where(previous >= 0, end[by_start[np.clip(previous, 0, None)]], -np.inf)
+    starts = start[by_start]
+    free = ~(previous_end >= starts - DEPENDENCY_EPSILON_US)
+    by_end = np.argsort(end, kind="stable")
+    k = np.searchsorted(end[by_end], starts, side="right") - 1
+    other = by_end[np.clip(k, 0, None)]
+    found = free & (k >= 0) & (starts - end[other] <= DEPENDENCY_EPSILON_US) & (streams[other] != stream_of)
+    waits[by_start[found]] = other[found]
+    return waits
+
+
 def rebuild(window: Window, costs: Costs) -> Rebuilt:
     """The window without the profiler's host cost (see the module docstring)."""
     clock = HostClock(window.records, costs, window.lo)
@@ -170,40 +198,53 @@ def rebuild(window: Window, costs: Costs) -> Rebuilt:
     launches = window.launches.sort_values("ts", kind="stable").reset_index(drop=True)
     replay = DeviceReplay(window.device)
     device = replay.device
-    by_correlation = {corr: list(idx) for corr, idx in device.groupby("correlation").groups.items()}
-    entry_cost = launches["kind"].map(costs.per_kind_us).fillna(0.0).to_numpy(dtype=float) / 2.0
-    blocking = _blocking(launches, device)
-    items = [(float(ts), 0, i) for i, ts in enumerate(launches["ts"])]
-    own = set(launches["correlation"])
-    items += [(float(device.at[i, "ts"]), 1, i) for i in range(len(device)) if device.at[i, "correlation"] not in own]
+    by_correlation = {corr: rows.tolist() for corr, rows in device.groupby("correlation").indices.items()}
+    entry_cost = (launches["kind"].map(costs.per_kind_us).fillna(0.0).to_numpy(dtype=float) / 2.0).tolist()
+    blocking = _blocking(launches, device).tolist()
+    call_ts, call_end = launches["ts"].to_numpy(dtype=float), launches["end"].to_numpy(dtype=float)
+    correlation = launches["correlation"].tolist()
+    done_before = ProfiledDone(device)
+    foreign = np.flatnonzero(~device["correlation"].isin(set(correlation)).to_numpy())
+    times = np.concatenate([call_ts, device["ts"].to_numpy(dtype=float)[foreign]])
+    is_foreign = np.concatenate([np.zeros(len(launches), dtype=int), np.ones(len(foreign), dtype=int)])
+    index = np.concatenate([np.arange(len(launches)), foreign])
+    order = np.lexsort((index, is_foreign, times))   # launches and foreign activity in time order
+    call_ts, call_end = call_ts.tolist(), call_end.tolist()
     waits = 0
-    for ts, foreign, i in sorted(items):
-        if foreign:
-            replay.schedule(i, float(clock(ts)))
+    for ts, other, i in zip(times[order].tolist(), is_foreign[order].tolist(), index[order].tolist()):
+        if other:
+            replay.schedule(i, clock.at(ts))
             continue
-        call = launches.iloc[i]
-        issued = float(clock(call["ts"]))
-        moved = float(call["ts"]) - issued + entry_cost[i]
-        for k in by_correlation.get(call["correlation"], []):
+        issued = clock.at(call_ts[i])
+        moved = call_ts[i] - issued + entry_cost[i]
+        for k in by_correlation.get(correlation[i], ()):
             replay.schedule(k, replay.start[k] - moved)
         if not blocking[i]:
             continue
-        profiled_done = _profiled_done(window.device, call)
-        if profiled_done is None or profiled_done <= call["ts"] + WAIT_EPSILON_US:
+        profiled_done = done_before(call_end[i])
+        if profiled_done is None or profiled_done <= call_ts[i] + WAIT_EPSILON_US:
             continue
         waited_for = replay.finished_by()
-        tail = max(float(call["end"]) - profiled_done, 0.0)
-        clock.anchor(float(call["end"]), max(waited_for, issued) + tail)
+        tail = max(call_end[i] - profiled_done, 0.0)
+        clock.anchor(call_end[i], max(waited_for, issued) + tail)
         waits += 1
     return _moved(window, clock, replay, waits)
 
 
-def _profiled_done(device, call) -> float | None:
-    """When the device work a blocking call waited for finished in the profiled run."""
-    launched_before = device[(device["ts"] <= call["end"]) & (device["end"] <= call["end"] + WAIT_EPSILON_US)]
-    if launched_before.empty:
-        return None
-    return float(launched_before["end"].max())
+class ProfiledDone:
+    """When the device work a blocking call waited for finished in the profiled run: the latest end of the
+    activities that started before the call returned and ended by then (within WAIT_EPSILON_US)."""
+
+    def __init__(self, device):
+        by_end = np.argsort(device["end"].to_numpy(dtype=float), kind="stable")
+        self.ends = device["end"].to_numpy(dtype=float)[by_end].tolist()
+        self.starts = device["ts"].to_numpy(dtype=float)[by_end].tolist()
+
+    def __call__(self, call_end: float) -> float | None:
+        j = bisect_right(self.ends, call_end + WAIT_EPSILON_US) - 1
+        while j >= 0 and self.starts[j] > call_end:   # ended in the epsilon after the call, started after it
+            j -= 1
+        return self.ends[j] if j >= 0 else None
 
 
 def _moved(window: Window, clock: HostClock, replay: DeviceReplay | None, waits: int) -> Rebuilt:
@@ -213,7 +254,7 @@ def _moved(window: Window, clock: HostClock, replay: DeviceReplay | None, waits:
     device = window.device
     hi = float(clock(window.hi))
     if replay is not None:
-        device = replay.device.assign(ts=replay.start, end=replay.end)
+        device = replay.device.assign(ts=np.array(replay.start, dtype=float), end=np.array(replay.end, dtype=float))
         hi = max(hi, replay.finished_by())
     moved = window.moved(ops=ops, launches=launches, records=records, device=device, hi=hi)
     cost = clock.total_cost

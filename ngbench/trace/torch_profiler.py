@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from ngbench.trace import kineto
 from ngbench.trace.attribution import window_ops
+from ngbench.trace.event_table import no_cyclic_gc
 from ngbench.trace.kineto import MODULE_PREFIX, iteration_windows, load_trace
 from ngbench.trace.reconstruct import Costs
 from ngbench.trace.result import ProfileResult, attribute_windows
@@ -217,6 +218,7 @@ class KinetoProfiler:
         profiled_steps(self.infer, self.sync, iters, self.device, path, warmup=self.warmup)
         self.traces.append(path)
 
+    @no_cyclic_gc()
     def result(self, costs: Costs) -> ProfileResult:
         """Attribute every block (raw and rebuilt), then join the annotation pass onto the op rows."""
         import pandas as pd
