@@ -190,7 +190,7 @@ def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct"
                               "% of latency" if value == "pct" else "ms per inference")
     group_legend(fig, table["op_group"], colours)
     bars = f"bars: {x.replace('_', ' ')} {', '.join(map(str, slots.inners))}"
-    fig.suptitle(f"{title}   ({bars})" if title else bars, fontsize=10)
+    fig.suptitle(f"{title}\n({bars})" if title else bars, fontsize=10)   # two lines: a long title fits
     return save_figure(fig, out_dir, name)
 
 

@@ -69,7 +69,7 @@ def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...], tit
     slots.label_under(axes[-1], _cell_label(outer))
     figures.group_legend(fig, table["op_group"], colours)
     bars = f"bars: {', '.join(slots.inners)}"
-    fig.suptitle(f"{title}   ({bars})" if title else bars, fontsize=10)
+    fig.suptitle(f"{title}\n({bars})" if title else bars, fontsize=10)   # two lines: a long title fits
     return figures.save_figure(fig, out_dir, name)
 
 
