@@ -7,6 +7,8 @@
 #            (a second `user` finds the export and the int8 model in the cache)
 #   <target> a Makefile target's sweep (fig5 fig6 fig7 fig8 fig9 table1 table4 table5), timed, its
 #            overrides as the Makefile has them; the report is made on the CPU machine from what comes back
+#   calibrate  the profiler-cost calibration, forced, outside any profiler (cProfile included) of ours;
+#            later runs read it from the cache (outputs/calibration)
 #   repeat   the same cell (swin_t fp32 b1, gpt2 fp16 b1) in two separate processes each (issue #9's check)
 #   cprofile one mask_rcnn fp16 b1 run under cProfile, its profile and saved trace into $OUT (where the
 #            post-processing time goes)
@@ -43,6 +45,11 @@ for part in ${PARTS:-install tests user}; do
              step "user$n" "${USER_T:-540}" /usr/bin/time -v python -m ngbench model=llama2 flow=ort +quant=int8
              grep -E "Maximum resident|Elapsed" "$OUT/user$n.log" | tee -a "$LOG"
              du -sh outputs/onnx_cache/* 2>/dev/null | tee -a "$LOG" ;;
+    calibrate) step calibrate 120 python -c "
+from ngbench.measure.calibration import costs_for
+costs, note = costs_for('force', 'outputs/calibration', 'cuda:0', ('op', 'runtime', 'driver'))
+print('calibration', note['costs_us'], note.get('host_slowdown'))"
+             tail -1 "$OUT/calibrate.log" | tee -a "$LOG" ;;
     repeat)  for cell in "swin_t fp32" "gpt2 fp16"; do
                set -- $cell
                for k in a b; do
