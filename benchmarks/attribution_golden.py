@@ -8,7 +8,8 @@ inference traces). `--size large` uses mask_rcnn-scale traces (minutes); tests/t
 small ones against tests/fixtures/golden/.
 
     python benchmarks/attribution_golden.py save DIR [--size small|large]
-    python benchmarks/attribution_golden.py check DIR [--size small|large]
+    python benchmarks/attribution_golden.py check DIR [--size small|large] [--trace RUN/trace.json ...]
+    python benchmarks/attribution_golden.py save DIR --checkout OTHER_CHECKOUT    # the tables before a change
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ FIXTURES = ROOT / "tests" / "fixtures" / "traces"
 RELATIVE_TOLERANCE = 1e-9
 SIZES = {"small": {"ops": 300, "blocks": 2, "training_bytes": 400_000},
          "large": {"ops": 6264, "blocks": 6, "training_bytes": 40_000_000}}
-VOLATILE_SUMMARY_KEYS = ("run_id", "steps")   # wall times of the run itself, and the id made from the clock
+# what summary.json says about the trace (not the run's own wall times, id or environment)
+SUMMARY_KEYS = ("model", "platform", "device", "precision", "profiled_ms", "iterations", "groups", "gemm_kinds_ms",
+                "gemm_pct", "idle_ms", "reconciliation", "flow_facts", "coverage", "kernel_classes", "unmapped_ops",
+                "unmapped_kernels", "warnings")
 
 
 def _profile_tables(result) -> dict:
@@ -46,12 +50,14 @@ def _analyze_tables(trace: Path, out: Path) -> dict:
     tables = {"ops": pd.read_parquet(out / "ops.parquet").drop(columns="run_id")}
     if (out / "kernels.parquet").exists():
         tables["kernels"] = pd.read_parquet(out / "kernels.parquet").drop(columns="run_id")
-    tables["facts"] = {k: v for k, v in summary.items() if k not in VOLATILE_SUMMARY_KEYS}
+    tables["facts"] = {k: summary[k] for k in SUMMARY_KEYS if k in summary}
     return tables
 
 
-def cases(work: Path, size: str) -> dict:
-    """Case name -> a function returning its tables (DataFrames, and one dict of facts)."""
+def cases(work: Path, size: str, recorded: list[Path] = ()) -> dict:
+    """Case name -> a function returning its tables (DataFrames, and one dict of facts); `recorded` traces
+    (a run's trace.json, e.g. from the GPU machine) add a run-path case (the trace as two blocks and as the
+    annotation pass) and an analyze case each."""
     from analyze_scale import generate
     from inference_trace import operator_sequence, profile_result, write_blocks, write_trace
 
@@ -74,9 +80,23 @@ def cases(work: Path, size: str) -> dict:
         "run_cuda_graphs": lambda: profile_result([captured], captured, flow="inductor"),
     }
     found = {name: (lambda make=make: _profile_tables(make())) for name, make in found.items()}
-    for trace in sorted(FIXTURES.glob("*.json")) + [inference, training]:
-        found[f"analyze_{trace.stem}"] = lambda trace=trace: _analyze_tables(trace, work / "out" / trace.stem)
+    for trace in recorded:
+        device = "cuda" if _has_device_activity(trace) else "cpu"
+        found[f"run_{_stem(trace)}"] = lambda trace=trace, device=device: _profile_tables(
+            profile_result([trace, trace], trace, device=device))
+    for trace in sorted(FIXTURES.glob("*.json")) + [inference, training] + list(recorded):
+        found[f"analyze_{_stem(trace)}"] = lambda trace=trace: _analyze_tables(trace, work / "out" / _stem(trace))
     return found
+
+
+def _stem(trace: Path) -> str:
+    return trace.name.removesuffix(".gz").removesuffix(".json")
+
+
+def _has_device_activity(trace: Path) -> bool:
+    from ngbench.trace.kineto import DEVICE_CATEGORIES, load_trace
+
+    return bool(load_trace(trace)["cat"].isin(DEVICE_CATEGORIES).any())
 
 
 def portable(facts: dict, work: Path) -> dict:
@@ -103,20 +123,21 @@ def load(folder: Path) -> dict:
 
 
 def differences(expected, actual, where: str = "") -> list[str]:
-    """What differs between two saved values (tables compared column by column, row by row)."""
+    """What differs between two saved values (tables compared column by column, row by row). Columns and keys
+    the golden copy does not have are not compared (a later change may add some)."""
     import pandas as pd
 
     if isinstance(expected, pd.DataFrame):
-        if list(expected.columns) != list(actual.columns) or len(expected) != len(actual):
-            return [f"{where}: columns/rows {list(expected.columns)} x {len(expected)} != "
-                    f"{list(actual.columns)} x {len(actual)}"]
+        missing = [c for c in expected.columns if c not in actual.columns]
+        if missing or len(expected) != len(actual):
+            return [f"{where}: columns {missing} missing or rows {len(expected)} != {len(actual)}"]
         found = []
         for column in expected.columns:
             found += differences(expected[column].tolist(), actual[column].tolist(), f"{where}.{column}")[:3]
         return found
     if isinstance(expected, dict) and isinstance(actual, dict):
-        if set(expected) != set(actual):
-            return [f"{where}: keys {sorted(set(expected) ^ set(actual))} differ"]
+        if set(expected) - set(actual):
+            return [f"{where}: keys {sorted(set(expected) - set(actual))} missing"]
         return [d for key in expected for d in differences(expected[key], actual[key], f"{where}.{key}")]
     expected, actual = _plain(expected), _plain(actual)
     if isinstance(expected, list) or isinstance(actual, list):
@@ -146,18 +167,18 @@ def _short(value) -> str:
     return repr(value)[:120]
 
 
-def check(folder: Path, size: str, work: Path) -> list[str]:
+def check(folder: Path, size: str, work: Path, recorded: list[Path] = ()) -> list[str]:
     """Every difference between the saved golden tables in `folder` and this checkout's."""
     import pandas as pd
 
     found = []
-    for name, make in cases(work, size).items():
+    for name, make in cases(work, size, recorded).items():
         expected = load(folder / name)
         actual = make()
         actual = {k: portable(v, work) if isinstance(v, dict) else
                   pd.read_parquet(_roundtrip(v, work / f"{name}-{k}.parquet")) for k, v in actual.items()}
-        if set(expected) != set(actual):
-            found.append(f"{name}: tables {sorted(expected)} != {sorted(actual)}")
+        if set(expected) - set(actual):
+            found.append(f"{name}: tables {sorted(set(expected) - set(actual))} missing")
         found += [d for k in expected if k in actual for d in differences(expected[k], actual[k], f"{name}.{k}")]
     return found
 
@@ -173,14 +194,19 @@ def main() -> int:
     parser.add_argument("action", choices=("save", "check"))
     parser.add_argument("folder", type=Path)
     parser.add_argument("--size", choices=tuple(SIZES), default="small")
+    parser.add_argument("--trace", type=Path, action="append", default=[], help="a recorded trace to add (repeat)")
+    parser.add_argument("--checkout", type=Path, default=None, help="another checkout's ngbench (e.g. before a change)")
     args = parser.parse_args()
+    if args.checkout:
+        sys.path.insert(0, str(args.checkout.resolve()))
+    recorded = [t.resolve() for t in args.trace]
     with tempfile.TemporaryDirectory(prefix="ngbench-golden-") as tmp:
         if args.action == "save":
-            for name, make in cases(Path(tmp), args.size).items():
+            for name, make in cases(Path(tmp), args.size, recorded).items():
                 save(make(), args.folder / name, Path(tmp))
                 print(f"saved {name}")
             return 0
-        found = check(args.folder, args.size, Path(tmp))
+        found = check(args.folder, args.size, Path(tmp), recorded)
     print("\n".join(found[:50]) if found else "all golden tables equal")
     return 1 if found else 0
 

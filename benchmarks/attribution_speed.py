@@ -6,6 +6,7 @@ Prints wall and CPU seconds and peak RSS of each repeat, and with `--profile` th
 (cProfile, cumulative). `--checkout DIR` times another checkout's ngbench on the same traces (before/after).
 
     python benchmarks/attribution_speed.py [--ops 6264] [--streams 1] [--repeats 2] [--profile]
+    python benchmarks/attribution_speed.py --trace RUN/trace.json --device cpu    # a recorded block
 """
 
 from __future__ import annotations
@@ -63,13 +64,22 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="print cProfile's cumulative times (one more repeat)")
     parser.add_argument("--checkout", type=Path, default=ROOT, help="the ngbench checkout to time")
     parser.add_argument("--dir", type=Path, default=None, help="keep the generated traces here (default: temp)")
+    parser.add_argument("--trace", type=Path, action="append", default=[],
+                        help="a recorded block trace to use instead (repeat for several blocks; the first is also "
+                             "the annotation pass), e.g. a run's trace.json (save_trace=true)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda unless --streams 0)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ngbench-attribution-") as tmp:
         folder = args.dir or Path(tmp)
-        paths, annotation = write_blocks(folder, args.ops, args.blocks, streams=args.streams)
+        if args.trace:
+            paths, annotation = args.trace, args.trace[0]
+            what = f"{len(paths)} recorded trace(s)"
+        else:
+            paths, annotation = write_blocks(folder, args.ops, args.blocks, streams=args.streams)
+            what = f"{args.blocks} blocks x 2 iterations x {args.ops} ops"
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
-        device = "cuda" if args.streams else "cpu"
-        print(f"{args.checkout}: {args.blocks} blocks x 2 iterations x {args.ops} ops, {megabytes:.0f} MB of trace, "
+        device = args.device or ("cuda" if args.streams else "cpu")
+        print(f"{args.checkout}: {what}, {megabytes:.0f} MB of trace, on {device}, "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print("| repeat | wall s | CPU s | peak RSS MB | op rows | kernel rows |\n|---|---|---|---|---|---|")
         for repeat in range(args.repeats):

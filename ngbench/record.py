@@ -112,8 +112,9 @@ def ops_table(ops, key: CellKey, run_id: str):
     if any(c not in ops for c in ROOFLINE_COLUMNS):
         from ngbench.roofline import with_flops_bytes
 
-        ops = with_flops_bytes(ops, device_is_host=not str(key.device).startswith("cuda"))
-    table = ops.copy()
+        table = with_flops_bytes(ops, device_is_host=not str(key.device).startswith("cuda"))   # a new frame
+    else:
+        table = ops.copy()
     table["run_id"] = run_id
     for name, value in asdict(key).items():
         table[name] = value

@@ -152,8 +152,8 @@ def classify(ops, taxonomy: Taxonomy | None = None):
     taxonomy = taxonomy or load_taxonomy()
     ops = ops.copy()
     fused = [tuple(v) if v is not None else () for v in ops.get("fused_ops", [()] * len(ops))]
-    module_types = ops["module_type"].fillna("") if "module_type" in ops else [""] * len(ops)
-    keys = list(zip(ops["op"], module_types, fused))
+    module_types = ops["module_type"].fillna("").tolist() if "module_type" in ops else [""] * len(ops)
+    keys = list(zip(ops["op"].tolist(), module_types, fused))   # lists: iterating a str column is slow
     memo = {key: taxonomy.classify_one(*key) for key in set(keys)}
     results = [memo[key] for key in keys]
     ops["kind"] = [r.kind for r in results]
@@ -174,8 +174,8 @@ def classify_kernels(kernels, taxonomy: Taxonomy | None = None):
     rule matched: the kernel is `other` and unmapped)."""
     taxonomy = taxonomy or load_taxonomy()
     kernels = kernels.copy()
-    names = kernels["kernel"].astype(str)
-    memo = {name: taxonomy.kernel_rule(name) for name in names.unique()}
+    names = kernels["kernel"].astype(str).tolist()
+    memo = {name: taxonomy.kernel_rule(name) for name in set(names)}
     kernels["kernel_class"] = [memo[n].kind if memo[n] is not None else OTHER_KERNEL_CLASS for n in names]
     kernels["kernel_rule"] = [memo[n].name if memo[n] is not None else "" for n in names]
     return kernels

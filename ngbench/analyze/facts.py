@@ -26,7 +26,7 @@ def device_names(metadata: dict) -> dict[str, str]:
 
 def launches_of(events):
     """Runtime/driver calls that put work on a device (kernel launches, copies, sets, graph launches)."""
-    calls = events[events["cat"].isin(LAUNCH_CATEGORIES)]
+    calls = events.loc[events["cat"].isin(LAUNCH_CATEGORIES), ["name"]]
     return calls[calls["name"].str.contains(LAUNCH_CALL)]
 
 
@@ -59,7 +59,7 @@ def precision_of(ops) -> str:
 
 def devices_and_streams(trace, busy_us_by_device: dict) -> dict:
     """Per GPU: name, streams (activities and device µs per stream), busy µs over the steps used."""
-    device = trace.events[trace.events["cat"].isin(DEVICE_CATEGORIES)]
+    device = trace.events.loc[trace.events["cat"].isin(DEVICE_CATEGORIES), ["pid", "stream", "dur"]]
     names = device_names(trace.metadata)
     result = {}
     for pid, mine in device.groupby("pid"):
@@ -90,9 +90,9 @@ def cuda_graphs(events, captured: int, ops) -> dict:
     from ngbench.schema import GRAPH_REPLAY_OP
     from ngbench.trace.cuda_graphs import GRAPH_LAUNCH
 
-    calls = events[events["cat"].isin(LAUNCH_CATEGORIES) & events["name"].astype(str).str.match(GRAPH_LAUNCH)]
-    device = events[events["cat"].isin(DEVICE_CATEGORIES)]
-    replayed = device[device["correlation"].isin(set(calls["correlation"]))]
+    calls = events.loc[events["cat"].isin(LAUNCH_CATEGORIES) & events["name"].str.match(GRAPH_LAUNCH), "correlation"]
+    device = events.loc[events["cat"].isin(DEVICE_CATEGORIES), ["correlation", "dur"]]
+    replayed = device[device["correlation"].isin(set(calls))]
     device_us, replayed_us = float(device["dur"].sum()), float(replayed["dur"].sum())
     steps = max(int(ops["iteration"].nunique()), 1)
     return {"launches": int(len(calls)), "captured_graphs": int(captured), "replayed_kernels": int(len(replayed)),
@@ -110,12 +110,12 @@ def kernel_kinds(events) -> dict:
 def outside_steps(events, windows, attributed_device: int) -> dict:
     """What the steps used did not cover: host operators outside every step range, device activity launched
     outside them (warm-up leftovers, steps not selected, work of threads that never launch in a step)."""
-    ops = events[events["cat"] == "cpu_op"]
+    ops = events.loc[events["cat"] == "cpu_op", ["ts"]]
     bounds = np.array(sorted((w.lo, w.hi) for w in windows)) if windows else np.zeros((0, 2))
     starts = ops["ts"].to_numpy()
     k = np.searchsorted(bounds[:, 0], starts, side="right") - 1 if len(bounds) else np.full(len(starts), -1)
     inside = (k >= 0) & (starts <= bounds[np.clip(k, 0, None), 1]) if len(bounds) else np.zeros(len(starts), bool)
-    device = events[events["cat"].isin(DEVICE_CATEGORIES)]
+    device = events.loc[events["cat"].isin(DEVICE_CATEGORIES), ["dur"]]
     covered = set().union(*(set(w.device.index) for w in windows)) if windows else set()  # rows of `events`
     outside_device = device[~device.index.isin(covered)]
     return {"cpu_op_events": int((~inside).sum()), "device_activities": int(len(outside_device)),
@@ -126,7 +126,7 @@ def profiler_settings(trace) -> dict:
     """What the trace says about how it was recorded, and whether shapes and stacks are really in it."""
     events, metadata = trace.events, trace.metadata
     settings = {k: metadata[k] for k in PROFILER_SETTINGS if k in metadata}
-    ops = events[events["cat"] == "cpu_op"]
+    ops = events.loc[events["cat"] == "cpu_op", ["input_dims", "scope"]]
     ignored = trace.ignored_events
     settings["has_input_shapes"] = bool(ops["input_dims"].notna().any())
     settings["has_python_stack"] = bool(ignored.get("python_function", 0)

@@ -152,7 +152,7 @@ def attribute(events, marks: list):
     device_is_host = not events["cat"].isin(DEVICE_CATEGORIES).any()
     graphs = captured_graphs(events) if not device_is_host else []
     found = kineto.windows(events, operator_events(events, graphs), device_is_host=device_is_host, marks=marks,
-                           all_threads=True, extra_columns=("seq_nr", "scope", "concrete_inputs"))
+                           all_threads=True, extra_columns=("seq_nr", "scope", "concrete_inputs"), with_records=False)
     found = [split_graph_window(w, graphs) for w in found]
     if not found:
         return found, attribute_windows(found, Costs({})), graphs
@@ -186,6 +186,7 @@ def analyze_trace(path: str | Path, out_dir: str | Path, steps: set[int] | None 
     began = time.perf_counter()
     windows, profile, graphs = attribute(events, marks)
     rows = label_kernels(profile.ops, {}, set(), [], "")
+    profile.ops = None   # `rows` holds them now (a 1 GB trace has about 400,000 op rows: one copy less)
     ops = classify(normalise_events(rows))
     timings["attribution_s"] = time.perf_counter() - began
     kernels = owned_kernels(profile.kernels, ops)

@@ -115,7 +115,7 @@ def with_flops_bytes(ops, device_is_host: bool):
 
     keys = [(op, once("shapes", shapes, shape_key), once("dtypes", dtypes, text_key), once("values", values, text_key),
              None if device_is_host else bool(len(as_list(kernels))))
-            for op, shapes, dtypes, values, kernels in zip(ops["op"], column("input_shapes"), column("input_dtypes"),
+            for op, shapes, dtypes, values, kernels in zip(ops["op"].tolist(), column("input_shapes"), column("input_dtypes"),
                                                            column("input_values"), column("kernels"))]
     memo = {}
     for key in set(keys):

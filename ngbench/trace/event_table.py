@@ -147,7 +147,7 @@ class _Columns:
         add_stream, add_corr, add_external, add_seq = (numbers[k].append for k in INTEGER)
         add_dims, add_types, add_values = (codes[k].append for k in SHAPES)
         raw_code, ignored, kept, device_categories = self._raw_code, self.ignored, KEPT_CATEGORIES, DEVICE_CATEGORIES
-        no_args, unset, scope_of = structs.NO_ARGS, structs.UNSET, structs.scope_of
+        no_args, unset, null, scope_of = structs.NO_ARGS, structs.UNSET, structs.NULL, structs.scope_of
         for event in events:
             cat, ph = event.cat, event.ph
             if ph != "X" or cat not in kept:
@@ -175,9 +175,12 @@ class _Columns:
             add_external(value if value.__class__ is int else _int_or(value))
             value = args.seq_nr
             add_seq(value if value.__class__ is int else _int_or(value))
-            add_dims(raw_code(args.input_dims, structs))
-            add_types(raw_code(args.input_types, structs))
-            add_values(raw_code(args.concrete_inputs, structs))
+            value = args.input_dims   # a missing field is the one NULL object: no call for it
+            add_dims(-1 if value is null else raw_code(value, structs))
+            value = args.input_types
+            add_types(-1 if value is null else raw_code(value, structs))
+            value = args.concrete_inputs
+            add_values(-1 if value is null else raw_code(value, structs))
 
     def _raw_code(self, raw, structs) -> int:
         """`_shape_code` of a value still in raw JSON: one decoded copy per distinct text."""

@@ -197,8 +197,12 @@ def label_kernels(ops, origins: dict[str, list[str]], templates: set[str], regio
     import numpy as np
 
     ops = ops.copy()
-    ops["fused_ops"] = [fused_ops_of(name, origins, templates) for name in ops["op"]]
-    ops["op"] = [kernel_op_name(name) for name in ops["op"]]
+    names = ops["op"].tolist()
+    distinct = set(names)   # once per distinct name: rows of one name share its fused_ops list
+    fused = {name: fused_ops_of(name, origins, templates) for name in distinct}
+    renamed = {name: kernel_op_name(name) for name in distinct}
+    ops["fused_ops"] = [fused[name] for name in names]
+    ops["op"] = [renamed[name] for name in names]
     inside = np.zeros(len(ops), dtype=bool)
     for start, end in regions:
         inside |= (ops["ts"].to_numpy() >= start) & (ops["end"].to_numpy() <= end) & (ops["host_us"].to_numpy() > 0)

@@ -62,6 +62,7 @@ RECORD_KINDS = {"cpu_op": "op", "user_annotation": "op", "cuda_runtime": "runtim
                 "hip_runtime": "runtime", "hip_driver": "driver"}
 OP_PASSTHROUGH = ["name", "ts", "end", "input_dims", "input_types"]
 LAUNCH_COLUMNS = ["name", "kind", "ts", "end", "correlation"]
+DEVICE_COLUMNS = ["name", "cat", "ts", "end", "dur", "stream", "pid", "correlation"]
 
 
 def by_time(events):
@@ -78,27 +79,31 @@ def between(sorted_events, lo: float, hi: float):
 
 
 def windows(events, ops_events=None, device_is_host: bool = False, first_index: int = 0, marks=None,
-            all_threads: bool = False, extra_columns: tuple[str, ...] = ()) -> list:
+            all_threads: bool = False, extra_columns: tuple[str, ...] = (), with_records: bool = True) -> list:
     """One attribution `Window` per iteration range of a Kineto event table.
 
     `ops_events` is the table the operators are taken from when a flow reshapes it (drops wrapper ranges,
-    adds launch ops); the host records the profiler paid for always come from `events` itself. `marks`
+    adds launch ops); the host records the profiler paid for always come from `events` itself (only the
+    reconstruction reads them: `with_records` False leaves them out, for zero costs). `marks`
     (iteration, lo, hi, tid) replace the `ProfilerStep#k` ranges. By default the operators are those of the
     iteration's own thread; with `all_threads` (a training step: forward on one thread, backward on
     another) the outermost operators of every thread, each launch matched to operators of its own thread
     (ops and launches then carry `tid`). `extra_columns` of the operator table pass through to the op rows.
+    Each table is cut down to the columns a Window holds before it is sorted and sliced (a trace's event
+    table can hold millions of rows).
     """
     from ngbench.trace.attribution import Window, window_ops
 
     ops_events = events if ops_events is None else ops_events
     marks = iteration_windows(events) if marks is None else marks
-    is_step = ops_events["name"].str.match(STEP_PATTERN)
-    cpu_ops = by_time(ops_events[(ops_events["cat"] == "cpu_op") & ~is_step])
-    launches = by_time(events[events["cat"].isin(LAUNCH_CATEGORIES)])
-    device = events[events["cat"].isin(DEVICE_CATEGORIES) & (events["correlation"] >= 0)]
-    device_rows = device.groupby("correlation").indices
-    records = by_time(events[events["cat"].isin(HOST_RECORD_CATEGORIES)])
     passthrough = OP_PASSTHROUGH + (["tid"] if all_threads else []) + [c for c in extra_columns if c != "tid"]
+    is_op = (ops_events["cat"] == "cpu_op") & ~ops_events["name"].str.match(STEP_PATTERN)
+    cpu_ops = by_time(ops_events.loc[is_op, _present(ops_events, passthrough + ["tid"])])
+    launches = by_time(events.loc[events["cat"].isin(LAUNCH_CATEGORIES), ["name", "cat", "ts", "end", "correlation", "tid"]])
+    device = events.loc[events["cat"].isin(DEVICE_CATEGORIES) & (events["correlation"] >= 0), DEVICE_COLUMNS]
+    device_rows = device.groupby("correlation").indices
+    records = by_time(events.loc[events["cat"].isin(HOST_RECORD_CATEGORIES), ["name", "cat", "ts", "end", "tid"]]) \
+        if with_records else None
     found = []
     for position, (_, lo, hi, tid) in enumerate(marks):
         candidates = between(cpu_ops, lo, hi)
@@ -109,18 +114,27 @@ def windows(events, ops_events=None, device_is_host: bool = False, first_index: 
         # thread still counts as busy time, in the [unattributed kernels] row
         own = in_window if all_threads else in_window[in_window["tid"] == tid]
         positions = [device_rows[c] for c in in_window["correlation"] if c in device_rows]
-        on_threads = between(records, lo, hi)
-        on_threads = on_threads[on_threads["end"] <= hi]
-        if not all_threads:
-            on_threads = on_threads[on_threads["tid"] == tid]
         found.append(Window(
             index=first_index + position, lo=lo, hi=hi,
             ops=ops[[c for c in passthrough if c in ops.columns]].reset_index(drop=True),
             launches=_with_kind(own)[LAUNCH_COLUMNS + (["tid"] if all_threads else [])],
             device=device.iloc[_positions(positions)],
-            records=_with_kind(on_threads)[["name", "kind", "ts", "end"]],
+            records=_records(records, lo, hi, None if all_threads else tid) if with_records else None,
             device_is_host=device_is_host))
     return found
+
+
+def _records(records, lo: float, hi: float, tid):
+    """The host records inside [lo, hi] (of thread `tid`, unless None)."""
+    on_threads = between(records, lo, hi)
+    on_threads = on_threads[on_threads["end"] <= hi]
+    if tid is not None:
+        on_threads = on_threads[on_threads["tid"] == tid]
+    return _with_kind(on_threads)[["name", "kind", "ts", "end"]]
+
+
+def _present(table, columns: list[str]) -> list[str]:
+    return list(dict.fromkeys(c for c in columns if c in table.columns))
 
 
 def _concat(frames: list, like):
