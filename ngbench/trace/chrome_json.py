@@ -177,7 +177,11 @@ class ChromeTrace:
         if self.layout != "object":
             return None
         handle = self._open()
-        first = handle.read(CHUNK_BYTES)
+        try:
+            first = handle.read(CHUNK_BYTES)
+        except (OSError, EOFError):  # a truncated .gz: streaming says how far it got
+            handle.close()
+            return None
         match = EVENTS_START.search(first)
         start = match.end() if match else -1
         indent = first[first.rfind(b"\n", 0, start) + 1:start] if match else b"x"
@@ -189,7 +193,10 @@ class ChromeTrace:
     def _chunks(self, handle, pending: bytes, boundary: bytes) -> Iterator[bytes]:
         with handle:
             while True:
-                block = handle.read(CHUNK_BYTES)
+                try:
+                    block = handle.read(CHUNK_BYTES)
+                except (OSError, EOFError) as exc:  # read again by streaming, which names the failure
+                    raise NotChunkable(str(exc)) from None
                 if not block:
                     break
                 pending += block
