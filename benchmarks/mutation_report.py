@@ -78,16 +78,19 @@ def diff_lines(name: str, module: str) -> str:
     return " / ".join(re.sub(r"\s+", " ", line).strip() for line in changed)
 
 
-def load_notes() -> list[tuple[re.Pattern, str]]:
+def load_notes() -> list[tuple[re.Pattern | None, re.Pattern, str]]:
     import yaml
 
     entries = yaml.safe_load(NOTES.read_text()) if NOTES.exists() else []
-    return [(re.compile(entry["match"]), entry["note"]) for entry in entries or []]
+    return [(re.compile(entry["in"]) if "in" in entry else None, re.compile(entry["match"]), entry["note"])
+            for entry in entries or []]
 
 
 def note_for(name: str, diff: str, notes) -> str:
-    for pattern, note in notes:
-        if pattern.search(name) or pattern.search(diff):
+    """The first note whose `match` is in the mutant's name or diff (and, when it has one, whose `in` is in the
+    name: a change judged in one function only)."""
+    for scope, pattern, note in notes:
+        if (scope is None or scope.search(name)) and (pattern.search(name) or pattern.search(diff)):
             return note
     return "not reviewed"
 

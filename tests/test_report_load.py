@@ -157,3 +157,13 @@ def test_cells_whose_ops_duckdb_cannot_read_move_to_the_failed_ones(tmp_path):
     rows = Ops([good]).rows([run_id], ["iteration", "op"])
     assert list(rows.columns) == ["run_id", "iteration", "op"] and set(rows["run_id"]) == {run_id}
     assert rows["op"].dtype == object and rows["iteration"].is_monotonic_increasing
+
+
+def test_unreadable_files_gives_duckdbs_reason_for_each_broken_file(tmp_path):
+    from ngbench.report.query import unreadable_files
+
+    good = FIXTURE / OK_CELL / "ops.parquet"
+    bad = tmp_path / "ops.parquet"
+    bad.write_bytes(b"PAR1 truncated")
+    assert unreadable_files([str(good), str(bad)]) == {
+        str(bad): f"Invalid Input Error: No magic bytes found at end of file '{bad}'"}
