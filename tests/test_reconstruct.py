@@ -221,3 +221,8 @@ def test_three_iterations_are_enough_to_find_a_stalled_one():
     two = attribute_windows(kineto.windows(events_from_trace(events[:4] + [step(2, 200, 10)]), device_is_host=True),
                             COSTS)
     assert two.iterations["stalled"].tolist() == [False, False, False]
+
+
+def test_costs_of_a_record_kind_and_a_free_profiler():
+    assert COSTS.of("runtime") == 6.0 and COSTS.of("node") == 0.0 and type(COSTS.of("op")) is float
+    assert Costs({"op": 0.0}).is_free and not Costs({}, host_slowdown=0.1).is_free and not COSTS.is_free

@@ -99,8 +99,10 @@ def test_the_report_output_directory_is_left_out(sweep):
 
 
 def test_what_is_not_a_sweep_is_named(tmp_path):
-    with pytest.raises(UserError, match=r"does not exist or is not a directory; give a sweep or run directory"):
+    with pytest.raises(UserError) as missing:
         load_sweep(tmp_path / "nothing")
+    assert str(missing.value) == (f"{tmp_path / 'nothing'} does not exist or is not a directory; give a sweep or run "
+                                  "directory (outputs/sweeps/...)")
     with pytest.raises(UserError, match=r"holds no summary.json: not an ngbench run or sweep directory"):
         load_sweep(tmp_path)
 

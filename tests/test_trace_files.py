@@ -352,6 +352,12 @@ def test_broken_files_through_load_trace_name_the_parsers_reason(tmp_path):
     bad_event = write(tmp_path / "event.json", '{"a": 1, "traceEvents": [{"a": tru}]}')
     assert _message(bad_event) == (f"{bad_event}: is truncated or malformed JSON (after 37 bytes) "
                                    "(lexical error: invalid string in json text.)")
+    corrupt = tmp_path / "corrupt.json.gz"                  # a damaged deflate stream, not a short one
+    packed = bytearray(gzip.compress(json.dumps({"a": 1, "traceEvents": SHAPED * 300}).encode()))
+    packed[40:60] = bytes(b ^ 0xFF for b in packed[40:60])
+    corrupt.write_bytes(bytes(packed))
+    assert re.fullmatch(rf"{re.escape(str(corrupt))}: cannot be read \(Error -3 while decompressing data: [a-z ]+\)",
+                        _message(corrupt)), _message(corrupt)
     short = tmp_path / "short.json.gz"                      # cut inside the first bytes
     short.write_bytes(gzip.compress(b'{"a": 1, "traceEvents": []}')[:15])
     assert _message(short) == f"{short}: cannot be read {eof}"
