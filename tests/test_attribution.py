@@ -357,3 +357,21 @@ def test_ops_of_two_threads_starting_together_keep_the_thread_order():
     result = attribute_windows(windows, Costs({}))
     assert list(result.ops["op"]) == [name for k in range(20) for name in (f"fwd{k}", f"bwd{k}")] + [IDLE_OP]
     assert list(result.ops["seq"]) == list(range(41))
+
+
+def test_an_op_interval_includes_its_end_and_a_stall_is_judged_by_the_spread():
+    from ngbench.trace.result import stalled
+
+    events = [iteration(0, 0, 50), op("aten::mm", 10, 5), launch(15, 1), kernel("gemm", 20, 4, 1)]
+    rows = by_op(attribute(events_from_trace(events), device_is_host=False))
+    assert rows["aten::mm"].kernels == ["gemm"] and UNATTRIBUTED_OP not in rows     # launched at its last us
+    # median 102.5, MAD 7.5: 200 is past 102.5 + 6 x 1.4826 x 7.5 = 169.2 (and past 102.5 x 1.15)
+    assert stalled([100, 110, 90, 105, 95, 200]).tolist() == [False] * 5 + [True]
+    assert stalled([100, 110, 90, 105, 95, 160]).tolist() == [False] * 6
+
+
+def test_given_marks_replace_the_profiler_steps():
+    events = [iteration(0, 0, 100), op("aten::mm", 10, 10), op("aten::add", 30, 10), op("aten::relu", 70, 10)]
+    [window] = kineto.windows(events_from_trace(events), device_is_host=True, marks=[(3, 25.0, 60.0, "1")])
+    assert (window.index, window.lo, window.hi) == (0, 25.0, 60.0)
+    assert list(window.ops["name"]) == ["aten::add"]

@@ -269,3 +269,13 @@ def test_a_profile_file_of_either_form_and_nodes_per_provider(tmp_path):
                         "node": ["a", "b", "b", "c", "[idle]", "a", "d"],
                         "provider": [cuda, cuda, cuda, cpu, "", cuda, cpu]})
     assert nodes_by_provider(ops) == {cuda: 2, cpu: 1}       # iteration 3 only; b twice is one node
+
+
+def test_nodes_of_a_run_that_was_not_chosen_stay_out_and_unscoped_nodes_have_no_module():
+    from ngbench.trace.ort_profile import cpu_windows
+
+    first, third = cpu_windows(ORT_PROFILE, {"b": ["encoder.proj", "Linear"]}, runs=[0, 2])
+    assert first.ops["node"].tolist() == ["warm"]              # not run 1's a, b, c, which lie before run 2
+    assert third.ops["node"].tolist() == ["a", "b", "c"]
+    assert third.ops["module"].tolist() == ["", "encoder.proj", ""]
+    assert third.ops["module_type"].tolist() == ["", "Linear", ""]

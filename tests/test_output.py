@@ -240,6 +240,11 @@ def test_owned_kernels_takes_op_and_group_from_the_ops_unless_it_has_both():
     assert owned_kernels(complete, ops) is complete
 
 
+def test_a_failed_summary_keeps_its_cell_key():
+    failed = Summary.failed(KEY, {"iters": 0}, UserError("iters=0 is not valid"))
+    assert (failed.key, failed.config, failed.error) == (KEY, {"iters": 0}, "UserError: iters=0 is not valid")
+
+
 def test_a_summary_of_an_older_version_without_task_reads_an_empty_task():
     data = {k: v for k, v in Summary(status="ok", key=KEY, run_id="abc").to_json().items() if k != "task"}
     assert Summary.from_json(data).key.task == ""

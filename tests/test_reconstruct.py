@@ -226,3 +226,47 @@ def test_three_iterations_are_enough_to_find_a_stalled_one():
 def test_costs_of_a_record_kind_and_a_free_profiler():
     assert COSTS.of("runtime") == 6.0 and COSTS.of("node") == 0.0 and type(COSTS.of("op")) is float
     assert Costs({"op": 0.0}).is_free and not Costs({}, host_slowdown=0.1).is_free and not COSTS.is_free
+
+
+def test_two_waits_work_after_another_threads_kernel_and_a_sync_ending_the_iteration():
+    """Two syncs wait; another thread's kernel is rebuilt between them; the second sync ends when the step does.
+
+    Host clock (1 us per op boundary, 3 per runtime boundary), before any re-anchoring: 12 -> 10, 30 -> 22,
+    50 -> 39, 80.5 -> 69.5, 92 -> 77, 110 -> 88, 200 -> 175.
+    gemm: moved 12 - 10 + 3 = 5: [15, 75]; sync 1 returns 0.5 after it: 75.5, so later times run +6.
+    side (thread 9, on the profiled clock): clock(50) = 39: [39, 49].
+    add_kernel: its launch at 92 -> 83, moved 12: 88, after gemm on stream 7: [88, 187.5]; sync 2 returns at
+    188 = 175 + 13: the iteration, which ends with it, ends at 188."""
+    events = [step(0, 0, 200),
+              op("aten::mm", 10, 10), call("cudaLaunchKernel", 12, 6, corr=1), kernel("gemm", 20, 60, 1),
+              call("cudaStreamSynchronize", 30, 50.5),
+              x("cudaLaunchKernel", "cuda_runtime", 40, 1, tid=9, correlation=2), kernel("side", 50, 10, 2, stream=9),
+              op("aten::add", 90, 10), call("cudaLaunchKernel", 92, 4, corr=3), kernel("add_kernel", 100, 99.5, 3),
+              call("cudaStreamSynchronize", 110, 90)]
+    rebuilt = rebuild(one_window(events), COSTS)
+    device = rebuilt.window.device.set_index("name")
+    assert [(device.loc[k, "ts"], device.loc[k, "end"]) for k in ("gemm", "side", "add_kernel")] == [
+        (15, 75), (39, 49), (88, 187.5)]
+    assert rebuilt.waits == 2 and rebuilt.window.hi == pytest.approx(188)
+
+
+def test_a_copy_that_returns_right_after_its_device_copy_waited_for_it():
+    """cudaMemcpy [20, 60] whose copy ends at 59.5 blocked until then (a copy ending later did not)."""
+    events = [step(0, 0, 100), op("aten::copy_", 10, 50), call("cudaMemcpy", 20, 40, corr=1),
+              x("Memcpy DtoH", "gpu_memcpy", 30, 29.5, tid=7, pid=0, correlation=1, stream=7)]
+    rebuilt = rebuild(one_window(events), COSTS)
+    assert rebuilt.waits == 1
+    assert rebuilt.window.device["ts"].tolist() == [25]          # launch moved 20 - 18 + 3
+    later = [e if e["name"] != "Memcpy DtoH" else {**e, "dur": 32} for e in events]   # ends at 62: still running
+    assert rebuild(one_window(later), COSTS).waits == 0
+
+
+def test_a_kernel_rebuilt_to_start_before_the_iteration_counts_from_its_start():
+    """A launch at 1.5 us with a 3 us entry cost moves its kernel 4.5 us earlier, to -2.5: the busy time is counted
+    inside the window only, so the rows still sum to the rebuilt iteration (42.5 us)."""
+    events = [step(0, 0, 50), op("aten::mm", 1, 9), call("cudaLaunchKernel", 1.5, 2, corr=1), kernel("gemm", 2, 10, 1)]
+    result = attribute_windows([one_window(events)], COSTS)
+    assert result.iterations["rebuilt_us"].tolist() == [pytest.approx(42.5)]
+    rows = result.ops.set_index("op")
+    assert rows.loc["aten::mm", "wall_us"] == pytest.approx(7.5) and rows.loc[IDLE_OP, "wall_us"] == pytest.approx(35)
+    assert result.ops["wall_us"].sum() == pytest.approx(42.5)

@@ -169,3 +169,13 @@ def test_unreadable_files_gives_duckdbs_reason_for_each_broken_file(tmp_path):
     bad.write_bytes(b"PAR1 truncated")
     assert unreadable_files([str(good), str(bad)]) == {
         str(bad): f"Invalid Input Error: No magic bytes found at end of file '{bad}'"}
+
+
+def test_an_all_ok_sweep_has_an_empty_failed_table_with_its_columns_and_a_summary_may_lack_run_id(tmp_path):
+    shutil.copytree(FIXTURE / OK_CELL, tmp_path / "ok")
+    summary = json.loads((tmp_path / "ok" / "summary.json").read_text())
+    del summary["run_id"]
+    (tmp_path / "ok" / "summary.json").write_text(json.dumps(summary))
+    sweep = load_sweep(tmp_path)
+    assert list(sweep.failed.columns) == FAILED_COLUMNS and sweep.failed.empty
+    assert sweep.cells["run_id"].tolist() == [""]

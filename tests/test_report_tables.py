@@ -143,6 +143,8 @@ def test_breakdown_tables_write_csvs_only_for_the_whole_breakdowns_and_show_per_
     assert parts[0].frame.equals(report.breakdown()) and parts[1].frame.equals(report.all_views())
     [model] = breakdowns.per_model_tables(report)
     assert model.display is not None and model.display.equals(model.frame)
+    assert model.pages == ("html",) and model.frame.columns.name is None
+    assert [t.pages for t in breakdowns.per_cell_tables(report, report.all_views())] == [("markdown",)] * 2
     assert list(model.frame.columns) == ["flow", "platform", "device", "precision", "quant", "batch", "GEMM",
                                          "Memory", "Idle"]
 

@@ -115,6 +115,9 @@ def test_reconciliation_skips_a_block_without_iterations_or_clean_times():
     recon = reconciliation(ITERATIONS, [[1000.0], []])
     assert [b["block"] for b in recon["by_block"]] == [0]
     assert recon["clean_drift"] == 0.0
+    first_empty = reconciliation(ITERATIONS, [[], [1250.0]])
+    assert [b["block"] for b in first_empty["by_block"]] == [1]
+    assert first_empty["reconstructed_over_clean"] == pytest.approx(0.88)
     empty = reconciliation(ITERATIONS.iloc[0:0], [])
     assert math.isnan(empty["reconstructed_over_clean"]) and math.isnan(empty["profiled_over_clean"])
     assert math.isnan(empty["clean_drift"]) and empty["record_cost_ms"] == 0.0 and empty["blocking_waits"] == 0
@@ -228,6 +231,7 @@ def test_inside_operators_gathers_the_blocks_of_one_run():
     assert inside["coverage"]["device_pct"] == pytest.approx(100 * 200 / 250)
     assert inside["roofline"]["groups"]["GEMM"]["device_ms"] == pytest.approx(0.1)
     assert (inside["roofline"]["device"], inside["roofline"]["bandwidth_gbs"]) == ("H100 SXM", 3350)
+    assert (inside["roofline"]["peak"], inside["roofline"]["peak_tflops"]) == ("fp16_tensor", 989.4)
 
 
 def test_a_group_whose_kernels_took_no_time_has_no_foreign_share():

@@ -83,6 +83,8 @@ def test_each_rule_kind_gives_its_kind_and_source():
     gemm = taxonomy.classify_one("aten::addmm", "NewGELUActivation")       # an op rule's GEMM beats the module
     assert (gemm.kind, gemm.group, gemm.group_source) == ("matmul", "GEMM", "op")
     norm = taxonomy.classify_one("aten::mul", "LlamaRMSNorm")               # a module rule
+    one_source = taxonomy.classify_one("triton_poi_fused_mul_0", "LlamaRMSNorm", ("mul",))
+    assert (one_source.group, one_source.group_source) == ("Normalization", "module")   # one source: the module wins
     assert (norm.kind, norm.group, norm.group_source) == ("normalization_module", "Normalization", "module")
 
 

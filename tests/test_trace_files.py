@@ -273,6 +273,7 @@ def test_metadata_on_both_sides_with_nested_values_and_floats_is_read_whole(tmp_
             assert type(trace.metadata["deviceProperties"][0]["computeCapability"]) is float
             json.dumps(trace.metadata)
             assert trace.events.attrs["base_time_ns"] == 1.5e15 + 100 * 1000.0   # origin: the first event, 100 us
+            assert trace.events.attrs["origin_us"] == 100.0
 
 
 def test_a_byte_order_mark_before_the_json_is_skipped(tmp_path):
@@ -316,15 +317,18 @@ def test_what_an_event_lacks_takes_its_neutral_value():
     events = [{"ph": "X", "cat": "cpu_op", "ts": 0, "dur": 1, "pid": 1, "tid": 7, "args": {"ngbench module_type": "Net"}},
               {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 1, "dur": 1, "pid": 1, "tid": 7,
                "args": {"Sequence number": 4}},
+              {"ph": "X", "cat": "kernel", "name": "no thread", "ts": 1.5, "dur": 1, "args": {"stream": "13"}},
               {"ph": "X", "cat": None, "name": "null category", "ts": 2, "dur": 1},
               {"ph": "X", "name": "no category", "ts": 3, "dur": 1},
               {"ph": "M", "name": "thread_name", "pid": 1, "args": {"name": "no tid"}},
               {"ph": "M", "name": "thread_name", "tid": 9, "args": {"name": "no pid"}}]
     trace = event_table.trace_of(events)
     table = trace.events
-    assert list(table["name"]) == ["", "aten::mm"]
-    assert list(table["scope"]) == [" [Net]", ""]          # a module class without its path
-    assert list(table["seq_nr"]) == [-1, 4] and list(table["external_id"]) == [-1, -1]
+    assert list(table["name"]) == ["", "aten::mm", "no thread"]
+    assert list(table["scope"]) == [" [Net]", "", ""]      # a module class without its path
+    assert list(table["seq_nr"]) == [-1, 4, -1] and list(table["external_id"]) == [-1, -1, -1]
+    assert list(table["pid"]) == ["1", "1", ""] and list(table["tid"]) == ["7", "7", ""]
+    assert list(table["stream"]) == [-1, -1, 13]            # a stream written as text
     assert trace.thread_names == {"1/": "no tid", "/9": "no pid"}
     assert trace.ignored_events == {"(no category)": 2, "ph=M": 2}
 
@@ -389,3 +393,17 @@ def test_without_ijson_reading_a_trace_says_what_to_install(tmp_path, monkeypatc
         event_table.load_trace(path)
     assert str(caught.value) == ("reading Chrome traces needs the Python package 'ijson' (import ijson failed): "
                                  "pip install ijson")
+
+
+def test_without_orjson_chunks_are_parsed_by_json_and_a_long_head_is_streamed(tmp_path, monkeypatch):
+    import sys
+
+    streamed = event_table.read_trace(compact_file(tmp_path / "c.json", SHAPED, head=SHORT_HEAD), workers=1).events
+    monkeypatch.setattr(chrome_json, "CHUNK_BYTES", 200)
+    path = torch_file(tmp_path / "t.json", SHAPED, head=SHORT_HEAD)
+    monkeypatch.setitem(sys.modules, "orjson", None)
+    assert event_table.read_trace(path, workers=1).events.equals(streamed)
+    long_head = torch_file(tmp_path / "long.json", SHAPED)       # traceEvents is not in the first chunk
+    assert ChromeTrace(long_head).chunks() is None
+    trace = event_table.read_trace(long_head, workers=1)
+    assert trace.events.equals(streamed) and trace.metadata == {**HEAD, **TAIL}

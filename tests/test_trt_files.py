@@ -41,6 +41,8 @@ def test_layer_shapes_and_types_come_from_the_inspector_entries():
     assert (layer.input_shapes, layer.input_dtypes) == ([[1, 3, 8, 8]], ["Half"])
     [bare] = parse_layers([{"Name": "shuffle", "Inputs": [{"Dimensions": [4]}]}])
     assert (bare.layer_type, bare.tactic, bare.input_shapes, bare.input_dtypes) == ("", "", [[4]], [""])
+    [unnamed] = parse_layers([{"LayerType": "Shuffle", "Inputs": [{"Format/Datatype": "Half"}]}])
+    assert (unnamed.name, unnamed.input_shapes, unnamed.input_dtypes) == ("", [[]], ["Half"])
 
 
 def test_layer_result_drops_a_stalled_iteration_and_keeps_the_wall_view_as_profiled():

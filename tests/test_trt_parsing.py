@@ -42,6 +42,7 @@ ORDER = {name: i for i, name in enumerate(NODES)}
     ("/single/Softmax", ["/single/Softmax"], None),
     ("/backbone/ResNeXt/Conv + /backbone/ResNeXt/Relu", ["/backbone/ResNeXt/Conv", "/backbone/ResNeXt/Relu"], None),
     ("/Slice_1 (copy) + /Add_2", ["/Slice_1 (copy)", "/Add_2"], None),
+    ("{ForeignNode[/a/MatMul.../a/Add]} + /b/Relu", ["/b/Relu"], None),   # a range inside a name is not kept
 ])
 def test_layer_name_sources(name, sources, span):
     assert parse_layer_name(name) == (sources, span)
@@ -226,3 +227,14 @@ def test_trtexec_cli_help_and_required_files(capsys, monkeypatch):
             main([item for pair in given.items() for item in pair])
         assert stopped.value.code == 2
         assert f"the following arguments are required: {missing}" in capsys.readouterr().err
+
+
+def test_module_of_sources_at_different_depths_and_a_fusion_source_outside_the_graph():
+    layers = [Layer("/a/Conv + /a/Relu", "CaskConvolution", ["/a/Conv", "/a/Relu"])]
+    scopes = {"/a/Conv": ["stem.conv", "Conv2d"], "/a/Relu": ["stem", "Stem"]}
+    ops, _, _ = layer_events(layers, [{"/a/Conv + /a/Relu": 0.01}], {}, scopes)
+    assert (ops["module"].iloc[0], ops["module_type"].iloc[0]) == ("stem", "")
+    myelin = parse_layers(["{ForeignNode[/gone/Cast.../attn/Softmax]}"], ORDER)
+    table = trt_fusion_table(myelin, NODES).set_index("node")
+    assert table.loc["/attn/Softmax", "status"] == "fused" and not table.loc["/attn/Softmax", "layer_has_gemm"]
+    assert table.loc["/attn/Softmax", "n_sources"] == 2
