@@ -75,12 +75,14 @@ MUTATION_BASELINE = $(if $(filter 0,$(MUTATION_RESIDUE)),--baseline docs/results
 MUTATION_PICK = --sample $(MUTATION_SAMPLE) --residue $(MUTATION_RESIDUE)
 MUTMUT = OMP_NUM_THREADS=1 mutmut run --max-children 1
 
-mutation:  ## mutation testing of the measurement core (mutmut, one worker; hours on 2 cores; MUTATION_SAMPLE=8 about 40 min, MUTATION_RESIDUE=1..7 another 1-in-8 sample) -> docs/results/mutation.md
+mutation:  ## mutation testing of the measurement core (mutmut, one worker; hours on 2 cores; MUTATION_SAMPLE=8: a 1-in-8 sample, 15-40 min; MUTATION_RESIDUE=1..7: another one, -> mutants/mutation-8-<k>.md) -> docs/results/mutation.md
 	rm -rf mutants
 	start=$$(date +%s); \
 	  if [ $(MUTATION_SAMPLE) -gt 1 ]; then \
 	    $(MUTMUT) "ngbench.report.query.*__mutmut_1" > /dev/null || exit $$?; \
-	    $(MUTMUT) $$($(PY) benchmarks/mutation_report.py --names $(MUTATION_PICK)) || exit $$?; \
+	    names=$$($(PY) benchmarks/mutation_report.py --names $(MUTATION_PICK)) || exit $$?; \
+	    [ -n "$$names" ] || { echo "make mutation: no mutant in the sample $(MUTATION_PICK)" >&2; exit 2; }; \
+	    $(MUTMUT) $$names || exit $$?; \
 	  else $(MUTMUT) || exit $$?; fi; \
 	  minutes=$$(( ($$(date +%s) - start) / 60 )); \
 	  $(PY) benchmarks/mutation_listed.py mutants/listed.json; s=$$?; \
