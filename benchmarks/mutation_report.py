@@ -33,18 +33,20 @@ def modules() -> list[str]:
     return list(config["only_mutate"])
 
 
-def in_sample(name: str, sample: int) -> bool:
-    """Whether mutant `name` is in the 1-in-`sample` sample (the same mutants on every run of the same code)."""
-    return zlib.crc32(name.encode()) % sample == 0
+def in_sample(name: str, sample: int, residue: int = 0) -> bool:
+    """Whether mutant `name` is in the 1-in-`sample` sample number `residue` (0 .. sample-1): the mutants whose
+    name's crc32 leaves that remainder (the same mutants on every run of the same code)."""
+    return zlib.crc32(name.encode()) % sample == residue
 
 
-def verdicts(module: str, sample: int = 1, mutants: Path = ROOT / "mutants") -> dict[str, int | None]:
+def verdicts(module: str, sample: int = 1, mutants: Path = ROOT / "mutants",
+             residue: int = 0) -> dict[str, int | None]:
     """mutant name -> mutmut's exit code (None: not run yet), for the mutants of the sample."""
     meta = mutants / (module + ".meta")
     if not meta.exists():
         return {}
     codes = json.loads(meta.read_text())["exit_code_by_key"]
-    return {name: code for name, code in codes.items() if in_sample(name, sample)}
+    return {name: code for name, code in codes.items() if in_sample(name, sample, residue)}
 
 
 def counts(codes: dict[str, int | None]) -> dict[str, int]:
@@ -76,16 +78,19 @@ def diff_lines(name: str, module: str) -> str:
     return " / ".join(re.sub(r"\s+", " ", line).strip() for line in changed)
 
 
-def load_notes() -> list[tuple[re.Pattern, str]]:
+def load_notes() -> list[tuple[re.Pattern | None, re.Pattern, str]]:
     import yaml
 
     entries = yaml.safe_load(NOTES.read_text()) if NOTES.exists() else []
-    return [(re.compile(entry["match"]), entry["note"]) for entry in entries or []]
+    return [(re.compile(entry["in"]) if "in" in entry else None, re.compile(entry["match"]), entry["note"])
+            for entry in entries or []]
 
 
 def note_for(name: str, diff: str, notes) -> str:
-    for pattern, note in notes:
-        if pattern.search(name) or pattern.search(diff):
+    """The first note whose `match` is in the mutant's name or diff (and, when it has one, whose `in` is in the
+    name: a change judged in one function only)."""
+    for scope, pattern, note in notes:
+        if (scope is None or scope.search(name)) and (pattern.search(name) or pattern.search(diff)):
             return note
     return "not reviewed"
 
@@ -168,10 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, help="how long the mutmut run took, for the page")
     parser.add_argument("--mutants", type=Path, default=ROOT / "mutants", help="mutmut's directory (with --save)")
     parser.add_argument("--sample", type=int, default=1, help="count only the 1-in-N sample of the mutants")
+    parser.add_argument("--residue", type=int, default=0,
+                        help="which of the N samples (0 .. N-1; 0 is the published one): crc32(name) %% N")
     parser.add_argument("--names", action="store_true",
                         help="print the names of the sample's mutants that have not run yet (for `mutmut run`)")
     args = parser.parse_args(argv)
-    all_codes = {module: verdicts(module, args.sample, args.mutants) for module in modules()}
+    if not 0 <= args.residue < args.sample:
+        parser.error(f"--residue must be between 0 and --sample - 1 ({args.sample - 1}), not {args.residue}")
+    all_codes = {module: verdicts(module, args.sample, args.mutants, args.residue) for module in modules()}
     if args.names:
         print("\n".join(name for codes in all_codes.values() for name, code in codes.items() if code is None))
         return 0
@@ -190,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
              "when one of the fast tests that reach the mutated function fails (pyproject.toml [tool.mutmut] selects",
              "them: the CLI and end-to-end tests are left out); a mutant no selected test reaches counts as not",
              "killed. `before` is the first run, before the known-answer tests of issue 15 were added."
-             + (f" The figures are over a fixed 1-in-{args.sample} sample of the mutants (crc32 of the name)."
-                if args.sample > 1 else "")
+             + (f" The figures are over a fixed 1-in-{args.sample} sample of the mutants (crc32 of the name"
+                + (f" % {args.sample} = {args.residue}" if args.residue else "") + ")." if args.sample > 1 else "")
              + (f" This run took {args.minutes:.0f} minutes on the 2-core CPU machine." if args.minutes else ""), "",
              "`before` counts only the mutants that ran (`not run` in docs/results/mutation-before.json are left out).",
              "",

@@ -296,3 +296,82 @@ def test_a_profile_without_iterations_is_refused_and_a_cpu_result_has_every_colu
     assert result.iterations[["record_cost_us", "waits"]].values.tolist() == [[0.0, 0]]
     mm = by_op(result)["aten::mm"]
     assert (mm.host_us, mm.device_us, mm.wall_us, mm.wall_profiled_us) == (4, 4, 4, 4)
+
+
+def test_kernels_of_two_ops_running_interleaved_stay_in_launch_order():
+    """Two ops' 20 kernels each run alternately on two streams: each op keeps its own kernels in launch order
+    (an unstable sort by owner would shuffle them: more than 16 items)."""
+    events = [iteration(0, 0, 200), op("aten::mm", 0, 50), op("aten::bmm", 50, 50)]
+    for k in range(20):
+        events += [launch(1 + k, 100 + k), kernel(f"a{k}", 100 + 2 * k, 1, 100 + k, stream=7),
+                   launch(51 + k, 200 + k), kernel(f"b{k}", 101 + 2 * k, 1, 200 + k, stream=8)]
+    result = attribute(events_from_trace(events), device_is_host=False)
+    rows = by_op(result)
+    assert rows["aten::mm"].kernels == [f"a{k}" for k in range(20)]
+    assert rows["aten::bmm"].kernels == [f"b{k}" for k in range(20)]
+    assert (rows["aten::mm"].device_us, rows["aten::bmm"].device_us) == (20, 20)
+    kernels = result.kernels.set_index("kernel")
+    assert kernels.loc["b3", "op_seq"] == 1 and kernels.loc["a3", "op_seq"] == 0
+    assert (kernels.loc["b3", "stream"], kernels.loc["b3", "start_us"], kernels.loc["b3", "device_index"]) == (8, 107, "0")
+    assert result.kernels["stream"].dtype.kind == "i" and result.kernels["op_seq"].dtype.kind == "i"
+    assert sorted(result.kernels.columns) == sorted(["iteration", "op_seq", "kernel", "activity", "stream",
+                                                     "device_index", "device_us", "start_us"])
+
+
+def test_work_launched_outside_every_op_is_one_row_with_no_host_time():
+    """An iteration with no operator at all (a replayed graph launched from Python): its kernels are one
+    unattributed row, which has device and wall time but no host time, and the rest is idle."""
+    events = [iteration(0, 0, 40), launch(5, 1), kernel("replayed", 10, 20, 1)]
+    result = attribute(events_from_trace(events), device_is_host=False)
+    assert list(result.ops["op"]) == [UNATTRIBUTED_OP, IDLE_OP]
+    assert result.ops["host_us"].tolist() == [0.0, 0.0] and result.ops["device_us"].tolist() == [20.0, 0.0]
+    assert result.ops["wall_us"].tolist() == [20.0, 20.0]
+    assert result.ops["kernels"].tolist() == [["replayed"], []]
+    assert list(result.kernels["op_seq"]) == [0]           # the unattributed row's seq
+
+
+def test_sub_microsecond_ops_and_an_op_ending_with_the_iteration():
+    """Host times below 1 us are kept as they are; an op that ends exactly when the iteration does is inside it."""
+    events = [iteration(0, 0, 10), op("aten::view", 1, 0.25), op("aten::empty", 2, 0), op("aten::relu", 4, 6)]
+    result = attribute(events_from_trace(events), device_is_host=True)
+    assert list(result.ops["op"]) == ["aten::view", "aten::empty", "aten::relu", IDLE_OP]
+    assert result.ops["host_us"].tolist() == [0.25, 0.0, 6.0, 0.0]
+    assert result.ops["wall_us"].tolist() == [0.25, 0.0, 6.0, pytest.approx(3.75)]
+    gpu = [iteration(0, 0, 10), op("aten::mm", 0.5, 0.5), launch(0.75, 1), kernel("gemm", 2, 3, 1),
+           op("aten::add", 6, 4), launch(7, 2), kernel("add_kernel", 8, 2, 2)]
+    result = attribute(events_from_trace(gpu), device_is_host=False)
+    assert result.ops["host_us"].tolist() == [0.5, 4.0, 0.0]
+    assert result.ops["wall_us"].tolist() == [pytest.approx(3.5), pytest.approx(4.0), pytest.approx(2.5)]
+
+
+def test_ops_of_two_threads_starting_together_keep_the_thread_order():
+    """A training step: forward and backward threads each run 20 ops starting at the same instants. Ties are
+    broken by thread, the same way on every run (an unstable sort of more than 16 rows would not)."""
+    events = [iteration(0, 0, 100)]
+    for k in range(20):
+        events += [op(f"fwd{k}", 2 * k, 1, tid=1)]
+    for k in range(20):
+        events += [op(f"bwd{k}", 2 * k, 1, tid=2)]
+    windows = kineto.windows(events_from_trace(events), all_threads=True, extra_columns=("tid", "scope"))
+    assert list(windows[0].ops.columns).count("tid") == 1 and "scope" in windows[0].ops.columns
+    result = attribute_windows(windows, Costs({}))
+    assert list(result.ops["op"]) == [name for k in range(20) for name in (f"fwd{k}", f"bwd{k}")] + [IDLE_OP]
+    assert list(result.ops["seq"]) == list(range(41))
+
+
+def test_an_op_interval_includes_its_end_and_a_stall_is_judged_by_the_spread():
+    from ngbench.trace.result import stalled
+
+    events = [iteration(0, 0, 50), op("aten::mm", 10, 5), launch(15, 1), kernel("gemm", 20, 4, 1)]
+    rows = by_op(attribute(events_from_trace(events), device_is_host=False))
+    assert rows["aten::mm"].kernels == ["gemm"] and UNATTRIBUTED_OP not in rows     # launched at its last us
+    # median 102.5, MAD 7.5: 200 is past 102.5 + 6 x 1.4826 x 7.5 = 169.2 (and past 102.5 x 1.15)
+    assert stalled([100, 110, 90, 105, 95, 200]).tolist() == [False] * 5 + [True]
+    assert stalled([100, 110, 90, 105, 95, 160]).tolist() == [False] * 6
+
+
+def test_given_marks_replace_the_profiler_steps():
+    events = [iteration(0, 0, 100), op("aten::mm", 10, 10), op("aten::add", 30, 10), op("aten::relu", 70, 10)]
+    [window] = kineto.windows(events_from_trace(events), device_is_host=True, marks=[(3, 25.0, 60.0, "1")])
+    assert (window.index, window.lo, window.hi) == (0, 25.0, 60.0)
+    assert list(window.ops["name"]) == ["aten::add"]

@@ -199,3 +199,83 @@ def test_these_tests_pass_without_onnxruntime():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-1000:]
+
+
+def test_nodes_on_a_runs_edges_belong_to_it_and_missing_fields_are_empty():
+    """A node starting when its model_run starts and one ending when it ends are inside it; a node event
+    without op_name or provider gets empty text."""
+    from ngbench.trace.ort_profile import cpu_windows
+
+    bare = {"cat": "Node", "ph": "X", "name": "bare_kernel_time", "ts": 1040, "dur": 10, "args": {}}
+    events = [_run(1000, 100), _node("first", "Reshape", 1000, 20), bare, _node("last", "Softmax", 1080, 20),
+              _run(2000, 10), _node("next", "Add", 2000, 10)]
+    windows = cpu_windows(events, {}, runs=[0, 1])
+    result = attribute_windows(windows, Costs({}))
+    first = result.ops[result.ops["iteration"] == 0]
+    assert first["op"].tolist() == ["Reshape", "", "Softmax", IDLE_OP]
+    assert first["node"].tolist()[:3] == ["first", "bare", "last"]
+    assert first["provider"].tolist()[:3] == ["CPUExecutionProvider", "", "CPUExecutionProvider"]
+    assert first["wall_us"].tolist() == [20.0, 10.0, 20.0, 50.0]
+    assert result.ops[result.ops["iteration"] == 1]["op"].tolist() == ["Add", IDLE_OP]
+
+
+def test_nodes_of_parallel_threads_with_equal_times_keep_the_profile_order():
+    """ORT's parallel executor: 20 nodes of one thread and 20 of another at the same instants, listed thread by
+    thread in the profile. Ties keep the profile's order, the same on every run."""
+    from ngbench.trace.ort_profile import cpu_windows
+
+    events = [_run(0, 100)] + [_node(f"a{k}", "Add", 2 * k, 1) for k in range(20)] \
+        + [_node(f"b{k}", "Mul", 2 * k, 1) for k in range(20)]
+    (window,) = cpu_windows(events, {}, runs=[0])
+    assert window.ops["node"].tolist() == [name for k in range(20) for name in (f"a{k}", f"b{k}")]
+
+
+def test_cuda_nodes_on_the_run_start_are_kept_and_counts_must_match():
+    from ngbench.trace.kineto import events_from_trace
+    from ngbench.trace.ort_profile import cuda_windows
+
+    trace = _kineto_trace()
+    ort_events = [_run(100, 100), _node("n1", "MatMul", 100, 20, "CUDAExecutionProvider")]
+    windows, misfit = cuda_windows(ort_events, {}, [0], [events_from_trace(trace)], 1_000_000_000)
+    # Kineto's table starts at its first event (590 us past its base): ORT's 100 us lands at 10
+    assert windows[0].ops["node"].tolist() == ["n1"] and windows[0].ops["ts"].tolist() == [10.0] and misfit == 0
+    with pytest.raises(ValueError):       # two runs profiled, one ProfilerStep window recorded
+        cuda_windows(ort_events + [_run(300, 50)], {}, [0, 1], [events_from_trace(trace)], 1_000_000_000)
+
+
+def test_clock_alignment_tolerates_exactly_the_tolerance_and_needs_one_window_per_run():
+    from ngbench.trace.ort_profile import CLOCK_TOLERANCE_US, align_offsets
+
+    offsets, misfit = align_offsets([(100, 200)], [(590, 700 - CLOCK_TOLERANCE_US)], 500.0)
+    assert offsets == [500.0] and misfit == CLOCK_TOLERANCE_US      # not 490, the window's start
+    offsets, misfit = align_offsets([(100, 200)], [(600 + CLOCK_TOLERANCE_US + 1, 900)], 500.0)
+    assert offsets == [551.0] and misfit == CLOCK_TOLERANCE_US + 1
+    with pytest.raises(ValueError):
+        align_offsets([(100, 200), (300, 400)], [(600, 700)], 500.0)
+
+
+def test_a_profile_file_of_either_form_and_nodes_per_provider(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from ngbench.trace.ort_profile import load_profile, nodes_by_provider
+
+    (tmp_path / "list.json").write_text(json.dumps(ORT_PROFILE))
+    (tmp_path / "object.json").write_text(json.dumps({"traceEvents": ORT_PROFILE, "other": 1}))
+    assert load_profile(tmp_path / "list.json") == ORT_PROFILE == load_profile(tmp_path / "object.json")
+    cuda, cpu = "CUDAExecutionProvider", "CPUExecutionProvider"
+    ops = pd.DataFrame({"iteration": [3, 3, 3, 3, 3, 4, 4],
+                        "node": ["a", "b", "b", "c", "[idle]", "a", "d"],
+                        "provider": [cuda, cuda, cuda, cpu, "", cuda, cpu]})
+    assert nodes_by_provider(ops) == {cuda: 2, cpu: 1}       # iteration 3 only; b twice is one node
+
+
+def test_nodes_of_a_run_that_was_not_chosen_stay_out_and_unscoped_nodes_have_no_module():
+    from ngbench.trace.ort_profile import cpu_windows
+
+    first, third = cpu_windows(ORT_PROFILE, {"b": ["encoder.proj", "Linear"]}, runs=[0, 2])
+    assert first.ops["node"].tolist() == ["warm"]              # not run 1's a, b, c, which lie before run 2
+    assert third.ops["node"].tolist() == ["a", "b", "c"]
+    assert third.ops["module"].tolist() == ["", "encoder.proj", ""]
+    assert third.ops["module_type"].tolist() == ["", "Linear", ""]

@@ -188,3 +188,79 @@ def test_ops_table_puts_the_run_columns_in_front_in_schema_order():
     assert list(table.columns) == OPS_COLUMNS
     assert (table["run_id"].item(), table["model"].item(), table["batch_size"].item()) == ("run9", "gpt2", 2)
     assert (table["flops"].item(), table["bytes"].item()) == (1.0, 2.0)
+
+
+def _op_rows(**columns):
+    from ngbench.schema import OPS_COLUMNS
+
+    ops = pd.DataFrame({c: [None] for c in OPS_COLUMNS if c not in KEY.names() + ["run_id", "flops", "bytes"]})
+    return ops.assign(**columns)
+
+
+def test_ops_table_estimates_work_where_the_copy_is_visible_only():
+    """A contiguous() copy of a float [64, 32] tensor with a kernel: on a GPU it moves 2 x 4 x 2048 bytes; on the
+    CPU the copy's kernel is not seen, so its work is unknown."""
+    from dataclasses import replace
+
+    from ngbench.record import ops_table
+
+    ops = _op_rows(op="aten::contiguous", input_shapes=[[[64, 32]]], input_dtypes=[["float"]], input_values=[[""]],
+                   kernels=[["copy_kernel"]])
+    gpu = ops_table(ops, replace(KEY, device="cuda:0", platform="cuda"), "run1")
+    assert (gpu["flops"].item(), gpu["bytes"].item()) == (0.0, 16384.0)
+    cpu = ops_table(ops, KEY, "run2")
+    assert cpu["flops"].isna().all() and cpu["bytes"].isna().all()
+
+
+def test_write_run_writes_each_table_where_the_report_reads_it(tmp_path):
+    import pyarrow.parquet as pq
+
+    from ngbench.record import KERNELS_FILE, OPS_FILE, ops_table
+
+    ops = ops_table(_op_rows(op="aten::mm", iteration=0, seq=0, op_group="GEMM", flops=1.0, bytes=2.0), KEY, "r1")
+    kernels = pd.DataFrame({"iteration": [0], "op_seq": [0], "kernel": ["gemm"], "activity": ["kernel"],
+                            "stream": [7], "device_index": ["0"], "device_us": [12.5], "start_us": [1.0]})
+    write_run(tmp_path / "cell", Summary(status="ok", key=KEY, run_id="r1"), ops, kernels_table(kernels, ops, KEY, "r1"))
+    assert sorted(p.name for p in (tmp_path / "cell").iterdir()) == sorted([OPS_FILE, KERNELS_FILE, "summary.json"])
+    assert pq.read_table(tmp_path / "cell" / OPS_FILE).column("op").to_pylist() == ["aten::mm"]
+    assert pq.read_table(tmp_path / "cell" / KERNELS_FILE).column("op_group").to_pylist() == ["GEMM"]
+
+
+def test_owned_kernels_takes_op_and_group_from_the_ops_unless_it_has_both():
+    from ngbench.record import owned_kernels
+
+    ops = pd.DataFrame({"iteration": [0, 0], "seq": [0, 1], "op": ["aten::mm", "aten::add"],
+                        "op_group": ["GEMM", "Elementwise"]})
+    stale = pd.DataFrame({"iteration": [0, 0], "op_seq": [1, 0], "kernel": ["add_kernel", "sm90_gemm"],
+                          "op": ["old", "old"], "kernel_class": ["x", "x"]})
+    owned = owned_kernels(stale, ops)
+    assert owned[["op", "op_group", "kernel_class"]].values.tolist() == [["aten::add", "Elementwise", "elementwise"],
+                                                                         ["aten::mm", "GEMM", "gemm"]]
+    complete = stale.assign(op_group=["Elementwise", "GEMM"])
+    assert owned_kernels(complete, ops) is complete
+
+
+def test_a_failed_summary_keeps_its_cell_key():
+    failed = Summary.failed(KEY, {"iters": 0}, UserError("iters=0 is not valid"))
+    assert (failed.key, failed.config, failed.error) == (KEY, {"iters": 0}, "UserError: iters=0 is not valid")
+
+
+def test_a_summary_of_an_older_version_without_task_reads_an_empty_task():
+    data = {k: v for k, v in Summary(status="ok", key=KEY, run_id="abc").to_json().items() if k != "task"}
+    assert Summary.from_json(data).key.task == ""
+
+
+def test_writes_create_the_missing_directories(tmp_path):
+    write_json(tmp_path / "a" / "b" / "c.json", {"x": 1})
+    assert json.loads((tmp_path / "a" / "b" / "c.json").read_text()) == {"x": 1}
+
+
+def test_the_console_breakdown_aligns_group_names_left_and_figures_right(capsys, monkeypatch):
+    from ngbench.output import print_breakdown
+
+    monkeypatch.setenv("COLUMNS", "200")
+    print_breakdown(BREAKDOWN_SUMMARY)
+    rows = [line.split("│")[1:-1] for line in capsys.readouterr().out.splitlines() if "│" in line]
+    assert [cells[0].lstrip(" ")[:4] for cells in rows] == ["GEMM", "Elem"]       # left: one space of padding
+    assert {len(cells[0]) - len(cells[0].lstrip()) for cells in rows} == {1}
+    assert {len(cells[1]) - len(cells[1].rstrip()) for cells in rows} == {1}       # right

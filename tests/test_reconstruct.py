@@ -151,6 +151,7 @@ def test_ort_cpu_node_events_lose_their_calibrated_cost():
     result = attribute_windows(cpu_windows(events, {}, runs=[0]), Costs({"node": 4.0}))
     rows = result.ops.set_index("op")
     assert rows.loc["MatMul", "wall_us"] == 28 and rows.loc["Relu", "wall_us"] == 8    # less their own 2 µs
+    assert rows.loc["MatMul", "host_us"] == 28 and rows.loc["MatMul", "device_us"] == 28   # the host is the device
     assert result.iterations["rebuilt_us"].tolist() == [92]                            # 100 - 2 nodes x 4 µs
     assert rows.loc["MatMul", "wall_profiled_us"] == 30
 
@@ -167,3 +168,105 @@ def test_host_clock_takes_a_boundary_cost_out_of_the_following_gap_never_more():
     assert clock.total_cost == 4.0
     clock.anchor(5.0, 2.0)          # a blocking call ended at 5, rebuilt at 2: later times shift by -1.5
     assert clock([1.5, 10.0]).tolist() == [1.0, 6.0]
+
+
+def test_a_sync_waits_for_its_own_work_not_for_another_threads_later_kernel():
+    """cudaStreamSynchronize [30, 80.5] waited for `gemm` (ends at 80); `side`, launched by another thread at 40
+    on its own stream, runs past the sync and is not what it waited for.
+
+    Host clock (records of thread 1: step, mm, launch, sync; 1 us per op boundary, 3 per runtime boundary):
+    12 -> 10, 30 -> 22, 50 -> 39, 80.5 -> 69.5, 200 -> 186 before the sync re-anchors the clock.
+    gemm: its launch moved 12 - 10 + 3 = 5, so [15, 75]. The sync ends 0.5 us after the rebuilt device is done:
+    75.5, so the clock after it runs 6 us later than unanchored: the iteration ends at 186 + 6 = 192.
+    side: started at 50 on the profiled clock, launched by a thread the rebuild does not move: clock(50) = 39."""
+    events = [step(0, 0, 200),
+              op("aten::mm", 10, 10), call("cudaLaunchKernel", 12, 6, corr=1), kernel("gemm", 20, 60, 1),
+              call("cudaStreamSynchronize", 30, 50.5),
+              x("cudaLaunchKernel", "cuda_runtime", 40, 1, tid=9, correlation=2), kernel("side", 50, 100, 2, stream=9)]
+    rebuilt = rebuild(one_window(events), COSTS)
+    device = rebuilt.window.device.set_index("name")
+    assert (device.loc["gemm", "ts"], device.loc["gemm", "end"]) == (15, 75)
+    assert (device.loc["side", "ts"], device.loc["side", "end"]) == (39, 139)
+    assert rebuilt.waits == 1 and rebuilt.window.hi == pytest.approx(192)
+    result = attribute_windows([one_window(events)], COSTS)
+    assert result.iterations[["rebuilt_us", "waits"]].values.tolist() == [[pytest.approx(192), 1]]
+    assert result.ops.set_index("op").loc["[unattributed kernels]", "kernels"] == ["side"]
+
+
+def test_a_cross_stream_wait_after_a_queue_of_kernels_is_kept():
+    """`first` and `producer` queue on stream 7; `consumer` on stream 9 started the moment `producer` ended.
+
+    Host clock (1 us per op boundary, 3 per runtime boundary): 10 -> 8, 14 -> 8, 27 -> 13, 120 -> 94.
+    first: launch moved 10 - 8 + 3 = 5: [10, 15]; producer: moved 14 - 8 + 3 = 9, so 11, but queued behind
+    first: [15, 55]; consumer: moved 27 - 13 + 3 = 17, so 43, but it waits for producer: [55, 75]."""
+    events = [step(0, 0, 120),
+              op("aten::mm", 8, 14), call("cudaLaunchKernel", 10, 2, corr=3), kernel("first", 15, 5, 3),
+              call("cudaLaunchKernel", 14, 4, corr=1), kernel("producer", 20, 40, 1),
+              op("aten::add", 25, 10), call("cudaLaunchKernel", 27, 6, corr=2), kernel("consumer", 60, 20, 2, stream=9),
+              call("cudaDeviceSynchronize", 90, 20)]
+    rebuilt = rebuild(one_window(events), COSTS)
+    device = rebuilt.window.device.set_index("name")
+    assert [(device.loc[k, "ts"], device.loc[k, "end"]) for k in ("first", "producer", "consumer")] == [
+        (10, 15), (15, 55), (55, 75)]
+    assert rebuilt.waits == 0 and rebuilt.window.hi == pytest.approx(94)
+
+
+def test_three_iterations_are_enough_to_find_a_stalled_one():
+    events = []
+    for k, (start, length) in enumerate([(0, 100), (100, 100), (200, 300)]):
+        events += [step(k, start, length), op("aten::relu", start + 10, 20)]
+    result = attribute_windows(kineto.windows(events_from_trace(events), device_is_host=True), COSTS)
+    assert result.iterations["stalled"].tolist() == [False, False, True]
+    assert sorted(result.ops["iteration"].unique()) == [0, 1]
+    two = attribute_windows(kineto.windows(events_from_trace(events[:4] + [step(2, 200, 10)]), device_is_host=True),
+                            COSTS)
+    assert two.iterations["stalled"].tolist() == [False, False, False]
+
+
+def test_costs_of_a_record_kind_and_a_free_profiler():
+    assert COSTS.of("runtime") == 6.0 and COSTS.of("node") == 0.0 and type(COSTS.of("op")) is float
+    assert Costs({"op": 0.0}).is_free and not Costs({}, host_slowdown=0.1).is_free and not COSTS.is_free
+
+
+def test_two_waits_work_after_another_threads_kernel_and_a_sync_ending_the_iteration():
+    """Two syncs wait; another thread's kernel is rebuilt between them; the second sync ends when the step does.
+
+    Host clock (1 us per op boundary, 3 per runtime boundary), before any re-anchoring: 12 -> 10, 30 -> 22,
+    50 -> 39, 80.5 -> 69.5, 92 -> 77, 110 -> 88, 200 -> 175.
+    gemm: moved 12 - 10 + 3 = 5: [15, 75]; sync 1 returns 0.5 after it: 75.5, so later times run +6.
+    side (thread 9, on the profiled clock): clock(50) = 39: [39, 49].
+    add_kernel: its launch at 92 -> 83, moved 12: 88, after gemm on stream 7: [88, 187.5]; sync 2 returns at
+    188 = 175 + 13: the iteration, which ends with it, ends at 188."""
+    events = [step(0, 0, 200),
+              op("aten::mm", 10, 10), call("cudaLaunchKernel", 12, 6, corr=1), kernel("gemm", 20, 60, 1),
+              call("cudaStreamSynchronize", 30, 50.5),
+              x("cudaLaunchKernel", "cuda_runtime", 40, 1, tid=9, correlation=2), kernel("side", 50, 10, 2, stream=9),
+              op("aten::add", 90, 10), call("cudaLaunchKernel", 92, 4, corr=3), kernel("add_kernel", 100, 99.5, 3),
+              call("cudaStreamSynchronize", 110, 90)]
+    rebuilt = rebuild(one_window(events), COSTS)
+    device = rebuilt.window.device.set_index("name")
+    assert [(device.loc[k, "ts"], device.loc[k, "end"]) for k in ("gemm", "side", "add_kernel")] == [
+        (15, 75), (39, 49), (88, 187.5)]
+    assert rebuilt.waits == 2 and rebuilt.window.hi == pytest.approx(188)
+
+
+def test_a_copy_that_returns_right_after_its_device_copy_waited_for_it():
+    """cudaMemcpy [20, 60] whose copy ends at 59.5 blocked until then (a copy ending later did not)."""
+    events = [step(0, 0, 100), op("aten::copy_", 10, 50), call("cudaMemcpy", 20, 40, corr=1),
+              x("Memcpy DtoH", "gpu_memcpy", 30, 29.5, tid=7, pid=0, correlation=1, stream=7)]
+    rebuilt = rebuild(one_window(events), COSTS)
+    assert rebuilt.waits == 1
+    assert rebuilt.window.device["ts"].tolist() == [25]          # launch moved 20 - 18 + 3
+    later = [e if e["name"] != "Memcpy DtoH" else {**e, "dur": 32} for e in events]   # ends at 62: still running
+    assert rebuild(one_window(later), COSTS).waits == 0
+
+
+def test_a_kernel_rebuilt_to_start_before_the_iteration_counts_from_its_start():
+    """A launch at 1.5 us with a 3 us entry cost moves its kernel 4.5 us earlier, to -2.5: the busy time is counted
+    inside the window only, so the rows still sum to the rebuilt iteration (42.5 us)."""
+    events = [step(0, 0, 50), op("aten::mm", 1, 9), call("cudaLaunchKernel", 1.5, 2, corr=1), kernel("gemm", 2, 10, 1)]
+    result = attribute_windows([one_window(events)], COSTS)
+    assert result.iterations["rebuilt_us"].tolist() == [pytest.approx(42.5)]
+    rows = result.ops.set_index("op")
+    assert rows.loc["aten::mm", "wall_us"] == pytest.approx(7.5) and rows.loc[IDLE_OP, "wall_us"] == pytest.approx(35)
+    assert result.ops["wall_us"].sum() == pytest.approx(42.5)

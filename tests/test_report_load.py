@@ -99,8 +99,10 @@ def test_the_report_output_directory_is_left_out(sweep):
 
 
 def test_what_is_not_a_sweep_is_named(tmp_path):
-    with pytest.raises(UserError, match=r"does not exist or is not a directory; give a sweep or run directory"):
+    with pytest.raises(UserError) as missing:
         load_sweep(tmp_path / "nothing")
+    assert str(missing.value) == (f"{tmp_path / 'nothing'} does not exist or is not a directory; give a sweep or run "
+                                  "directory (outputs/sweeps/...)")
     with pytest.raises(UserError, match=r"holds no summary.json: not an ngbench run or sweep directory"):
         load_sweep(tmp_path)
 
@@ -157,3 +159,23 @@ def test_cells_whose_ops_duckdb_cannot_read_move_to_the_failed_ones(tmp_path):
     rows = Ops([good]).rows([run_id], ["iteration", "op"])
     assert list(rows.columns) == ["run_id", "iteration", "op"] and set(rows["run_id"]) == {run_id}
     assert rows["op"].dtype == object and rows["iteration"].is_monotonic_increasing
+
+
+def test_unreadable_files_gives_duckdbs_reason_for_each_broken_file(tmp_path):
+    from ngbench.report.query import unreadable_files
+
+    good = FIXTURE / OK_CELL / "ops.parquet"
+    bad = tmp_path / "ops.parquet"
+    bad.write_bytes(b"PAR1 truncated")
+    assert unreadable_files([str(good), str(bad)]) == {
+        str(bad): f"Invalid Input Error: No magic bytes found at end of file '{bad}'"}
+
+
+def test_an_all_ok_sweep_has_an_empty_failed_table_with_its_columns_and_a_summary_may_lack_run_id(tmp_path):
+    shutil.copytree(FIXTURE / OK_CELL, tmp_path / "ok")
+    summary = json.loads((tmp_path / "ok" / "summary.json").read_text())
+    del summary["run_id"]
+    (tmp_path / "ok" / "summary.json").write_text(json.dumps(summary))
+    sweep = load_sweep(tmp_path)
+    assert list(sweep.failed.columns) == FAILED_COLUMNS and sweep.failed.empty
+    assert sweep.cells["run_id"].tolist() == [""]

@@ -110,3 +110,55 @@ def test_each_section_makes_the_tables_of_the_pages_being_written(report):
     assert list(table4.display.columns)[-3:] == ["dominant non-GEMM group", "% of latency", "batch sizes"]
     assert table4.display["batch sizes"].tolist() == ["1,2"] and table4.pages == ("html",)
     assert tables.table1(report).title == "Table I: non-GEMM operators" and tables.table1(report).pages == ()
+
+
+def test_fused_rows_are_counted_from_a_frame_too():
+    """An op row is fused when it stands for several source ops; a frame without the column has none."""
+    frame = pd.DataFrame({"run_id": ["a"] * 3, "iteration": [0] * 3, "op_group": ["GEMM"] * 3, "op": ["x", "y", "z"],
+                          "host_us": [1.0] * 3, "device_us": [1.0] * 3, "wall_us": [1.0] * 3,
+                          "wall_profiled_us": [1.0] * 3, "fused_ops": [["Conv", "Relu"], ["Conv"], None]})
+    sums = Ops(frame).group_sums()
+    assert sums[["ops", "fused_ops"]].values.tolist() == [[3, 1]]
+    assert Ops(frame.drop(columns="fused_ops")).group_sums()["fused_ops"].tolist() == [0]
+
+
+def test_table1_orders_models_and_counts_instances_as_whole_numbers():
+    operators = pd.DataFrame({"model": ["zeta", "alpha", "alpha"], "variant": ["full"] * 3,
+                              "op_group": ["Memory", "Memory", "Activation"], "op": ["aten::cat", "aten::cat", "aten::gelu"],
+                              "rows": [4, 6, 2], "wall_us": [40.0, 30.0, 20.0], "example_input_shape": ["", "", ""]})
+    table = tables.non_gemm_operators(operators, {("zeta", "full"): 2, ("alpha", "full"): 2})
+    assert table[["model", "op_group", "op"]].values.tolist() == [["alpha", "Activation", "aten::gelu"],
+                                                                  ["alpha", "Memory", "aten::cat"],
+                                                                  ["zeta", "Memory", "aten::cat"]]
+    assert [str(v) for v in table["instances"]] == ["1", "3", "2"]
+
+
+def test_table4_says_what_its_interval_is(report):
+    assert tables.table4(report).note == "Mean over batch sizes; ± the half-width of the mean's 95% CI."
+
+
+def test_breakdown_tables_write_csvs_only_for_the_whole_breakdowns_and_show_per_model_tables(report):
+    parts = breakdowns.section(report)
+    assert [t.name for t in parts if t.csv] == ["breakdown", "breakdown_by_view"]
+    assert parts[0].frame.equals(report.breakdown()) and parts[1].frame.equals(report.all_views())
+    [model] = breakdowns.per_model_tables(report)
+    assert model.display is not None and model.display.equals(model.frame)
+    assert model.pages == ("html",) and model.frame.columns.name is None
+    assert [t.pages for t in breakdowns.per_cell_tables(report, report.all_views())] == [("markdown",)] * 2
+    assert list(model.frame.columns) == ["flow", "platform", "device", "precision", "quant", "batch", "GEMM",
+                                         "Memory", "Idle"]
+
+
+def test_per_model_tables_in_model_order_with_the_variant_in_the_title_unless_full_or_empty():
+    ops = pd.DataFrame([{"run_id": r, "iteration": 0, "op_group": "GEMM", "op": "aten::mm", "wall_us": 10.0,
+                         "wall_profiled_us": 10.0, "host_us": 10.0, "device_us": 10.0, "input_shapes": [[2, 2]],
+                         "is_gemm": True, "model": m, "variant": v}
+                        for r, m, v in [("a", "zeta", ""), ("b", "alpha", "tiny"), ("c", "alpha", "full")]])
+    key = {"task": "", "flow": "torch", "platform": "cpu", "device": "cpu", "precision": "fp32", "quant": "",
+           "batch_size": 1}
+    cells = pd.DataFrame([{**key, "model": m, "variant": v, "run_id": r}
+                          for r, m, v in [("a", "zeta", ""), ("b", "alpha", "tiny"), ("c", "alpha", "full")]])
+    source = Ops(ops)
+    report = Report(Sweep(Path("."), cells, pd.DataFrame()), "wall", source, with_paper_us(source.group_sums(), cells))
+    titles = [t.title.split(":")[0] for t in breakdowns.per_model_tables(report)]
+    assert titles == ["alpha", "alpha (tiny)", "zeta"]

@@ -62,6 +62,17 @@ def test_group_totals_where_the_device_is_the_host_count_host_time_once():
     assert groups["GEMM"]["paper_pct"] == pytest.approx(100 * 20 / 60)
 
 
+def test_a_group_absent_from_an_iteration_has_a_zero_share_there():
+    ops = pd.DataFrame({"iteration": [0, 0, 1], "op": ["aten::mm", "aten::cat", "aten::mm"],
+                        "op_group": ["GEMM", "Memory", "GEMM"], "host_us": [60.0, 40.0, 100.0],
+                        "device_us": [60.0, 40.0, 100.0], "wall_us": [60.0, 40.0, 100.0],
+                        "wall_profiled_us": [60.0, 40.0, 100.0]})
+    memory = group_totals(ops)["Memory"]
+    # shares 40% and 0%: mean 20, s = 20 sqrt(2), half-width t(0.975, 1) x 20 = 254.124
+    assert memory["wall_pct_ci95"] == [pytest.approx(20 - 254.124, abs=1e-3), pytest.approx(20 + 254.124, abs=1e-3)]
+    assert memory["wall_pct"] == pytest.approx(20.0) and memory["ops"] == 0     # 1 instance over 2 iterations
+
+
 def test_a_view_with_no_time_has_zero_shares():
     ops = OPS.assign(device_us=0.0)
     assert group_totals(ops)["GEMM"]["device_pct"] == 0.0
@@ -104,6 +115,9 @@ def test_reconciliation_skips_a_block_without_iterations_or_clean_times():
     recon = reconciliation(ITERATIONS, [[1000.0], []])
     assert [b["block"] for b in recon["by_block"]] == [0]
     assert recon["clean_drift"] == 0.0
+    first_empty = reconciliation(ITERATIONS, [[], [1250.0]])
+    assert [b["block"] for b in first_empty["by_block"]] == [1]
+    assert first_empty["reconstructed_over_clean"] == pytest.approx(0.88)
     empty = reconciliation(ITERATIONS.iloc[0:0], [])
     assert math.isnan(empty["reconstructed_over_clean"]) and math.isnan(empty["profiled_over_clean"])
     assert math.isnan(empty["clean_drift"]) and empty["record_cost_ms"] == 0.0 and empty["blocking_waits"] == 0
@@ -216,3 +230,18 @@ def test_inside_operators_gathers_the_blocks_of_one_run():
     assert inside["kernel_classes"]["device_ms"] == pytest.approx(0.125)          # 250 us over 2 iterations
     assert inside["coverage"]["device_pct"] == pytest.approx(100 * 200 / 250)
     assert inside["roofline"]["groups"]["GEMM"]["device_ms"] == pytest.approx(0.1)
+    assert (inside["roofline"]["device"], inside["roofline"]["bandwidth_gbs"]) == ("H100 SXM", 3350)
+    assert (inside["roofline"]["peak"], inside["roofline"]["peak_tflops"]) == ("fp16_tensor", 989.4)
+
+
+def test_a_group_whose_kernels_took_no_time_has_no_foreign_share():
+    kernels = pd.DataFrame({"op_group": ["GEMM", "Memory"], "kernel_class": ["gemm", "memset"],
+                            "device_us": [10.0, 0.0]})
+    result = kernel_class_totals(kernels, iterations=1)
+    assert result["groups"]["Memory"]["device_ms"] == 0.0 and result["groups"]["Memory"]["other_class_pct"] == 0.0
+
+
+def test_roofline_gigabytes_and_gigaflops_are_exact():
+    ops = pd.DataFrame({"op_group": ["GEMM"], "device_us": [1000.0], "bytes": [3e9], "flops": [8e9]})
+    gemm = roofline_totals(ops, iterations=1, bandwidth_gbs=None, peak_tflops=None)["GEMM"]
+    assert (gemm["gbytes"], gemm["gflops"], gemm["achieved_gbs"], gemm["achieved_tflops"]) == (3.0, 8.0, 3000.0, 8.0)

@@ -68,6 +68,24 @@ def test_idle_unmapped_and_vectorised_classify():
     assert list(out["op_group"]) == ["Idle", "Other", "Elementwise"]
     assert list(out["group_source"]) == ["idle", "unmapped", "op"]
     assert list(out["is_gemm"]) == [False, False, False]
+    assert list(out["kind"]) == ["idle", "unmapped", "elementwise"]
+
+
+def test_unmapped_ops_are_counted_by_name():
+    from ngbench.taxonomy import unmapped_ops
+
+    ops = pd.DataFrame({"op": ["mystery::op", "aten::add", "mystery::op", "odd"], "module_type": [""] * 4})
+    assert unmapped_ops(classify(ops)) == {"mystery::op": 2, "odd": 1}
+
+
+def test_each_rule_kind_gives_its_kind_and_source():
+    taxonomy = load_taxonomy()
+    gemm = taxonomy.classify_one("aten::addmm", "NewGELUActivation")       # an op rule's GEMM beats the module
+    assert (gemm.kind, gemm.group, gemm.group_source) == ("matmul", "GEMM", "op")
+    norm = taxonomy.classify_one("aten::mul", "LlamaRMSNorm")               # a module rule
+    one_source = taxonomy.classify_one("triton_poi_fused_mul_0", "LlamaRMSNorm", ("mul",))
+    assert (one_source.group, one_source.group_source) == ("Normalization", "module")   # one source: the module wins
+    assert (norm.kind, norm.group, norm.group_source) == ("normalization_module", "Normalization", "module")
 
 
 @pytest.mark.parametrize("kernel", [

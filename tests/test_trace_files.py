@@ -4,6 +4,7 @@ begins, and one line naming the file for each kind of broken input."""
 
 import gzip
 import json
+import re
 
 import pytest
 
@@ -227,3 +228,182 @@ def test_msgspec_structs_and_orjson_dicts_give_the_same_columns(monkeypatch):
     assert table["scope"].tolist() == ["TOP(Net)::fc(Linear)", " [ReLU]", "", "", "", ""]
     assert table["input_dims"].tolist()[:2] == [[[4, 8], []], None] and table["dur"].tolist()[1] == 0.0
     assert structs["thread_names"] == {"1/1": "main"} and structs["ignored"]["ph=s ac2g"] == 1
+
+
+# ----------------------------------------------------------------------------- through read_trace / load_trace
+# What a user of the event table sees, whichever way the file is read (chunks, streaming, worker processes).
+HEAD = {"schemaVersion": 1, "distributedInfo": {"backend": "nccl", "rank": 1, "world_size": 2},
+        "deviceProperties": [{"id": 0, "name": "H100", "computeCapability": 9.0},
+                             {"id": 1, "name": "H100", "computeCapability": 9.0}],
+        "record_shapes": 1, "profile_memory": 0.5}
+SHORT_HEAD = {"schemaVersion": 1}    # traceEvents inside a small first chunk
+TAIL = {"traceName": "t.json", "deviceProperties_after": [{"id": 2}, {"id": 3}], "baseTimeNanoseconds": 1.5e15}
+
+
+def torch_file(path, events, head=HEAD, tail=TAIL, bom=False):
+    """torch.profiler's layout (one event over indented lines) with `head` keys before traceEvents and `tail`
+    keys after it."""
+    lines = ",\n".join("  {\n    " + json.dumps(e)[1:-1] + "\n  }" for e in events)
+    before = "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items())
+    after = "".join(f",\n  {json.dumps(k)}: {json.dumps(v)}" for k, v in tail.items())
+    text = "{\n" + before + f'  "traceEvents": [\n{lines}\n  ]{after}\n}}\n'
+    return write(path, ("\ufeff" if bom else "") + text)
+
+
+def compact_file(path, events, head=HEAD, tail=TAIL, bom=False):
+    """The same trace on one line (streamed, never cut into chunks)."""
+    text = json.dumps({**head, "traceEvents": events, **tail})
+    return write(path, ("\ufeff" if bom else "") + text)
+
+
+SHAPED = [{"ph": "X", "cat": "cpu_op", "name": f"aten::op{k}", "ts": 100.5 + 10 * k, "dur": 2.25, "pid": 1, "tid": 1,
+           "args": {"Input Dims": [[k + 1, 2]], "Input type": ["float"], "Concrete Inputs": ["", str(k)]}}
+          for k in range(6)]
+
+
+def test_metadata_on_both_sides_with_nested_values_and_floats_is_read_whole(tmp_path):
+    """Dicts and lists of dicts before the events, lists after them, fractional numbers as Python floats (they
+    are written back as JSON), the same in every layout."""
+    expected = {**HEAD, **TAIL}
+    for writer in (torch_file, compact_file):
+        for name in ("t.json", "t.json.gz"):
+            trace = event_table.read_trace(writer(tmp_path / name, SHAPED), workers=1)
+            assert trace.metadata == expected, (writer.__name__, name)
+            assert type(trace.metadata["profile_memory"]) is float
+            assert type(trace.metadata["deviceProperties"][0]["computeCapability"]) is float
+            json.dumps(trace.metadata)
+            assert trace.events.attrs["base_time_ns"] == 1.5e15 + 100 * 1000.0   # origin: the first event, 100 us
+            assert trace.events.attrs["origin_us"] == 100.0
+
+
+def test_a_byte_order_mark_before_the_json_is_skipped(tmp_path):
+    plain = event_table.read_trace(torch_file(tmp_path / "plain.json", SHAPED), workers=1)
+    for writer in (torch_file, compact_file):
+        for name in ("bom.json", "bom.json.gz"):
+            trace = event_table.read_trace(writer(tmp_path / name, SHAPED, bom=True), workers=1)
+            assert trace.events.equals(plain.events) and trace.metadata == plain.metadata, (writer.__name__, name)
+    array = write(tmp_path / "array.json", "\ufeff" + json.dumps(SHAPED))
+    assert list(event_table.load_trace(array)["name"]) == [e["name"] for e in SHAPED]
+
+
+def test_shapes_of_events_in_different_chunks_stay_with_their_events(tmp_path, monkeypatch):
+    """A chunk of about one event: each chunk numbers its distinct shapes from 0, and the merged table must
+    give every event its own."""
+    monkeypatch.setattr(chrome_json, "CHUNK_BYTES", 200)
+    path = torch_file(tmp_path / "t.json", SHAPED, head=SHORT_HEAD)
+    assert len(list(ChromeTrace(path).chunks())) >= 3
+    table = event_table.read_trace(path, workers=1).events
+    assert list(table["input_dims"]) == [[[k + 1, 2]] for k in range(6)]
+    assert list(table["concrete_inputs"]) == [["", str(k)] for k in range(6)]
+    assert list(table["input_types"]) == [["float"]] * 6
+    assert list(table["ts"]) == [10.0 * k + 0.5 for k in range(6)] and list(table["dur"]) == [2.25] * 6
+    streamed = event_table.read_trace(compact_file(tmp_path / "c.json", SHAPED, head=SHORT_HEAD), workers=1).events
+    assert table.equals(streamed)
+
+
+def test_worker_processes_and_more_workers_than_chunks_give_the_same_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(chrome_json, "CHUNK_BYTES", 250)
+    monkeypatch.setattr(event_table, "PARALLEL_MIN_BYTES", 0)      # this small file is parsed by 2 processes
+    chunked = torch_file(tmp_path / "t.json", SHAPED, head=SHORT_HEAD)
+    assert len(list(ChromeTrace(chunked).chunks())) >= 3
+    parallel = event_table.read_trace(chunked, workers=2)
+    streamed = event_table.read_trace(compact_file(tmp_path / "c.json", SHAPED, head=SHORT_HEAD), workers=2)
+    assert parallel.events.equals(streamed.events)                 # one line: no chunks, streamed
+    assert parallel.metadata == streamed.metadata == {**SHORT_HEAD, **TAIL}
+    assert list(event_table.load_trace(tmp_path / "c.json")["name"]) == [e["name"] for e in SHAPED]
+
+
+def test_what_an_event_lacks_takes_its_neutral_value():
+    events = [{"ph": "X", "cat": "cpu_op", "ts": 0, "dur": 1, "pid": 1, "tid": 7, "args": {"ngbench module_type": "Net"}},
+              {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 1, "dur": 1, "pid": 1, "tid": 7,
+               "args": {"Sequence number": 4}},
+              {"ph": "X", "cat": "kernel", "name": "no thread", "ts": 1.5, "dur": 1, "args": {"stream": "13"}},
+              {"ph": "X", "cat": None, "name": "null category", "ts": 2, "dur": 1},
+              {"ph": "X", "name": "no category", "ts": 3, "dur": 1},
+              {"ph": "M", "name": "thread_name", "pid": 1, "args": {"name": "no tid"}},
+              {"ph": "M", "name": "thread_name", "tid": 9, "args": {"name": "no pid"}}]
+    trace = event_table.trace_of(events)
+    table = trace.events
+    assert list(table["name"]) == ["", "aten::mm", "no thread"]
+    assert list(table["scope"]) == [" [Net]", "", ""]      # a module class without its path
+    assert list(table["seq_nr"]) == [-1, 4, -1] and list(table["external_id"]) == [-1, -1, -1]
+    assert list(table["pid"]) == ["1", "1", ""] and list(table["tid"]) == ["7", "7", ""]
+    assert list(table["stream"]) == [-1, -1, 13]            # a stream written as text
+    assert trace.thread_names == {"1/": "no tid", "/9": "no pid"}
+    assert trace.ignored_events == {"(no category)": 2, "ph=M": 2}
+
+
+def test_a_fractional_time_survives_a_rewrite_of_a_streamed_trace(tmp_path):
+    source = compact_file(tmp_path / "c.json", SHAPED)
+    rewrite_trace(source, tmp_path / "out.json", lambda event: event)
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert [(e["ts"], e["dur"]) for e in data["traceEvents"]] == [(e["ts"], e["dur"]) for e in SHAPED]
+    assert {k: v for k, v in data.items() if k != "traceEvents"} == {**HEAD, **TAIL}
+
+
+def _message(path) -> str:
+    with pytest.raises(TraceFileError) as caught:
+        event_table.load_trace(path)
+    message = str(caught.value)
+    assert message.endswith(f"; expected {chrome_json.EXPECTED}") and "\n" not in message
+    return message.removesuffix(f"; expected {chrome_json.EXPECTED}")
+
+
+def test_broken_files_through_load_trace_name_the_parsers_reason(tmp_path):
+    eof = "(Compressed file ended before the end-of-stream marker was reached)"
+    bad_head = write(tmp_path / "head.json", '{"a": [1,}, "traceEvents": []}')
+    assert _message(bad_head) == f"{bad_head}: is not valid JSON (parse error: unallowed token at this point in JSON text)"
+    bad_event = write(tmp_path / "event.json", '{"a": 1, "traceEvents": [{"a": tru}]}')
+    assert _message(bad_event) == (f"{bad_event}: is truncated or malformed JSON (after 37 bytes) "
+                                   "(lexical error: invalid string in json text.)")
+    corrupt = tmp_path / "corrupt.json.gz"                  # a damaged deflate stream, not a short one
+    packed = bytearray(gzip.compress(json.dumps({"a": 1, "traceEvents": SHAPED * 300}).encode()))
+    packed[40:60] = bytes(b ^ 0xFF for b in packed[40:60])
+    corrupt.write_bytes(bytes(packed))
+    assert re.fullmatch(rf"{re.escape(str(corrupt))}: cannot be read \(Error -3 while decompressing data: [a-z ]+\)",
+                        _message(corrupt)), _message(corrupt)
+    short = tmp_path / "short.json.gz"                      # cut inside the first bytes
+    short.write_bytes(gzip.compress(b'{"a": 1, "traceEvents": []}')[:15])
+    assert _message(short) == f"{short}: cannot be read {eof}"
+    import random
+
+    noise = "".join(random.Random(0).choice("0123456789abcdef") for _ in range(40_000))   # does not compress
+    packed = gzip.compress(json.dumps({"note": noise, "traceEvents": SHAPED}).encode())
+    head_cut = tmp_path / "head_cut.json.gz"                # cut inside the metadata, after its first 4 KB
+    head_cut.write_bytes(packed[: len(packed) // 2])
+    assert _message(head_cut) == f"{head_cut}: cannot be read {eof}"
+    events = [{"ph": "X", "cat": "cpu_op", "name": "a", "ts": i, "dur": 1} for i in range(3000)]
+    for writer in (torch_file, compact_file):              # cut inside the events, chunked or streamed
+        whole = writer(tmp_path / "whole.json.gz", events)
+        cut = tmp_path / f"cut_{writer.__name__}.json.gz"
+        cut.write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
+        message = _message(cut)
+        assert re.fullmatch(rf"{re.escape(str(cut))}: cannot be read to its end \(after \d+ bytes\) {re.escape(eof)}",
+                            message), message
+
+
+def test_without_ijson_reading_a_trace_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from ngbench.errors import MissingDependency
+
+    path = torch_file(tmp_path / "t.json", SHAPED)
+    monkeypatch.setitem(sys.modules, "ijson", None)
+    with pytest.raises(MissingDependency) as caught:
+        event_table.load_trace(path)
+    assert str(caught.value) == ("reading Chrome traces needs the Python package 'ijson' (import ijson failed): "
+                                 "pip install ijson")
+
+
+def test_without_orjson_chunks_are_parsed_by_json_and_a_long_head_is_streamed(tmp_path, monkeypatch):
+    import sys
+
+    streamed = event_table.read_trace(compact_file(tmp_path / "c.json", SHAPED, head=SHORT_HEAD), workers=1).events
+    monkeypatch.setattr(chrome_json, "CHUNK_BYTES", 200)
+    path = torch_file(tmp_path / "t.json", SHAPED, head=SHORT_HEAD)
+    monkeypatch.setitem(sys.modules, "orjson", None)
+    assert event_table.read_trace(path, workers=1).events.equals(streamed)
+    long_head = torch_file(tmp_path / "long.json", SHAPED)       # traceEvents is not in the first chunk
+    assert ChromeTrace(long_head).chunks() is None
+    trace = event_table.read_trace(long_head, workers=1)
+    assert trace.events.equals(streamed) and trace.metadata == {**HEAD, **TAIL}

@@ -1,6 +1,9 @@
 """TensorRT's timing files and IProfiler rows turned into numbers (ngbench.trace.trt_profile), on hand-written
 entries whose answers are worked out below."""
 
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from ngbench.trace.trt_profile import (
@@ -36,6 +39,10 @@ def test_layer_shapes_and_types_come_from_the_inspector_entries():
     [layer] = parse_layers(info)
     assert (layer.name, layer.layer_type, layer.tactic) == ("conv1", "CaskConvolution", "t1")
     assert (layer.input_shapes, layer.input_dtypes) == ([[1, 3, 8, 8]], ["Half"])
+    [bare] = parse_layers([{"Name": "shuffle", "Inputs": [{"Dimensions": [4]}]}])
+    assert (bare.layer_type, bare.tactic, bare.input_shapes, bare.input_dtypes) == ("", "", [[4]], [""])
+    [unnamed] = parse_layers([{"LayerType": "Shuffle", "Inputs": [{"Format/Datatype": "Half"}]}])
+    assert (unnamed.name, unnamed.input_shapes, unnamed.input_dtypes) == ("", [[]], ["Half"])
 
 
 def test_layer_result_drops_a_stalled_iteration_and_keeps_the_wall_view_as_profiled():
@@ -54,3 +61,39 @@ def test_layer_result_drops_a_stalled_iteration_and_keeps_the_wall_view_as_profi
 
 def test_a_layer_defaults_to_no_sources():
     assert Layer("x").sources == [] and Layer("x").input_shapes == []
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "trt"
+
+
+def test_trtexec_cli_with_the_onnx_file_takes_op_types_order_and_module_scopes(tmp_path, capsys):
+    """--onnx: the graph's node order expands the Myelin range to all five nodes (without it only its two
+    ends are known), and scopes.json beside the model gives the modules."""
+    import onnx
+    from onnx import helper
+
+    from ngbench.trace.trt_profile import main
+
+    nodes = json.loads((FIXTURES / "onnx_nodes.json").read_text())
+    graph = helper.make_graph([helper.make_node(op_type, [f"t{k}"], [f"t{k + 1}"], name=name)
+                               for k, (name, op_type) in enumerate(nodes.items())], "g", [], [])
+    onnx.save(helper.make_model(graph), tmp_path / "model.onnx")
+    scopes = {"/conv1/Conv": ["stem.conv1", "Conv2d"], "/bn1/BatchNormalization": ["stem.bn1", "BatchNorm2d"],
+              "/relu/Relu": ["stem.relu", "ReLU"], "/pool/MaxPool": ["pool", "MaxPool2d"]}
+    (tmp_path / "scopes.json").write_text(json.dumps({"scopes": scopes}))
+    args = ["--profile", str(FIXTURES / "profile.json"), "--layers", str(FIXTURES / "layer_info.json"),
+            "--out", str(tmp_path / "ops.parquet")]
+    assert main([*args, "--onnx", str(tmp_path / "model.onnx")]) == 0
+    rows = pd.read_parquet(tmp_path / "ops.parquet").set_index("op")
+    myelin = rows.loc["{ForeignNode[/flatten/Flatten.../attn/MatMul_1]}"]
+    assert list(myelin["fused_ops"]) == ["Flatten", "MatMul", "Mul", "Softmax", "MatMul"]
+    assert (rows.loc["/pool/MaxPool", "module"], rows.loc["/pool/MaxPool", "module_type"]) == ("pool", "MaxPool2d")
+    assert (rows.loc["/conv1/Conv + /relu/Relu", "module"], rows.loc["/conv1/Conv + /relu/Relu", "module_type"]) == (
+        "stem", "")
+    (tmp_path / "scopes.json").unlink()                   # an ONNX file of another exporter: no modules
+    assert main([*args, "--onnx", str(tmp_path / "model.onnx")]) == 0
+    assert set(pd.read_parquet(tmp_path / "ops.parquet")["module"]) == {""}
+    assert main(args) == 0                                 # no graph: the range is its two ends
+    rows = pd.read_parquet(tmp_path / "ops.parquet").set_index("op")
+    assert list(rows.loc["{ForeignNode[/flatten/Flatten.../attn/MatMul_1]}", "fused_ops"]) == ["Flatten", "MatMul"]
+    capsys.readouterr()

@@ -40,6 +40,9 @@ ORDER = {name: i for i, name in enumerate(NODES)}
     ("[trainStation1]", [], None),
     ("(Unnamed Layer* 20) [Shuffle]", [], None),
     ("/single/Softmax", ["/single/Softmax"], None),
+    ("/backbone/ResNeXt/Conv + /backbone/ResNeXt/Relu", ["/backbone/ResNeXt/Conv", "/backbone/ResNeXt/Relu"], None),
+    ("/Slice_1 (copy) + /Add_2", ["/Slice_1 (copy)", "/Add_2"], None),
+    ("{ForeignNode[/a/MatMul.../a/Add]} + /b/Relu", ["/b/Relu"], None),   # a range inside a name is not kept
 ])
 def test_layer_name_sources(name, sources, span):
     assert parse_layer_name(name) == (sources, span)
@@ -160,4 +163,78 @@ def test_trtexec_cli_writes_classified_parquet(tmp_path, capsys):
     table = pd.read_parquet(out)
     assert table["wall_us"].sum() == pytest.approx(1000.0)
     assert table.loc[table["op"] == "/pool/MaxPool", "op_group"].item() == "Pooling"
-    assert "latency 1000.0 us" in capsys.readouterr().out
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert lines == [f"9 rows, latency 1000.0 us -> {out}", "GEMM 720.0 us 72.0%", "Idle 145.0 us 14.5%",
+                     "Activation 50.0 us 5.0%", "Normalization 40.0 us 4.0%", "Pooling 30.0 us 3.0%",
+                     "Memory 15.0 us 1.5%"]
+
+
+def test_sources_resolve_to_graph_nodes_where_the_graph_is_known():
+    """TensorRT suffixes a node it split (`_myl0_3`): with the ONNX order it resolves to the node it came
+    from, without it the name stays; a range whose first node is not in the graph keeps its two ends."""
+    entries = [{"Name": "/attn/MatMul_myl0_3 + /attn/Mul"}, {"Name": "{ForeignNode[/gone/Cast.../attn/Softmax]}"},
+               "{ForeignNode[/attn/Softmax.../attn/Mul]}"]
+    known = parse_layers(entries, ORDER)
+    assert [layer.sources for layer in known] == [["/attn/MatMul", "/attn/Mul"], ["/gone/Cast", "/attn/Softmax"],
+                                                  ["/attn/Mul", "/attn/Softmax"]]      # graph order
+    assert parse_layers(entries)[0].sources == ["/attn/MatMul_myl0_3", "/attn/Mul"]
+
+
+def test_layer_rows_of_layers_the_inspector_did_not_list_and_of_unscoped_sources():
+    layers = [Layer("/a/Conv + /a/Relu", "CaskConvolution", ["/a/Conv", "/a/Relu"], "",
+                    [[1, 3, 8, 8]], ["Half"])]
+    times = [{"/a/Conv + /a/Relu": 0.01, "extra_reformat": 0.002}]
+    ops, iteration_us, busy_us = layer_events(layers, times, {"/a/Conv": "Conv", "/a/Relu": "Relu"}, scopes={})
+    rows = ops.set_index("op")
+    assert list(rows.index) == ["/a/Conv + /a/Relu", "extra_reformat", IDLE_OP]
+    conv, extra = rows.loc["/a/Conv + /a/Relu"], rows.loc["extra_reformat"]
+    assert (conv["module"], conv["module_type"], conv["kernels"]) == ("", "", [])
+    assert (conv["input_shapes"], conv["input_dtypes"], conv["fused_ops"]) == ([[1, 3, 8, 8]], ["Half"], ["Conv", "Relu"])
+    assert (conv["node"], conv["provider"]) == ("/a/Conv + /a/Relu", "")
+    assert (extra["module"], extra["module_type"], extra["node"], extra["fused_ops"], extra["input_shapes"]) == (
+        "", "", "", [], [])
+    assert extra["wall_us"] == pytest.approx(2.0) and busy_us == [pytest.approx(12.0)] == iteration_us
+
+
+def test_fusion_table_rows_name_each_nodes_op_type():
+    layers = parse_layers(json.loads((FIXTURES / "layer_info.json").read_text()), ORDER)
+    table = trt_fusion_table(layers, NODES)
+    assert table["op_type"].tolist() == list(NODES.values()) and table["node"].tolist() == list(NODES)
+    assert table.set_index("node").loc["/pool/MaxPool", "layer_type"] != ""
+
+
+def test_trtexec_cli_help_and_required_files(capsys, monkeypatch):
+    from ngbench.trace.trt_profile import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--profile PROFILE --layers LAYERS [--onnx ONNX] [--times TIMES] --out OUT" in text
+    for line in ("Turn trtexec --exportProfile/--exportLayerInfo files into ngbench's classified op table (Parquet).",
+                 "--profile PROFILE trtexec --exportProfile JSON",
+                 "--layers LAYERS trtexec --exportLayerInfo JSON (build with --profilingVerbosity=detailed)",
+                 "--onnx ONNX the ONNX file the engine was built from (op types, module scopes)",
+                 "--times TIMES trtexec --exportTimes JSON (iteration latency -> idle row)",
+                 "--out OUT output Parquet file"):
+        assert line in text, line
+    for missing in ("--profile", "--out"):
+        given = {"--profile": str(FIXTURES / "profile.json"), "--layers": str(FIXTURES / "layer_info.json"),
+                 "--out": "/nonexistent/ops.parquet"}
+        del given[missing]
+        with pytest.raises(SystemExit) as stopped:
+            main([item for pair in given.items() for item in pair])
+        assert stopped.value.code == 2
+        assert f"the following arguments are required: {missing}" in capsys.readouterr().err
+
+
+def test_module_of_sources_at_different_depths_and_a_fusion_source_outside_the_graph():
+    layers = [Layer("/a/Conv + /a/Relu", "CaskConvolution", ["/a/Conv", "/a/Relu"])]
+    scopes = {"/a/Conv": ["stem.conv", "Conv2d"], "/a/Relu": ["stem", "Stem"]}
+    ops, _, _ = layer_events(layers, [{"/a/Conv + /a/Relu": 0.01}], {}, scopes)
+    assert (ops["module"].iloc[0], ops["module_type"].iloc[0]) == ("stem", "")
+    myelin = parse_layers(["{ForeignNode[/gone/Cast.../attn/Softmax]}"], ORDER)
+    table = trt_fusion_table(myelin, NODES).set_index("node")
+    assert table.loc["/attn/Softmax", "status"] == "fused" and not table.loc["/attn/Softmax", "layer_has_gemm"]
+    assert table.loc["/attn/Softmax", "n_sources"] == 2

@@ -53,7 +53,6 @@ class Ops:
             frame["fused_ops"] = [list(v) if v is not None else [] for v in frame["fused_ops"]]
             self.connection.register("ops_frame", frame)
             self.relation, self.parameters = "ops_frame", {}
-        self.empty = isinstance(source, list) and not source
 
     def query(self, sql: str, **parameters):
         """The result of `sql` (with {source} standing for the op rows) as a pandas frame."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,6 +32,8 @@ CHUNK_BYTES = 16 << 20
 TAIL_BYTES = 1 << 16
 UTF8_BOM = b"\xef\xbb\xbf"
 EVENTS_START = re.compile(rb'"traceEvents"\s*:\s*\[\s*')
+# a file that cannot be read to its end: a truncated .gz ends in EOFError, a corrupt one in zlib.error
+READ_ERRORS = (OSError, EOFError, zlib.error)
 EXPECTED = "a Chrome trace as torch.profiler writes it (a JSON object with a traceEvents list, .json or .json.gz)"
 
 
@@ -116,7 +119,7 @@ class ChromeTrace:
         try:
             with self._open() as handle:
                 head = handle.read(4096).lstrip()
-        except (OSError, EOFError) as exc:
+        except READ_ERRORS as exc:
             raise self._fail("cannot be read", exc) from exc
         if head[:1] == b"{":
             return "object"
@@ -145,7 +148,7 @@ class ChromeTrace:
                         metadata[key], builder = builder.value, None
         except ijson.JSONError as exc:
             raise self._fail("is not valid JSON", exc) from exc
-        except (OSError, EOFError) as exc:
+        except READ_ERRORS as exc:
             raise self._fail("cannot be read", exc) from exc
         raise self._fail("has no traceEvents list")
 
@@ -163,7 +166,7 @@ class ChromeTrace:
                 raise self._fail(f"is truncated or malformed JSON (after {handle.bytes_read} bytes)", exc) from exc
             except ijson.JSONError as exc:
                 raise self._fail("is not valid JSON", exc) from exc
-            except (OSError, EOFError) as exc:  # a truncated .gz ends here
+            except READ_ERRORS as exc:  # a truncated or corrupt .gz ends here
                 raise self._fail(f"cannot be read to its end (after {handle.bytes_read} bytes)", exc) from exc
             self.bytes_read = handle.bytes_read
             if self.layout == "object":
@@ -177,7 +180,11 @@ class ChromeTrace:
         if self.layout != "object":
             return None
         handle = self._open()
-        first = handle.read(CHUNK_BYTES)
+        try:
+            first = handle.read(CHUNK_BYTES)
+        except READ_ERRORS:  # a truncated or corrupt .gz: streaming says how far it got
+            handle.close()
+            return None
         match = EVENTS_START.search(first)
         start = match.end() if match else -1
         indent = first[first.rfind(b"\n", 0, start) + 1:start] if match else b"x"
@@ -189,7 +196,10 @@ class ChromeTrace:
     def _chunks(self, handle, pending: bytes, boundary: bytes) -> Iterator[bytes]:
         with handle:
             while True:
-                block = handle.read(CHUNK_BYTES)
+                try:
+                    block = handle.read(CHUNK_BYTES)
+                except READ_ERRORS as exc:  # read again by streaming, which names the failure
+                    raise NotChunkable(str(exc)) from None
                 if not block:
                     break
                 pending += block
