@@ -499,20 +499,29 @@ def test_committed_h100_figures_regenerate_pixel_equal(name, figures, tmp_path):
 
 
 def test_work_done_elsewhere_returns_its_value_and_raises_its_error():
-    """ngbench.report.elsewhere (the figures' drawing process): the child's result and its exception come
-    back to the parent, whether it forks or runs the function in place."""
+    """ngbench.report.elsewhere (the figures' drawing process): the child prepares, gets its input later, and
+    its result and its exception come back to the parent, whether it forks or runs the function in place; a
+    child whose input never comes is ended by close()."""
     import os
 
     from ngbench.errors import UserError
     from ngbench.report.elsewhere import Elsewhere
 
-    assert Elsewhere(lambda: {"pid": os.getpid(), "parts": [1, 2]}).result()["parts"] == [1, 2]
+    prepared = []
+    child = Elsewhere(lambda value: {"pid": os.getpid(), "parts": [*prepared, *value]}, prepare=lambda: prepared.append(0))
+    child.send([1, 2])
+    assert child.result()["parts"] == ([0, 1, 2] if child.process is not None else [1, 2])
 
-    def bad_input():
-        raise UserError("cell X: no figures")
+    def bad_input(value):
+        raise UserError(f"cell {value}: no figures")
 
+    failing = Elsewhere(bad_input)
+    failing.send("X")
     with pytest.raises(UserError, match="cell X: no figures"):
-        Elsewhere(bad_input).result()
+        failing.result()
+    waiting = Elsewhere(bad_input, prepare=lambda: None)
+    waiting.close()
+    assert waiting.process is None or waiting.process.exitcode is not None
 
 
 @pytest.mark.parametrize("view", ["host", "wall_profiled", "wall"])

@@ -74,14 +74,19 @@ def make_report(sweep_dir: str | Path, view: str = "wall", out_dir: str | Path |
     """Every table (CSV), figure (PNG + PDF) and index.html the sweep's cells support; returns the report and
     the written paths. failed.csv is always written (with its header when no cell failed)."""
     from ngbench.report.page import html_page
-    from ngbench.report.sections import build
+    from ngbench.report.sections import build, start_drawing
 
     out = Path(out_dir or Path(sweep_dir) / "report")
-    report = open_report(sweep_dir, view, out)   # bad input fails here, before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    written = [_write_csv(out / "failed.csv", report.sweep.failed)]
-    _require_cells(report, written[0])
-    sections = build(report)
+    check_view(view)
+    drawing = start_drawing()   # forked before the files are read: it gets ready to draw meanwhile
+    try:
+        report = open_report(sweep_dir, view, out)   # bad input fails here, before anything is written
+        out.mkdir(parents=True, exist_ok=True)
+        written = [_write_csv(out / "failed.csv", report.sweep.failed)]
+        _require_cells(report, written[0])
+        sections = build(report, drawing)
+    finally:
+        drawing.close()
     for _, parts in sections:
         for part in parts:
             if hasattr(part, "frame") and part.csv and part.name != "failed":

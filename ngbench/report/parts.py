@@ -3,7 +3,7 @@ section modules return (`Table`, `Figure`), which the CSV, HTML and markdown wri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ngbench.report.load import KEY_COLUMNS, Sweep
@@ -65,3 +65,9 @@ class Report:
         """Every view's breakdown, one after the other."""
         self.breakdown()
         return self._all_views
+
+    def for_drawing(self) -> Report:
+        """This report without what the figures never read and a pipe cannot carry (the DuckDB connection, the
+        group sums): what the drawing process gets (ngbench.report.sections.build)."""
+        self.all_views()
+        return replace(self, ops=None, sums=None)

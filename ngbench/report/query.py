@@ -34,6 +34,16 @@ SELECT model, variant, op_group, op, rows, wall_us, coalesce(shape, '') AS examp
 FROM totals LEFT JOIN common USING (model, variant, op_group, op) ORDER BY ALL
 """
 
+# Table V: the op rows of the cells it compares, summed per iteration over what the fusion analysis tells apart
+# (ngbench.fusion: an operator, its group, whether it is a GEMM, the operators a fused row fused, which counts
+# only from two on): a few hundred rows per cell where the files hold tens of thousands; `rows` says how many.
+FUSION_SQL = f"""
+SELECT run_id, iteration, op, op_group, is_gemm,
+       CASE WHEN len(fused_ops) >= 2 THEN fused_ops ELSE [] END AS fused_ops,
+       count(*) AS rows, {", ".join(f"sum({c}) AS {c}" for c in TIME_COLUMNS)}
+FROM {{source}} WHERE list_contains($run_ids, run_id) GROUP BY ALL ORDER BY ALL
+"""
+
 
 class Ops:
     """The op rows of a sweep (files) or of a frame, queried with DuckDB."""
@@ -66,17 +76,11 @@ class Ops:
     def operators(self):
         return self.query(OPERATORS_SQL)
 
-    def rows(self, run_ids: list[str], columns: list[str], files: list[str] | None = None):
-        """The rows of the cells `run_ids`, only `columns` (with run_id), in file order; `files`, when the
-        source is files, are those that hold these cells (the others are not opened)."""
-        import pandas as pd
-
-        names = ", ".join(dict.fromkeys(["run_id", *columns]))
-        sql = f"SELECT {names} FROM {{source}} WHERE list_contains($run_ids, run_id) ORDER BY run_id, iteration, seq"
+    def fusion_rows(self, run_ids: list[str], files: list[str] | None = None):
+        """FUSION_SQL's sums for the cells `run_ids`; `files`, when the source is files, are those that hold
+        these cells (the others are not opened)."""
         chosen = {"files": list(files)} if files is not None and "files" in self.parameters else {}
-        rows = self.query(sql, run_ids=list(run_ids), **chosen)
-        # Python strings: the analyses that read rows one by one are several times slower on Arrow strings
-        return rows.astype({c: object for c in rows.columns if pd.api.types.is_string_dtype(rows[c].dtype)})
+        return self.query(FUSION_SQL, run_ids=list(run_ids), **chosen)
 
 
 def unreadable_files(files: list[str]) -> dict[str, str]:

@@ -36,17 +36,28 @@ SECTIONS = [
 ]
 
 
-def build(report: Report) -> list[tuple[str, list]]:
-    """(heading, parts) of every section, in page order. When figures are written, they are drawn in a child
-    process (ngbench.report.elsewhere) while this one makes the tables."""
+def start_drawing():
+    """The process that draws the figures (ngbench.report.elsewhere), forked now, before the sweep is read:
+    it imports and warms up matplotlib meanwhile; build() hands it the report. pandas is imported first, so
+    that both processes share it."""
+    import pandas  # noqa: F401
+
     from ngbench.report.elsewhere import Elsewhere
 
-    def draw() -> list[list]:
-        return [builder(report) if builder else [] for _, builder, _ in SECTIONS]
+    return Elsewhere(_draw, prepare=figures.warm_up)
 
+
+def _draw(report: Report) -> list[list]:
+    return [builder(report) if builder else [] for _, builder, _ in SECTIONS]
+
+
+def build(report: Report, drawing=None) -> list[tuple[str, list]]:
+    """(heading, parts) of every section, in page order. With `drawing` (start_drawing()), the figures are
+    drawn there while this process makes the tables; without, here."""
     report.all_views()   # what both sides read, computed once before they part
-    drawn = Elsewhere(draw) if report.out is not None else None
+    if drawing is not None:
+        drawing.send(report.for_drawing())
     made = [builder(report) if builder else [] for _, _, builder in SECTIONS]
-    figures = drawn.result() if drawn is not None else draw()
+    figures = drawing.result() if drawing is not None else _draw(report)
     return [(heading, figure_parts + table_parts)
             for (heading, _, _), figure_parts, table_parts in zip(SECTIONS, figures, made)]
