@@ -408,6 +408,26 @@ def test_duckdb_over_files_and_over_a_frame_agree():
     assert from_files["ops"].sum() == len(frame)
 
 
+def test_sums_made_while_the_summaries_are_read_are_those_of_the_ok_cells_files(tmp_path):
+    """open_report sums every ops.parquet while it reads the summaries, then keeps the ok cells' files: a
+    failed cell whose ops.parquet holds another cell's run_id adds nothing, and the sums equal those of a query
+    over the ok cells' files alone."""
+    from ngbench.report.__main__ import open_report
+    from ngbench.report.query import Ops
+
+    sweep = tmp_path / "sweep"
+    for name in ("flow=torch,model=gpt2", "flow=ort,model=gpt2"):
+        shutil.copytree(FIXTURE / name, sweep / name)
+    shutil.copytree(FIXTURE / "flow=torch,model=gpt2", sweep / "rerun")   # the same run_id, but failed
+    summary = json.loads((sweep / "rerun" / "summary.json").read_text())
+    (sweep / "rerun" / "summary.json").write_text(json.dumps({**summary, "status": "failed", "error": "killed"}))
+    report = open_report(sweep)
+    assert len(report.cells) == 2 and list(report.sweep.failed["dir"]) == ["rerun"]
+    alone = Ops(report.sweep.ops_files).group_sums()
+    pd.testing.assert_frame_equal(report.sums.drop(columns="paper_us"), alone)
+    assert report.sums["ops"].sum() == sum(pd.read_parquet(f).shape[0] for f in report.sweep.ops_files)
+
+
 @pytest.mark.slow
 def test_scale_benchmark_sweep_reports_every_part(tmp_path):
     """benchmarks/report_scale.py's generator, small: every flow, fusion, quantized and failed cells."""

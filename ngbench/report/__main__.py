@@ -20,22 +20,29 @@ EXIT_COMPLETE, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 2, 3
 
 def open_report(sweep_dir: str | Path, view: str = "wall", out: Path | None = None,
                 pages: tuple[str, ...] = ("csv", "html")):
-    """The loaded sweep and its group sums; a cell whose ops.parquet DuckDB cannot read joins the failed ones
-    (its footer was intact, so load_sweep could not tell)."""
+    """The loaded sweep and its group sums. DuckDB sums every ops.parquet found while the summaries are read
+    (query.PendingSums), and the sums of the ok cells' files are kept; a cell whose ops.parquet DuckDB cannot
+    read joins the failed ones (its footer was intact, so load_sweep could not tell)."""
     import duckdb
 
-    from ngbench.report.load import load_sweep
+    from ngbench.record import OPS_FILE
+    from ngbench.report.load import load_sweep, run_dirs
     from ngbench.report.parts import Report
-    from ngbench.report.query import Ops, unreadable_files
+    from ngbench.report.query import Ops, PendingSums, unreadable_files
     from ngbench.report.views import with_paper_us
 
     check_view(view)
-    sweep = load_sweep(sweep_dir, skip=out)
+    found = run_dirs(sweep_dir, skip=out)
+    files = [str(run_dir / OPS_FILE) for run_dir in found if (run_dir / OPS_FILE).is_file()]
+    every = Ops(files)
+    pending = PendingSums(every) if files else None
+    sweep = load_sweep(sweep_dir, skip=out, found=found)
     if not len(sweep.cells):
         return Report(sweep, view, None, None, out, pages)
+    ops = every.with_files(sweep.ops_files)
+    sums = pending.for_files(sweep.ops_files) if pending is not None else None
     try:
-        ops = Ops(sweep.ops_files)
-        sums = ops.group_sums()
+        sums = ops.group_sums() if sums is None else sums
     except duckdb.Error as error:
         unreadable = unreadable_files(sweep.ops_files)
         if not unreadable:
@@ -43,7 +50,7 @@ def open_report(sweep_dir: str | Path, view: str = "wall", out: Path | None = No
         sweep.drop_unreadable(unreadable)
         if not len(sweep.cells):
             return Report(sweep, view, None, None, out, pages)
-        ops = Ops(sweep.ops_files)
+        ops = every.with_files(sweep.ops_files)
         sums = ops.group_sums()
     return Report(sweep, view, ops, with_paper_us(sums, sweep.cells), out, pages)
 

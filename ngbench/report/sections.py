@@ -54,7 +54,6 @@ def _draw(report: Report) -> list[list]:
 def build(report: Report, drawing=None) -> list[tuple[str, list]]:
     """(heading, parts) of every section, in page order. With `drawing` (start_drawing()), the figures are
     drawn there while this process makes the tables; without, here."""
-    report.all_views()   # what both sides read, computed once before they part
     if drawing is not None:
         drawing.send(report.for_drawing())
     made = [builder(report) if builder else [] for _, _, builder in SECTIONS]
