@@ -80,24 +80,34 @@ def _require_cells(report, failed_csv: Path | None) -> None:
 def make_report(sweep_dir: str | Path, view: str = "wall", out_dir: str | Path | None = None):
     """Every table (CSV), figure (PNG + PDF) and index.html the sweep's cells support; returns the report and
     the written paths. failed.csv is always written (with its header when no cell failed)."""
-    from ngbench.report.page import html_page
+    from ngbench.report.page import html_page, prerender
     from ngbench.report.sections import build, start_drawing
 
     out = Path(out_dir or Path(sweep_dir) / "report")
     check_view(view)
     drawing = start_drawing()   # forked before the files are read: it gets ready to draw meanwhile
+    csv_files = {}
+
+    def write_tables(parts: list) -> None:   # while the figures are drawn
+        for part in parts:
+            if hasattr(part, "frame") and part.csv and part.name not in csv_files:
+                csv_files[part.name] = _write_csv(out / f"{part.name}.csv", part.frame)
+        prerender(parts)
+
     try:
         report = open_report(sweep_dir, view, out)   # bad input fails here, before anything is written
         out.mkdir(parents=True, exist_ok=True)
-        written = [_write_csv(out / "failed.csv", report.sweep.failed)]
-        _require_cells(report, written[0])
-        sections = build(report, drawing)
+        csv_files["failed"] = _write_csv(out / "failed.csv", report.sweep.failed)
+        _require_cells(report, csv_files["failed"])
+        sections = build(report, drawing, meanwhile=write_tables)
     finally:
         drawing.close()
+    write_tables([part for _, parts in sections for part in parts])   # the drawing process's tables
+    written = [csv_files["failed"]]
     for _, parts in sections:
         for part in parts:
             if hasattr(part, "frame") and part.csv and part.name != "failed":
-                written.append(_write_csv(out / f"{part.name}.csv", part.frame))
+                written.append(csv_files[part.name])
             written += getattr(part, "paths", [])
     name = Path(sweep_dir).resolve().name
     written.append(_write_text(out / "index.html", html_page(report, sections, name)))

@@ -103,7 +103,7 @@ class Slots:
 
     @classmethod
     def of(cls, table, outer: list[str], inner: str, inner_key=None) -> Slots:
-        outers = sorted({tuple(k) for k in table[outer].itertuples(index=False)})
+        outers = sorted(set(table[outer].itertuples(index=False, name=None)))
         return cls(outers, sorted(set(table[inner]), key=inner_key))
 
     @property
@@ -174,7 +174,8 @@ def group_legend(fig, groups, colours: dict) -> None:
     """One legend on the right for the groups present, in GROUPS order."""
     import matplotlib.pyplot as plt
 
-    present = [g for g in GROUPS if g in set(groups)]
+    present = set(groups)
+    present = [g for g in GROUPS if g in present]
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[g]) for g in present]
     width = fig.get_figwidth()
     fig.legend(handles, present, loc="center left", fontsize=7, bbox_to_anchor=(1 - (RIGHT_IN - 0.1) / width, 0.5))

@@ -21,6 +21,7 @@ class Table:
     note: str = ""
     csv: bool = True
     pages: tuple[str, ...] = PAGES
+    html: str = ""               # its HTML, once made (ngbench.report.page.prerender)
 
 
 @dataclass

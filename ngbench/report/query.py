@@ -82,6 +82,10 @@ class Ops:
         narrowed.parameters, narrowed.empty = {"files": list(files)}, not files
         return narrowed
 
+    def limit_threads(self, threads: int) -> None:
+        """Let DuckDB use at most `threads` threads from now on (the rest of the CPUs are busy elsewhere)."""
+        self.connection.execute(f"SET threads = {int(threads)}")
+
     def query(self, sql: str, **parameters):
         """The result of `sql` (with {source} standing for the op rows) as a pandas frame."""
         return self.connection.execute(sql.format(source=self.relation), {**self.parameters, **parameters}).df()

@@ -51,12 +51,17 @@ def _draw(report: Report) -> list[list]:
     return [builder(report) if builder else [] for _, builder, _ in SECTIONS]
 
 
-def build(report: Report, drawing=None) -> list[tuple[str, list]]:
+def build(report: Report, drawing=None, meanwhile=None) -> list[tuple[str, list]]:
     """(heading, parts) of every section, in page order. With `drawing` (start_drawing()), the figures are
-    drawn there while this process makes the tables; without, here."""
+    drawn there while this process makes the tables, and then runs `meanwhile(tables)` (their files written,
+    their HTML made) before it waits for the figures; without, the figures are drawn here."""
     if drawing is not None:
         drawing.send(report.for_drawing())
+        if report.ops is not None:   # a CPU draws: DuckDB's queries for the tables keep to the other
+            report.ops.limit_threads(1)
     made = [builder(report) if builder else [] for _, _, builder in SECTIONS]
+    if meanwhile is not None:
+        meanwhile([part for parts in made for part in parts])
     figures = drawing.result() if drawing is not None else _draw(report)
     return [(heading, figure_parts + table_parts)
             for (heading, _, _), figure_parts, table_parts in zip(SECTIONS, figures, made)]
