@@ -8,6 +8,9 @@ it gets its input (`send`: pickled through a pipe, the cells and their group bre
 while this process makes the tables, on two CPUs side by side. The result comes back pickled. Where fork is
 not the way to start processes (Windows, macOS) or only one CPU is available, nothing is forked: the function
 runs in this process when its result is asked for.
+
+The two processes can share a list of jobs through `Tickets`: each takes the next job number when it is free,
+so that this process, once done with its own work, draws the figures the child has not started.
 """
 
 from __future__ import annotations
@@ -23,6 +26,26 @@ def forking_helps() -> bool:
     """Whether a forked child can run beside this process: fork-started processes and a second CPU."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return sys.platform.startswith("linux") and cpus > 1
+
+
+class Tickets:
+    """Job numbers 0, 1, 2, ... each handed out once, to whichever process asks first: this one or a child
+    forked after this was made (the counter is in shared memory)."""
+
+    def __init__(self):
+        self.shared, self.next = None, 0
+        if forking_helps():
+            import multiprocessing
+
+            self.shared = multiprocessing.get_context("fork").Value("i", 0)
+
+    def take(self) -> int:
+        if self.shared is None:
+            self.next += 1
+            return self.next - 1
+        with self.shared.get_lock():
+            self.shared.value += 1
+            return self.shared.value - 1
 
 
 class Elsewhere:

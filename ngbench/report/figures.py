@@ -227,23 +227,42 @@ def energy(cells, out_dir: Path, name: str = "fig5") -> list[Path]:
     return save_figure(fig, out_dir, name)
 
 
-def section(report: Report) -> list:
-    """Figure 6 always; Figure 5 when the cells measured energy; Figure 9 when some are quantized."""
+def fig6(report: Report) -> list:
+    """Figure 6: every cell's shares per group, in the report's view."""
     if report.out is None:
         return []
-    table, cells, view = report.breakdown(), report.cells, VIEW_TITLES[report.view]
-    figures = [Figure("fig6", f"Figure 6: % of latency per group, {view}",
-                      group_breakdown(table, report.out, "fig6", title=f"% of latency per group, {view}"))]
-    if cells["energy_j"].notna().any():
-        figures.append(Figure("fig5", "Figure 5: GPU energy per inference", energy(cells, report.out, "fig5")))
+    view = VIEW_TITLES[report.view]
+    return [Figure("fig6", f"Figure 6: % of latency per group, {view}",
+                   group_breakdown(report.breakdown(), report.out, "fig6", title=f"% of latency per group, {view}"))]
+
+
+def fig5(report: Report) -> list:
+    """Figure 5, when the cells measured energy."""
+    if report.out is None or not report.cells["energy_j"].notna().any():
+        return []
+    return [Figure("fig5", "Figure 5: GPU energy per inference", energy(report.cells, report.out, "fig5"))]
+
+
+def fig9(report: Report) -> list:
+    """Figure 9, when some cells are quantized: those and their unquantized twins, ms per group over sequence
+    lengths (or batch sizes)."""
+    cells = report.cells
     quantized = cells[cells["quant"].fillna("") != ""]
-    if len(quantized):  # Figure 9: the quantized cells and their unquantized twins, ms per group over seq. lengths
-        twins = ["model", "variant", "flow", "device", "precision", "batch_size"]
-        runs = cells.merge(quantized[twins].drop_duplicates(), on=twins)[["run_id", "seq_len"]]
-        with_seq = table.merge(runs, on="run_id")
-        x = "seq_len" if with_seq["seq_len"].notna().all() else "batch_size"
-        with_seq[x] = with_seq[x].astype(int)
-        figures.append(Figure("fig9", f"Figure 9: ms per group, {view}",
-                              group_breakdown(with_seq, report.out, "fig9", value="ms", x=x,
-                                              title=f"ms per inference per group, {view}")))
-    return figures
+    if report.out is None or not len(quantized):
+        return []
+    twins = ["model", "variant", "flow", "device", "precision", "batch_size"]
+    runs = cells.merge(quantized[twins].drop_duplicates(), on=twins)[["run_id", "seq_len"]]
+    with_seq = report.breakdown().merge(runs, on="run_id")
+    x = "seq_len" if with_seq["seq_len"].notna().all() else "batch_size"
+    with_seq[x] = with_seq[x].astype(int)
+    view = VIEW_TITLES[report.view]
+    return [Figure("fig9", f"Figure 9: ms per group, {view}",
+                   group_breakdown(with_seq, report.out, "fig9", value="ms", x=x, title=f"ms per inference per group, {view}"))]
+
+
+FIGURES = (fig6, fig5, fig9)
+
+
+def section(report: Report) -> list:
+    """Figure 6 always; Figure 5 when the cells measured energy; Figure 9 when some are quantized."""
+    return [figure for draw in FIGURES for figure in draw(report)]

@@ -142,18 +142,24 @@ def _sweep_rows(report: Report, pairs):
     return with_paper_us(report.ops.fusion_rows(run_ids, files), report.cells)
 
 
-def flow_figures(table, out: Path, view: str = "wall") -> list[Figure]:
-    """Figures 8 and 7 from a group breakdown (views.breakdown with the cell keys) in `view`, where the sweep
-    holds the flows they compare."""
+# name, title, the flows compared
+FLOW_FIGURES = (("fig8_fusion_flows", "Figure 8: eager beside the fusing flows", (EAGER_FLOW,) + FUSING_FLOWS),
+                ("fig7_torch_vs_ort", "Figure 7: PyTorch beside ONNX Runtime", (EAGER_FLOW, "ort")))
+
+
+def flow_figure(table, out: Path, which: int, view: str = "wall") -> list[Figure]:
+    """FLOW_FIGURES[which] from a group breakdown (views.breakdown with the cell keys) in `view`, where the
+    sweep holds the flows it compares."""
     from ngbench.report.views import VIEW_TITLES
 
-    figures = []
-    for name, title, flows in (("fig8_fusion_flows", "Figure 8: eager beside the fusing flows", (EAGER_FLOW,) + FUSING_FLOWS),
-                               ("fig7_torch_vs_ort", "Figure 7: PyTorch beside ONNX Runtime", (EAGER_FLOW, "ort"))):
-        paths = flow_comparison(table, out, name, flows, f"{title.split(': ', 1)[1]}, {VIEW_TITLES[view]}")
-        if paths:
-            figures.append(Figure(name, f"{title}, {VIEW_TITLES[view]}", paths))
-    return figures
+    name, title, flows = FLOW_FIGURES[which]
+    paths = flow_comparison(table, out, name, flows, f"{title.split(': ', 1)[1]}, {VIEW_TITLES[view]}")
+    return [Figure(name, f"{title}, {VIEW_TITLES[view]}", paths)] if paths else []
+
+
+def flow_figures(table, out: Path, view: str = "wall") -> list[Figure]:
+    """Figures 8 and 7 (FLOW_FIGURES) where the sweep holds the flows they compare."""
+    return [figure for which in range(len(FLOW_FIGURES)) for figure in flow_figure(table, out, which, view)]
 
 
 def fusion_parts(table5, groups, view: str) -> list[Table]:
@@ -169,11 +175,22 @@ def fusion_parts(table5, groups, view: str) -> list[Table]:
             Table("table5_fusion_by_group", "Table V by operator group", groups, fmt.rounded(groups), pages=())]
 
 
+def _figure(which: int):
+    def draw(report: Report) -> list:
+        if report.cells["flow"].nunique() < 2 or report.out is None:
+            return []
+        return flow_figure(report.breakdown(), report.out, which, report.view)
+
+    draw.__doc__ = f"{FLOW_FIGURES[which][1]}, when the sweep holds more than one flow."
+    return draw
+
+
+FIGURES = tuple(_figure(which) for which in range(len(FLOW_FIGURES)))   # fig8, fig7
+
+
 def figures_section(report: Report) -> list:
-    """Figures 7 and 8, when the sweep holds more than one flow."""
-    if report.cells["flow"].nunique() < 2 or report.out is None:
-        return []
-    return flow_figures(report.breakdown(), report.out, report.view)
+    """Figures 8 and 7, when the sweep holds more than one flow."""
+    return [figure for draw in FIGURES for figure in draw(report)]
 
 
 def section(report: Report) -> list:

@@ -82,6 +82,10 @@ class Ops:
         narrowed.parameters, narrowed.empty = {"files": list(files)}, not files
         return narrowed
 
+    def close(self) -> None:
+        """Give DuckDB's memory back (no query runs after this)."""
+        self.connection.close()
+
     def limit_threads(self, threads: int) -> None:
         """Let DuckDB use at most `threads` threads from now on (the rest of the CPUs are busy elsewhere)."""
         self.connection.execute(f"SET threads = {int(threads)}")
