@@ -257,6 +257,7 @@ def time_report(sweep: Path, out: Path, checkout: Path, extra: list[str]) -> dic
     from process_tree import PeakSampler
 
     command = [sys.executable, "-m", "ngbench.report", str(sweep), "--out", str(out), *extra]
+    machine = _machine_cpu_s()
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sampler = PeakSampler(process.pid)
@@ -264,11 +265,23 @@ def time_report(sweep: Path, out: Path, checkout: Path, extra: list[str]) -> dic
     sampler.stop()
     _, status, usage = os.wait4(process.pid, 0)
     wall_s = time.perf_counter() - began
-    return {"exit": os.waitstatus_to_exitcode(status), "wall_s": wall_s, "cpu_s": usage.ru_utime + usage.ru_stime,
+    busy_s, niced_s = (after - before for after, before in zip(_machine_cpu_s(), machine))
+    cpu_s = usage.ru_utime + usage.ru_stime
+    return {"exit": os.waitstatus_to_exitcode(status), "wall_s": wall_s, "cpu_s": cpu_s,
+            "others_cpus": max(busy_s - cpu_s, 0.0) / wall_s, "niced_cpus": niced_s / wall_s,
             "tree_rss_mb": sampler.peak_rss_mb, "tree_pss_mb": sampler.peak_pss_mb,
             "largest_rss_mb": usage.ru_maxrss / 1024,   # KiB on Linux: the largest of the process and its children
             "files": len([p for p in out.rglob("*") if p.is_file()]) if out.exists() else 0,
             "stderr_tail": stderr[-600:]}
+
+
+def _machine_cpu_s() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy since boot at normal priority, and at a lowered one (nice),
+    from /proc/stat: what other processes took while the report ran (the machine is shared)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _, _, irq, softirq, steal = fields
+    hz = os.sysconf("SC_CLK_TCK")
+    return (user + system + irq + softirq + steal) / hz, nice / hz
 
 
 def main() -> int:
@@ -295,8 +308,9 @@ def main() -> int:
             print(f"report ({args.checkout}): exit {figures['exit']}, {figures['wall_s']:.2f} s wall, "
                   f"{figures['cpu_s']:.2f} s CPU (user+sys, all processes), peak memory of the process tree "
                   f"{figures['tree_rss_mb']:.0f} MB RSS / {figures['tree_pss_mb']:.0f} MB PSS (largest process "
-                  f"{figures['largest_rss_mb']:.0f} MB), {figures['files']} files written; load average {load:.1f} "
-                  f"on {os.cpu_count()} CPUs")
+                  f"{figures['largest_rss_mb']:.0f} MB), {figures['files']} files written; meanwhile other processes "
+                  f"kept {figures['others_cpus']:.1f} CPUs busy (+{figures['niced_cpus']:.1f} at low priority), load "
+                  f"average {load:.1f} on {os.cpu_count()} CPUs")
             if figures["exit"] not in (0, 3):
                 print(figures["stderr_tail"])
             shutil.rmtree(out, ignore_errors=True)
