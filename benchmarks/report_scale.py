@@ -24,6 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # model: (task, seq_len or None, parameters, ops per iteration at batch 1)
 MODELS = {
@@ -249,18 +250,38 @@ def generate(root: Path, cells: int = 330, rows: int = 1_000_000, seed: int = 0,
 
 
 def time_report(sweep: Path, out: Path, checkout: Path, extra: list[str]) -> dict:
-    """Run `python -m ngbench.report` from `checkout`: wall seconds, CPU seconds (user + system) and peak RSS
-    (MB) of that process alone (os.wait4's resource usage), exit status, files written."""
+    """Run `python -m ngbench.report` from `checkout`: wall seconds; CPU seconds (user + system) of the report
+    and the processes it forked and reaped (os.wait4's resource usage: the figures' drawing processes
+    included); the peak memory of its process tree (Σ RSS and Σ PSS of all its processes at once, sampled,
+    process_tree.PeakSampler) and of its largest process (ru_maxrss); exit status; files written."""
+    from process_tree import PeakSampler
+
     command = [sys.executable, "-m", "ngbench.report", str(sweep), "--out", str(out), *extra]
+    machine = _machine_cpu_s()
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sampler = PeakSampler(process.pid)
     stderr = process.stderr.read()
+    sampler.stop()
     _, status, usage = os.wait4(process.pid, 0)
     wall_s = time.perf_counter() - began
-    return {"exit": os.waitstatus_to_exitcode(status), "wall_s": wall_s, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024,   # KiB on Linux
+    busy_s, niced_s = (after - before for after, before in zip(_machine_cpu_s(), machine))
+    cpu_s = usage.ru_utime + usage.ru_stime
+    return {"exit": os.waitstatus_to_exitcode(status), "wall_s": wall_s, "cpu_s": cpu_s,
+            "others_cpus": max(busy_s - cpu_s, 0.0) / wall_s, "niced_cpus": niced_s / wall_s,
+            "tree_rss_mb": sampler.peak_rss_mb, "tree_pss_mb": sampler.peak_pss_mb,
+            "largest_rss_mb": usage.ru_maxrss / 1024,   # KiB on Linux: the largest of the process and its children
             "files": len([p for p in out.rglob("*") if p.is_file()]) if out.exists() else 0,
             "stderr_tail": stderr[-600:]}
+
+
+def _machine_cpu_s() -> tuple[float, float]:
+    """CPU seconds the whole machine has spent busy since boot at normal priority, and at a lowered one (nice),
+    from /proc/stat: what other processes took while the report ran (the machine is shared)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _, _, irq, softirq, steal = fields
+    hz = os.sysconf("SC_CLK_TCK")
+    return (user + system + irq + softirq + steal) / hz, nice / hz
 
 
 def main() -> int:
@@ -285,8 +306,11 @@ def main() -> int:
             figures = time_report(sweep, out, args.checkout.resolve(), args.report_args)
             load = os.getloadavg()[0]
             print(f"report ({args.checkout}): exit {figures['exit']}, {figures['wall_s']:.2f} s wall, "
-                  f"{figures['cpu_s']:.2f} s CPU (user+sys), peak RSS {figures['peak_rss_mb']:.0f} MB, "
-                  f"{figures['files']} files written; load average {load:.1f} on {os.cpu_count()} CPUs")
+                  f"{figures['cpu_s']:.2f} s CPU (user+sys, all processes), peak memory of the process tree "
+                  f"{figures['tree_rss_mb']:.0f} MB RSS / {figures['tree_pss_mb']:.0f} MB PSS (largest process "
+                  f"{figures['largest_rss_mb']:.0f} MB), {figures['files']} files written; meanwhile other processes "
+                  f"kept {figures['others_cpus']:.1f} CPUs busy (+{figures['niced_cpus']:.1f} at low priority), load "
+                  f"average {load:.1f} on {os.cpu_count()} CPUs")
             if figures["exit"] not in (0, 3):
                 print(figures["stderr_tail"])
             shutil.rmtree(out, ignore_errors=True)

@@ -408,6 +408,26 @@ def test_duckdb_over_files_and_over_a_frame_agree():
     assert from_files["ops"].sum() == len(frame)
 
 
+def test_sums_made_while_the_summaries_are_read_are_those_of_the_ok_cells_files(tmp_path):
+    """open_report sums every ops.parquet while it reads the summaries, then keeps the ok cells' files: a
+    failed cell whose ops.parquet holds another cell's run_id adds nothing, and the sums equal those of a query
+    over the ok cells' files alone."""
+    from ngbench.report.__main__ import open_report
+    from ngbench.report.query import Ops
+
+    sweep = tmp_path / "sweep"
+    for name in ("flow=torch,model=gpt2", "flow=ort,model=gpt2"):
+        shutil.copytree(FIXTURE / name, sweep / name)
+    shutil.copytree(FIXTURE / "flow=torch,model=gpt2", sweep / "rerun")   # the same run_id, but failed
+    summary = json.loads((sweep / "rerun" / "summary.json").read_text())
+    (sweep / "rerun" / "summary.json").write_text(json.dumps({**summary, "status": "failed", "error": "killed"}))
+    report = open_report(sweep)
+    assert len(report.cells) == 2 and list(report.sweep.failed["dir"]) == ["rerun"]
+    alone = Ops(report.sweep.ops_files).group_sums()
+    pd.testing.assert_frame_equal(report.sums.drop(columns="paper_us"), alone)
+    assert report.sums["ops"].sum() == sum(pd.read_parquet(f).shape[0] for f in report.sweep.ops_files)
+
+
 @pytest.mark.slow
 def test_scale_benchmark_sweep_reports_every_part(tmp_path):
     """benchmarks/report_scale.py's generator, small: every flow, fusion, quantized and failed cells."""
@@ -499,20 +519,29 @@ def test_committed_h100_figures_regenerate_pixel_equal(name, figures, tmp_path):
 
 
 def test_work_done_elsewhere_returns_its_value_and_raises_its_error():
-    """ngbench.report.elsewhere (the figures' drawing process): the child's result and its exception come
-    back to the parent, whether it forks or runs the function in place."""
+    """ngbench.report.elsewhere (the figures' drawing process): the child prepares, gets its input later, and
+    its result and its exception come back to the parent, whether it forks or runs the function in place; a
+    child whose input never comes is ended by close()."""
     import os
 
     from ngbench.errors import UserError
     from ngbench.report.elsewhere import Elsewhere
 
-    assert Elsewhere(lambda: {"pid": os.getpid(), "parts": [1, 2]}).result()["parts"] == [1, 2]
+    prepared = []
+    child = Elsewhere(lambda value: {"pid": os.getpid(), "parts": [*prepared, *value]}, prepare=lambda: prepared.append(0))
+    child.send([1, 2])
+    assert child.result()["parts"] == ([0, 1, 2] if child.process is not None else [1, 2])
 
-    def bad_input():
-        raise UserError("cell X: no figures")
+    def bad_input(value):
+        raise UserError(f"cell {value}: no figures")
 
+    failing = Elsewhere(bad_input)
+    failing.send("X")
     with pytest.raises(UserError, match="cell X: no figures"):
-        Elsewhere(bad_input).result()
+        failing.result()
+    waiting = Elsewhere(bad_input, prepare=lambda: None)
+    waiting.close()
+    assert waiting.process is None or waiting.process.exitcode is not None
 
 
 @pytest.mark.parametrize("view", ["host", "wall_profiled", "wall"])

@@ -20,22 +20,29 @@ EXIT_COMPLETE, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 2, 3
 
 def open_report(sweep_dir: str | Path, view: str = "wall", out: Path | None = None,
                 pages: tuple[str, ...] = ("csv", "html")):
-    """The loaded sweep and its group sums; a cell whose ops.parquet DuckDB cannot read joins the failed ones
-    (its footer was intact, so load_sweep could not tell)."""
+    """The loaded sweep and its group sums. DuckDB sums every ops.parquet found while the summaries are read
+    (query.PendingSums), and the sums of the ok cells' files are kept; a cell whose ops.parquet DuckDB cannot
+    read joins the failed ones (its footer was intact, so load_sweep could not tell)."""
     import duckdb
 
-    from ngbench.report.load import load_sweep
+    from ngbench.record import OPS_FILE
+    from ngbench.report.load import load_sweep, run_dirs
     from ngbench.report.parts import Report
-    from ngbench.report.query import Ops, unreadable_files
+    from ngbench.report.query import Ops, PendingSums, unreadable_files
     from ngbench.report.views import with_paper_us
 
     check_view(view)
-    sweep = load_sweep(sweep_dir, skip=out)
+    found = run_dirs(sweep_dir, skip=out)
+    files = [str(run_dir / OPS_FILE) for run_dir in found if (run_dir / OPS_FILE).is_file()]
+    every = Ops(files)
+    pending = PendingSums(every) if files else None
+    sweep = load_sweep(sweep_dir, skip=out, found=found)
     if not len(sweep.cells):
         return Report(sweep, view, None, None, out, pages)
+    ops = every.with_files(sweep.ops_files)
+    sums = pending.for_files(sweep.ops_files) if pending is not None else None
     try:
-        ops = Ops(sweep.ops_files)
-        sums = ops.group_sums()
+        sums = ops.group_sums() if sums is None else sums
     except duckdb.Error as error:
         unreadable = unreadable_files(sweep.ops_files)
         if not unreadable:
@@ -43,7 +50,7 @@ def open_report(sweep_dir: str | Path, view: str = "wall", out: Path | None = No
         sweep.drop_unreadable(unreadable)
         if not len(sweep.cells):
             return Report(sweep, view, None, None, out, pages)
-        ops = Ops(sweep.ops_files)
+        ops = every.with_files(sweep.ops_files)
         sums = ops.group_sums()
     return Report(sweep, view, ops, with_paper_us(sums, sweep.cells), out, pages)
 
@@ -73,19 +80,34 @@ def _require_cells(report, failed_csv: Path | None) -> None:
 def make_report(sweep_dir: str | Path, view: str = "wall", out_dir: str | Path | None = None):
     """Every table (CSV), figure (PNG + PDF) and index.html the sweep's cells support; returns the report and
     the written paths. failed.csv is always written (with its header when no cell failed)."""
-    from ngbench.report.page import html_page
-    from ngbench.report.sections import build
+    from ngbench.report.page import html_page, prerender
+    from ngbench.report.sections import build, start_drawing
 
     out = Path(out_dir or Path(sweep_dir) / "report")
-    report = open_report(sweep_dir, view, out)   # bad input fails here, before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    written = [_write_csv(out / "failed.csv", report.sweep.failed)]
-    _require_cells(report, written[0])
-    sections = build(report)
+    check_view(view)
+    drawing = start_drawing()   # forked before the files are read: it gets ready to draw meanwhile
+    csv_files = {}
+
+    def write_tables(parts: list) -> None:   # while the figures are drawn
+        for part in parts:
+            if hasattr(part, "frame") and part.csv and part.name not in csv_files:
+                csv_files[part.name] = _write_csv(out / f"{part.name}.csv", part.frame)
+        prerender(parts)
+
+    try:
+        report = open_report(sweep_dir, view, out)   # bad input fails here, before anything is written
+        out.mkdir(parents=True, exist_ok=True)
+        csv_files["failed"] = _write_csv(out / "failed.csv", report.sweep.failed)
+        _require_cells(report, csv_files["failed"])
+        sections = build(report, drawing, meanwhile=write_tables)
+    finally:
+        drawing.close()
+    write_tables([part for _, parts in sections for part in parts])   # the drawing process's tables
+    written = [csv_files["failed"]]
     for _, parts in sections:
         for part in parts:
             if hasattr(part, "frame") and part.csv and part.name != "failed":
-                written.append(_write_csv(out / f"{part.name}.csv", part.frame))
+                written.append(csv_files[part.name])
             written += getattr(part, "paths", [])
     name = Path(sweep_dir).resolve().name
     written.append(_write_text(out / "index.html", html_page(report, sections, name)))

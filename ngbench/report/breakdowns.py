@@ -18,20 +18,31 @@ def _ordered_groups(groups) -> list[str]:
 
 def per_model_tables(report: Report) -> list[Table]:
     """One table per model: a row per cell, a column per group (share ± CI in the report's view)."""
+    import itertools
+
+    import pandas as pd
+
     table = report.breakdown()
+    keys = [k for k in KEY_COLUMNS if k not in ("model", "variant", "task")]
+    text = table.assign(text=[fmt.share(p, lo, hi) for p, lo, hi in
+                              zip(table["pct"], table["pct_ci95_lo"], table["pct_ci95_hi"])])
+    # every model's cells at once, a column per group, sorted by model; each model's table keeps its groups
+    wide = text.pivot(index=["model", "variant", *keys, "run_id"], columns="op_group", values="text")
+    groups_of, values = list(wide.columns), wide.to_numpy(dtype=object)
+    rows = enumerate(wide.index)
     tables = []
-    for (model, variant), part in table.groupby(["model", "variant"], sort=True):
-        groups = _ordered_groups(part["op_group"])
-        part = part.assign(text=[fmt.share(p, lo, hi) for p, lo, hi in
-                                 zip(part["pct"], part["pct_ci95_lo"], part["pct_ci95_hi"])])
-        keys = [k for k in KEY_COLUMNS if k not in ("model", "variant", "task")]
-        wide = part.set_index([*keys, "run_id", "op_group"])["text"].unstack("op_group").reset_index().drop(
-            columns="run_id")
-        wide = wide.reindex(columns=keys + groups).fillna(fmt.MISSING).rename(columns={"batch_size": "batch"})
-        wide.columns.name = None
+    for (model, variant), cells in itertools.groupby(rows, key=lambda row: row[1][:2]):
+        cells = list(cells)
+        shown = values[[k for k, _ in cells]]
+        present = {g for g, any_value in zip(groups_of, pd.notna(shown).any(axis=0)) if any_value}
+        groups = _ordered_groups(present)
+        columns = [groups_of.index(g) for g in groups]
+        frame = pd.DataFrame([[*index[2:-1], *(fmt.MISSING if pd.isna(v) else v for v in line[columns])]
+                              for (_, index), line in zip(cells, shown)],
+                             columns=[*["batch" if k == "batch_size" else k for k in keys], *groups])
         suffix = f" ({variant})" if variant not in ("", "full") else ""
         tables.append(Table(f"model-{model}-{variant}", f"{model}{suffix}: % of latency, {VIEW_TITLES[report.view]}",
-                            wide, wide, csv=False, pages=("html",)))
+                            frame, frame, csv=False, pages=("html",)))
     return tables
 
 

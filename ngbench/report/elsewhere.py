@@ -1,16 +1,25 @@
-"""Run one function in a forked child process while this process goes on, and collect its result later.
+"""Run one function in a child process forked before its input exists: hand the input over later, collect the
+result when it is needed.
 
-The report draws its figures this way: drawing (each figure twice, PNG and PDF) is about half of a report's
-CPU time and needs nothing the tables compute, so on two CPUs the two halves run side by side. The child gets
-everything it needs with the fork (nothing is pickled on the way in); its result comes back pickled through a
-pipe. Where fork is not the way to start processes (Windows, macOS) or only one CPU is available, the function
+The report draws its figures this way. Drawing (each figure twice, PNG and PDF) is about half of a report's
+CPU time and needs nothing the tables compute. The child is forked before the sweep is read, so that it
+imports and warms up the drawing library (`prepare`) while this process reads and aggregates the files; then
+it gets its input (`send`: pickled through a pipe, the cells and their group breakdown, a few MB) and draws
+while this process makes the tables, on two CPUs side by side. The result comes back pickled. Where fork is
+not the way to start processes (Windows, macOS) or only one CPU is available, nothing is forked: the function
 runs in this process when its result is asked for.
+
+The two processes can share a list of jobs through `Tickets`: each takes the next job number when it is free,
+so that this process, once done with its own work, draws the figures the child has not started.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+
+_NOTHING = object()
 
 
 def forking_helps() -> bool:
@@ -19,54 +28,130 @@ def forking_helps() -> bool:
     return sys.platform.startswith("linux") and cpus > 1
 
 
-class Elsewhere:
-    """`function()` started in a child process (or deferred, see the module); `result()` returns its value or
-    raises its exception."""
+class Tickets:
+    """Job numbers 0, 1, 2, ... each handed out once, to whichever process asks first: this one or a child
+    forked after this was made (the counter is in shared memory)."""
 
-    def __init__(self, function):
-        self.function, self.process = function, None
+    def __init__(self):
+        self.shared, self.next = None, 0
+        if forking_helps():
+            import multiprocessing
+
+            self.shared = multiprocessing.get_context("fork").Value("i", 0)
+
+    def take(self) -> int:
+        if self.shared is None:
+            self.next += 1
+            return self.next - 1
+        with self.shared.get_lock():
+            self.shared.value += 1
+            return self.shared.value - 1
+
+
+class Elsewhere:
+    """`function(value)` in a child process forked now, where `prepare()` runs first; `send(value)` hands the
+    input over, `result()` returns the function's value or raises its exception, and `close()` ends a child
+    whose input never came (this process failed first). Fork before starting any thread (DuckDB's): a forked
+    child holds only the thread that forked."""
+
+    def __init__(self, function, prepare=None):
+        self.function, self.process, self.value, self.sending = function, None, _NOTHING, None
         if not forking_helps():
             return
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
-        self.receiver, sender = context.Pipe(duplex=False)
+        inputs, self.inputs = context.Pipe(duplex=False)
+        self.results, results = context.Pipe(duplex=False)
         sys.stdout.flush()
         sys.stderr.flush()
-        self.process = context.Process(target=_send_result, args=(function, sender), daemon=True)
+        self.process = context.Process(target=_serve, args=(function, prepare, inputs, results), daemon=True)
         self.process.start()
-        sender.close()
+        inputs.close()
+        results.close()
+
+    def send(self, value) -> None:
+        """Hand `value` to the child. The child may still be preparing: the bytes go down the pipe from a
+        thread, so that this process goes on meanwhile."""
+        if self.process is None:
+            self.value = value
+            return
+        from multiprocessing.reduction import ForkingPickler
+
+        data = bytes(ForkingPickler.dumps(value))
+        self.sending = threading.Thread(target=self._write, args=(data,), daemon=True)
+        self.sending.start()
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.inputs.send_bytes(data)
+        except OSError:   # the child is gone; result() says how it ended
+            pass
+        finally:
+            self.inputs.close()
 
     def result(self):
         if self.process is None:
-            return self.function()
+            if self.value is _NOTHING:
+                raise RuntimeError("Elsewhere.result() before send()")
+            return self.function(self.value)
         try:
-            outcome, value = self.receiver.recv()
+            outcome, value = self.results.recv()
         except EOFError:   # the child died without a word (killed, out of memory)
             self.process.join()
             raise RuntimeError(f"the child process drawing the figures ended with exit status "
                                f"{self.process.exitcode} and no result") from None
         finally:
-            self.receiver.close()
-        self.process.join()
+            self.results.close()
+        self._end()
         if outcome == "error":
             raise value
         return value
 
+    def close(self) -> None:
+        """End the child if its result was not collected: one still waiting for its input (this process failed
+        first) is stopped at once, before it has written anything; one that has its input is let finish, so
+        that no file is left half-written."""
+        if self.process is None or self.process.exitcode is not None:
+            return
+        if self.sending is None:
+            self.inputs.close()
+            self.process.terminate()
+        self._end()
+        self.results.close()
 
-def _send_result(function, sender) -> None:
+    def _end(self) -> None:
+        if self.sending is not None:
+            self.sending.join()
+        self.process.join()
+
+
+def _serve(function, prepare, inputs, results) -> None:
+    """The child: prepare, wait for the input, send back ("ok", value) or ("error", exception)."""
     from ngbench.errors import UserError
 
     try:
-        sender.send(("ok", function()))
+        unprepared = None
+        if prepare is not None:
+            try:
+                prepare()
+            except BaseException as exc:   # raised in the function's place, once the input is there
+                unprepared = exc
+        try:
+            value = inputs.recv()
+        except EOFError:   # the parent failed before it had an input to send
+            return
+        if unprepared is not None:
+            raise unprepared
+        results.send(("ok", function(value)))
     except BaseException as exc:  # the parent raises it; the traceback is shown here, where it is known
         if not isinstance(exc, UserError):
             import traceback
 
             traceback.print_exc()
         try:
-            sender.send(("error", exc))
+            results.send(("error", exc))
         except Exception:  # an exception that cannot be pickled
-            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc} (in the child process)")))
+            results.send(("error", RuntimeError(f"{type(exc).__name__}: {exc} (in the child process)")))
     finally:
-        sender.close()
+        results.close()

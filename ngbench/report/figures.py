@@ -8,6 +8,7 @@ nothing is ever shown on screen. Titles name the model variant (tiny, custom) wh
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,9 @@ ROW_KEYS = ["device", "flow", "precision", "quant", "variant"]   # one row of ba
 MODEL_KEYS = ["model", "variant"]
 BAR_WIDTH_IN, ROW_HEIGHT_IN, LEFT_IN, RIGHT_IN = 0.15, 2.4, 0.7, 1.6
 DPI = 100
+# zlib level 1 with its run-length strategy: the default level costs more than drawing the figure, for a file
+# ~1.5x smaller; run lengths (the bars and the background are runs of one colour) are quicker still and smaller
+PNG_OPTIONS = {"compress_level": 1, "compress_type": zlib.Z_RLE}
 
 
 def palette() -> dict[str, tuple]:
@@ -30,6 +34,28 @@ def palette() -> dict[str, tuple]:
     colours["Idle"] = (0.55, 0.55, 0.55)  # grey: not an operator, the host between operators
     colours["Communication"] = (0.10, 0.10, 0.40)  # navy, outside tab20: the other groups keep their colours
     return colours
+
+
+def warm_up() -> None:
+    """What the first figure would pay for, paid in advance (by the drawing process while the sweep is read,
+    ngbench.report.sections.start_drawing): pyplot and the PNG and PDF backends imported, the font loaded and
+    its glyphs cached, by a small figure with text saved to memory in both formats. Nothing of it reaches a
+    file, and the figures come out the same (their drawing reads no state this leaves behind but caches)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2.0, 1.5))
+    ax.set_title("GEMM 0123456789 % ms", fontsize=8, loc="left", y=1.0)
+    ax.text(0.5, 0.5, "abcdefghijklmnopqrstuvwxyz | ()", fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle("warm-up", fontsize=10)
+    for fmt in ("png", "pdf"):
+        fig.savefig(io.BytesIO(), dpi=DPI, format=fmt, **({"pil_kwargs": PNG_OPTIONS} if fmt == "png" else {}))
+    plt.close(fig)
 
 
 def variant_text(variant) -> str:
@@ -45,8 +71,7 @@ def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
 
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
     for path in paths:
-        # PNG compression level 1: the default level costs more than drawing the figure, for a file ~1.5x smaller
-        options = {"pil_kwargs": {"compress_level": 1}} if path.suffix == ".png" else {}
+        options = {"pil_kwargs": PNG_OPTIONS} if path.suffix == ".png" else {}
         atomic_write_bytes(path, lambda tmp, fmt=path.suffix[1:], kw=options: fig.savefig(tmp, dpi=DPI, format=fmt, **kw))
     plt.close(fig)
     return paths
@@ -81,7 +106,7 @@ class Slots:
 
     @classmethod
     def of(cls, table, outer: list[str], inner: str, inner_key=None) -> Slots:
-        outers = sorted({tuple(k) for k in table[outer].itertuples(index=False)})
+        outers = sorted(set(table[outer].itertuples(index=False, name=None)))
         return cls(outers, sorted(set(table[inner]), key=inner_key))
 
     @property
@@ -152,7 +177,8 @@ def group_legend(fig, groups, colours: dict) -> None:
     """One legend on the right for the groups present, in GROUPS order."""
     import matplotlib.pyplot as plt
 
-    present = [g for g in GROUPS if g in set(groups)]
+    present = set(groups)
+    present = [g for g in GROUPS if g in present]
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[g]) for g in present]
     width = fig.get_figwidth()
     fig.legend(handles, present, loc="center left", fontsize=7, bbox_to_anchor=(1 - (RIGHT_IN - 0.1) / width, 0.5))
@@ -204,23 +230,42 @@ def energy(cells, out_dir: Path, name: str = "fig5") -> list[Path]:
     return save_figure(fig, out_dir, name)
 
 
-def section(report: Report) -> list:
-    """Figure 6 always; Figure 5 when the cells measured energy; Figure 9 when some are quantized."""
+def fig6(report: Report) -> list:
+    """Figure 6: every cell's shares per group, in the report's view."""
     if report.out is None:
         return []
-    table, cells, view = report.breakdown(), report.cells, VIEW_TITLES[report.view]
-    figures = [Figure("fig6", f"Figure 6: % of latency per group, {view}",
-                      group_breakdown(table, report.out, "fig6", title=f"% of latency per group, {view}"))]
-    if cells["energy_j"].notna().any():
-        figures.append(Figure("fig5", "Figure 5: GPU energy per inference", energy(cells, report.out, "fig5")))
+    view = VIEW_TITLES[report.view]
+    return [Figure("fig6", f"Figure 6: % of latency per group, {view}",
+                   group_breakdown(report.breakdown(), report.out, "fig6", title=f"% of latency per group, {view}"))]
+
+
+def fig5(report: Report) -> list:
+    """Figure 5, when the cells measured energy."""
+    if report.out is None or not report.cells["energy_j"].notna().any():
+        return []
+    return [Figure("fig5", "Figure 5: GPU energy per inference", energy(report.cells, report.out, "fig5"))]
+
+
+def fig9(report: Report) -> list:
+    """Figure 9, when some cells are quantized: those and their unquantized twins, ms per group over sequence
+    lengths (or batch sizes)."""
+    cells = report.cells
     quantized = cells[cells["quant"].fillna("") != ""]
-    if len(quantized):  # Figure 9: the quantized cells and their unquantized twins, ms per group over seq. lengths
-        twins = ["model", "variant", "flow", "device", "precision", "batch_size"]
-        runs = cells.merge(quantized[twins].drop_duplicates(), on=twins)[["run_id", "seq_len"]]
-        with_seq = table.merge(runs, on="run_id")
-        x = "seq_len" if with_seq["seq_len"].notna().all() else "batch_size"
-        with_seq[x] = with_seq[x].astype(int)
-        figures.append(Figure("fig9", f"Figure 9: ms per group, {view}",
-                              group_breakdown(with_seq, report.out, "fig9", value="ms", x=x,
-                                              title=f"ms per inference per group, {view}")))
-    return figures
+    if report.out is None or not len(quantized):
+        return []
+    twins = ["model", "variant", "flow", "device", "precision", "batch_size"]
+    runs = cells.merge(quantized[twins].drop_duplicates(), on=twins)[["run_id", "seq_len"]]
+    with_seq = report.breakdown().merge(runs, on="run_id")
+    x = "seq_len" if with_seq["seq_len"].notna().all() else "batch_size"
+    with_seq[x] = with_seq[x].astype(int)
+    view = VIEW_TITLES[report.view]
+    return [Figure("fig9", f"Figure 9: ms per group, {view}",
+                   group_breakdown(with_seq, report.out, "fig9", value="ms", x=x, title=f"ms per inference per group, {view}"))]
+
+
+FIGURES = (fig6, fig5, fig9)
+
+
+def section(report: Report) -> list:
+    """Figure 6 always; Figure 5 when the cells measured energy; Figure 9 when some are quantized."""
+    return [figure for draw in FIGURES for figure in draw(report)]

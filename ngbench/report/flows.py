@@ -1,6 +1,7 @@
 """Reports across deployment flows: one model side by side on torch / inductor / ort / trt (paper Figs. 7
 and 8) and the fusion table (Table V). The figures are drawn from the group breakdown; Table V reads the op
-rows of only the cells it compares (a fused run and the eager run of the same cell).
+rows of only the cells it compares (a fused run and the eager run of the same cell), summed by DuckDB over what
+the fusion analysis tells apart (ngbench.report.query.FUSION_SQL).
 """
 
 from __future__ import annotations
@@ -16,31 +17,29 @@ EAGER_FLOW = "torch"
 FUSING_FLOWS = ("inductor", "trt")
 # A flow comparison is drawn per cell: the same model, variant, device, precision, quantization and batch size.
 PANEL_KEYS = ["model", "variant", "device", "precision", "quant", "batch_size"]
-FUSION_COLUMNS = ["iteration", "op", "op_group", "is_gemm", "fused_ops", "host_us", "device_us", "wall_us",
-                  "wall_profiled_us"]
 
 
 def _flow_rank(flow: str) -> tuple[int, str]:
     return (FLOW_ORDER.index(flow) if flow in FLOW_ORDER else len(FLOW_ORDER), flow)
 
 
-def _by_cell(frame):
-    """(cell key dict, rows) for every cell of `frame` (PANEL_KEYS it has; missing values as '')."""
+def _with_cell_keys(frame):
+    """(the PANEL_KEYS `frame` has, `frame` with their missing values as '')."""
     keys = [k for k in PANEL_KEYS if k in frame.columns]
-    frame = frame.copy()
-    for key in keys:
-        frame[key] = frame[key].fillna("")
-    for key, part in frame.groupby(keys, sort=True):
-        yield dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), part
+    return keys, frame.assign(**{key: frame[key].fillna("") for key in keys})
 
 
 def _panels(table, flows: tuple[str, ...]):
-    """The breakdown rows of every cell measured on the eager flow and another of `flows` (None if none)."""
-    import pandas as pd
-
-    parts = [part for _, part in _by_cell(table[table["flow"].isin(flows)])
-             if EAGER_FLOW in set(part["flow"]) and part["flow"].nunique() > 1]
-    return pd.concat(parts, ignore_index=True) if parts else None
+    """The breakdown rows of every cell measured on the eager flow and another of `flows` (None if none), cell
+    after cell."""
+    keys, rows = _with_cell_keys(table[table["flow"].isin(flows)])
+    if rows.empty:
+        return None
+    cells = [rows[k] for k in keys]
+    with_eager = rows["flow"].eq(EAGER_FLOW).groupby(cells, sort=False).transform("any")
+    flow_count = rows["flow"].groupby(cells, sort=False).transform("nunique")
+    chosen = rows[with_eager.to_numpy(dtype=bool) & (flow_count.to_numpy() > 1)]
+    return chosen.sort_values(keys, kind="stable").reset_index(drop=True) if len(chosen) else None
 
 
 def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...], title: str = "") -> list[Path]:
@@ -80,15 +79,18 @@ def _cell_label(outer: list[str]):
     return label
 
 
-def _cells(ops):
-    """(cell key dict, eager ops, {flow: fused ops}) for every cell with an eager run and a fusing run."""
-    for key, part in _by_cell(ops):
-        flows = dict(tuple(part.groupby("flow")))
-        if EAGER_FLOW not in flows:
-            continue
-        fused = {flow: rows for flow, rows in flows.items() if flow != EAGER_FLOW and _has_fused_ops(rows)}
-        if fused:
-            yield key, flows[EAGER_FLOW], fused
+def _pairs(cells, fused_runs: set[str]):
+    """The comparisons Table V makes, one row per cell (`cells`: one row per run; of several runs of a flow in a
+    cell, the last) measured on the eager flow and on another flow whose run is one of `fused_runs`: the cell
+    key, the flow, and the `eager` and `fused` run_ids; by cell, then flow (FLOW_ORDER)."""
+    keys, runs = _with_cell_keys(cells[[k for k in PANEL_KEYS if k in cells.columns] + ["flow", "run_id"]])
+    runs = runs.drop_duplicates([*keys, "flow"], keep="last")
+    eager = runs.loc[runs["flow"] == EAGER_FLOW, [*keys, "run_id"]].rename(columns={"run_id": "eager"})
+    fused = runs[(runs["flow"] != EAGER_FLOW) & runs["run_id"].isin(list(fused_runs))].rename(columns={"run_id": "fused"})
+    pairs = fused.merge(eager, on=keys)
+    pairs["rank"] = [_flow_rank(flow)[0] for flow in pairs["flow"]]
+    return pairs.sort_values([*keys, "rank", "flow"], kind="stable").reset_index(drop=True)[[*keys, "flow", "eager",
+                                                                                            "fused"]]
 
 
 def _has_fused_ops(rows) -> bool:
@@ -99,78 +101,65 @@ def _has_fused_ops(rows) -> bool:
 
 def fusion_tables(ops, time_column: str = "wall_us"):
     """Table V (one row per cell and fusing flow) and its per-group split from a frame of op rows."""
-    return _table5(_cells(ops), time_column)
-
-
-def _table5(comparisons, time_column: str):
-    """Table V and its per-group split (DataFrames, maybe empty) from (key, eager rows, {flow: fused rows})."""
-    import pandas as pd
-
-    from ngbench.fusion import fusion_by_group, fusion_by_op, fusion_summary
-
-    summary_rows, group_frames = [], []
-    for key, eager, fused_flows in comparisons:
-        for flow, fused in sorted(fused_flows.items(), key=lambda item: _flow_rank(item[0])):
-            by_op = fusion_by_op(eager, fused)
-            summary_rows.append({**key, "flow": flow, **fusion_summary(eager, fused, time_column, by_op),
-                                 **_share_cis(eager, fused, time_column)})
-            groups = fusion_by_group(eager, fused, by_op)
-            group_frames.append(groups.assign(**key, flow=flow))
-    table = pd.DataFrame(summary_rows)
-    groups = pd.concat(group_frames, ignore_index=True) if group_frames else pd.DataFrame()
-    if not groups.empty:
-        first = [k for k in PANEL_KEYS if k in groups.columns] + ["flow", "op_group"]
-        groups = groups[first + [c for c in groups.columns if c not in first]]
-    return table, groups
-
-
-def _share_cis(eager, fused, time_column: str) -> dict:
-    """The 95% t-intervals, across profiled iterations, of the non-GEMM shares before and after fusion."""
-    from ngbench.fusion import non_gemm_share_by_iteration
-    from ngbench.summary import t_interval
-
-    out = {}
-    for when, rows in (("before", eager), ("after", fused)):
-        lo, hi = t_interval(non_gemm_share_by_iteration(rows, time_column).dropna())
-        out.update({f"non_gemm_{when}_pct_ci95_lo": lo, f"non_gemm_{when}_pct_ci95_hi": hi})
-    return out
-
-
-def _sweep_comparisons(report: Report, time_column: str):
-    """(cell key, eager rows, {flow: fused rows}) of every cell with an eager run and a run with fused rows;
-    only those cells' rows are read, one query for all, and only the columns Table V reads in `time_column`'s
-    view are kept (the analysis selects rows many times over: each column costs)."""
+    from ngbench.report.query import TIME_COLUMNS, Ops
     from ngbench.report.views import with_paper_us
 
-    cells, fused_runs = report.cells, set(report.sums.loc[report.sums["fused_ops"] > 0, "run_id"])
-    pairs = []
-    for key, part in _by_cell(cells):
-        flows = dict(zip(part["flow"], part["run_id"]))
-        fused = {flow: run for flow, run in flows.items() if run in fused_runs and flow != EAGER_FLOW}
-        if EAGER_FLOW in flows and fused:
-            pairs.append((key, flows[EAGER_FLOW], fused))
-    if not pairs:
-        return []
-    run_ids = sorted({run for _, eager, fused in pairs for run in (eager, *fused.values())})
-    files = cells.loc[cells["run_id"].isin(run_ids), "ops_path"].tolist()
-    rows = with_paper_us(report.ops.rows(run_ids, FUSION_COLUMNS, files), cells)
-    rows = rows[["run_id", "iteration", "op", "op_group", "is_gemm", "fused_ops", time_column]]
-    by_run = dict(tuple(rows.groupby("run_id", sort=False)))
-    return [(key, by_run[eager], {flow: by_run[run] for flow, run in fused.items()}) for key, eager, fused in pairs]
+    ops = ops.assign(**{c: 0.0 for c in TIME_COLUMNS if c not in ops})
+    cells = ops.drop_duplicates("run_id")
+    pairs = _pairs(cells, {run for run, rows in ops.groupby("run_id", sort=False) if _has_fused_ops(rows)})
+    rows = with_paper_us(Ops(ops).fusion_rows(_runs_of(pairs)), cells) if len(pairs) else None
+    return _table5(rows, pairs, time_column)
+
+
+def _runs_of(pairs) -> list[str]:
+    return sorted(set(pairs["eager"]) | set(pairs["fused"]))
+
+
+def _table5(rows, pairs, time_column: str):
+    """Table V and its per-group split (DataFrames, empty without pairs) from FUSION_SQL's rows of the runs
+    `pairs` compares (ngbench.fusion.fusion_table)."""
+    import pandas as pd
+
+    from ngbench.fusion import fusion_table
+
+    if not len(pairs):
+        return pd.DataFrame(), pd.DataFrame()
+    table, by_group = fusion_table(rows, pairs, time_column)
+    keys = [k for k in pairs.columns if k not in ("eager", "fused")]
+    groups = by_group.merge(pairs[keys].assign(pair=range(len(pairs))), on="pair").drop(columns="pair")
+    first = keys + ["op_group"]
+    return table, groups[first + [c for c in groups.columns if c not in first]]
+
+
+def _sweep_rows(report: Report, pairs):
+    """FUSION_SQL's rows of the runs `pairs` compares, with paper_us; only those cells' files are read."""
+    from ngbench.report.views import with_paper_us
+
+    if not len(pairs):
+        return None
+    run_ids = _runs_of(pairs)
+    files = report.cells.loc[report.cells["run_id"].isin(run_ids), "ops_path"].tolist()
+    return with_paper_us(report.ops.fusion_rows(run_ids, files), report.cells)
+
+
+# name, title, the flows compared
+FLOW_FIGURES = (("fig8_fusion_flows", "Figure 8: eager beside the fusing flows", (EAGER_FLOW,) + FUSING_FLOWS),
+                ("fig7_torch_vs_ort", "Figure 7: PyTorch beside ONNX Runtime", (EAGER_FLOW, "ort")))
+
+
+def flow_figure(table, out: Path, which: int, view: str = "wall") -> list[Figure]:
+    """FLOW_FIGURES[which] from a group breakdown (views.breakdown with the cell keys) in `view`, where the
+    sweep holds the flows it compares."""
+    from ngbench.report.views import VIEW_TITLES
+
+    name, title, flows = FLOW_FIGURES[which]
+    paths = flow_comparison(table, out, name, flows, f"{title.split(': ', 1)[1]}, {VIEW_TITLES[view]}")
+    return [Figure(name, f"{title}, {VIEW_TITLES[view]}", paths)] if paths else []
 
 
 def flow_figures(table, out: Path, view: str = "wall") -> list[Figure]:
-    """Figures 8 and 7 from a group breakdown (views.breakdown with the cell keys) in `view`, where the sweep
-    holds the flows they compare."""
-    from ngbench.report.views import VIEW_TITLES
-
-    figures = []
-    for name, title, flows in (("fig8_fusion_flows", "Figure 8: eager beside the fusing flows", (EAGER_FLOW,) + FUSING_FLOWS),
-                               ("fig7_torch_vs_ort", "Figure 7: PyTorch beside ONNX Runtime", (EAGER_FLOW, "ort"))):
-        paths = flow_comparison(table, out, name, flows, f"{title.split(': ', 1)[1]}, {VIEW_TITLES[view]}")
-        if paths:
-            figures.append(Figure(name, f"{title}, {VIEW_TITLES[view]}", paths))
-    return figures
+    """Figures 8 and 7 (FLOW_FIGURES) where the sweep holds the flows they compare."""
+    return [figure for which in range(len(FLOW_FIGURES)) for figure in flow_figure(table, out, which, view)]
 
 
 def fusion_parts(table5, groups, view: str) -> list[Table]:
@@ -186,19 +175,30 @@ def fusion_parts(table5, groups, view: str) -> list[Table]:
             Table("table5_fusion_by_group", "Table V by operator group", groups, fmt.rounded(groups), pages=())]
 
 
+def _figure(which: int):
+    def draw(report: Report) -> list:
+        if report.cells["flow"].nunique() < 2 or report.out is None:
+            return []
+        return flow_figure(report.breakdown(), report.out, which, report.view)
+
+    draw.__doc__ = f"{FLOW_FIGURES[which][1]}, when the sweep holds more than one flow."
+    return draw
+
+
+FIGURES = tuple(_figure(which) for which in range(len(FLOW_FIGURES)))   # fig8, fig7
+
+
 def figures_section(report: Report) -> list:
-    """Figures 7 and 8, when the sweep holds more than one flow."""
-    if report.cells["flow"].nunique() < 2 or report.out is None:
-        return []
-    return flow_figures(report.breakdown(), report.out, report.view)
+    """Figures 8 and 7, when the sweep holds more than one flow."""
+    return [figure for draw in FIGURES for figure in draw(report)]
 
 
 def section(report: Report) -> list:
     """Table V, when the sweep holds more than one flow."""
     if report.cells["flow"].nunique() < 2:
         return []
-    time_column = f"{report.view}_us"
-    table5, groups = _table5(_sweep_comparisons(report, time_column), time_column)
+    pairs = _pairs(report.cells, set(report.sums.loc[report.sums["fused_ops"] > 0, "run_id"]))
+    table5, groups = _table5(_sweep_rows(report, pairs), pairs, f"{report.view}_us")
     return fusion_parts(table5, groups, report.view)
 
 
@@ -218,7 +218,7 @@ def write_flow_reports(ops, out_dir: str | Path, view: str = "wall") -> list[Pat
                          cells)
     table = with_keys(breakdown(sums, view), cells, [k for k in PANEL_KEYS + ["flow"] if k in cells.columns])
     written = [path for figure in flow_figures(table, out, view) for path in figure.paths]
-    for part in fusion_parts(*fusion_tables(with_paper_us(ops, cells), f"{view}_us"), view):
+    for part in fusion_parts(*fusion_tables(ops, f"{view}_us"), view):
         part.frame.to_csv(out / f"{part.name}.csv", index=False)
         written.append(out / f"{part.name}.csv")
     return written

@@ -4,6 +4,7 @@ themselves are read later, by DuckDB (ngbench.report.query), from the files of t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,22 +41,31 @@ class Sweep:
         self.cells = self.cells[~broken].reset_index(drop=True)
 
 
-def load_sweep(root: str | Path, skip: Path | None = None) -> Sweep:
-    """Every cell under `root` (a directory holding summary.json or ops.parquet), `skip` (the report's own
-    output directory) left out."""
-    import pandas as pd
-
+def run_dirs(root: str | Path, skip: Path | None = None) -> list[Path]:
+    """The directories under `root` (itself included) that hold a summary.json or an ops.parquet, sorted;
+    `skip` (the report's own output directory) left out."""
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root} does not exist or is not a directory; give a sweep or run directory "
                         "(outputs/sweeps/...)")
     skipped = skip.resolve() if skip is not None and skip.exists() else None
-    run_dirs = sorted({p.parent for name in (SUMMARY_FILE, OPS_FILE) for p in root.rglob(name)
-                       if skipped is None or skipped not in p.resolve().parents})
-    if not run_dirs:
+    found = {Path(path) for path, _, names in os.walk(root, followlinks=True)
+             if SUMMARY_FILE in names or OPS_FILE in names}
+    found = sorted(path for path in found if skipped is None or skipped not in (path / OPS_FILE).resolve().parents)
+    if not found:
         raise UserError(f"{root} holds no {SUMMARY_FILE}: not an ngbench run or sweep directory")
+    return found
+
+
+def load_sweep(root: str | Path, skip: Path | None = None, found: list[Path] | None = None) -> Sweep:
+    """Every cell under `root` (a directory holding summary.json or ops.parquet), `skip` (the report's own
+    output directory) left out; `found`: run_dirs(root, skip), when the caller has it already."""
+    import pandas as pd
+
+    root = Path(root)
+    found = run_dirs(root, skip) if found is None else found
     cells, failed, summaries = [], [], {}
-    for run_dir in run_dirs:
+    for run_dir in found:
         summary, failure = _read_cell(run_dir, root)
         if failure:
             failed.append(failure)

@@ -63,7 +63,17 @@ def _anchor(text: str) -> str:
     return "section-" + "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
+def prerender(parts: list) -> None:
+    """Make the HTML of the tables among `parts` that go on the page now (html_page uses it), while the figures
+    are still being drawn."""
+    for part in parts:
+        if isinstance(part, Table) and "html" in part.pages and part.display is not None and not part.html:
+            part.html = _table_html(part)
+
+
 def _table_html(table: Table) -> str:
+    if table.html:
+        return table.html
     body = table.display.to_html(index=False, border=0, table_id=table.name, classes="sortable", escape=True,
                                  na_rep=fmt.MISSING)
     note = f'<p class="note">{html.escape(table.note)}</p>\n' if table.note else ""

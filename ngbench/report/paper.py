@@ -33,9 +33,11 @@ def comparison(report: Report):
     ngbench's group, share, CI and agreement."""
     published = published_table4().rename(columns={"paper_model": "published_model", "paper_group": "published_label",
                                                    "op_group": "published_group", "latency_pct": "published_pct"})
+    every = report.all_views()
+    dominant = dominant_non_gemm(every[every["view"].isin(COMPARED_VIEWS)], by=("view",)).drop(columns=["batch_sizes"])
     frame = None
     for view in COMPARED_VIEWS:
-        ours = dominant_non_gemm(report.breakdown(view)).drop(columns=["batch_sizes"])
+        ours = dominant[dominant["view"] == view].drop(columns=["view"])
         ours = ours.rename(columns={"top_non_gemm_group": f"{view}_group", "latency_pct": f"{view}_pct",
                                     "pct_ci95_lo": f"{view}_ci95_lo", "pct_ci95_hi": f"{view}_ci95_hi"})
         frame = ours if frame is None else frame.merge(ours, on=TABLE4_KEYS, how="outer")

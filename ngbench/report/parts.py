@@ -3,11 +3,11 @@ section modules return (`Table`, `Figure`), which the CSV, HTML and markdown wri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ngbench.report.load import KEY_COLUMNS, Sweep
-from ngbench.report.views import all_breakdowns, check_view, with_keys
+from ngbench.report.views import SHARE_COLUMNS, all_shares, check_view, with_cis, with_keys
 
 PAGES = ("html", "markdown")
 
@@ -21,6 +21,7 @@ class Table:
     note: str = ""
     csv: bool = True
     pages: tuple[str, ...] = PAGES
+    html: str = ""               # its HTML, once made (ngbench.report.page.prerender)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Report:
     sums: object                 # per run, iteration, group: summed times (views.with_paper_us)
     out: Path | None = None      # where figures go; None when only text is written
     pages: tuple[str, ...] = ("csv", *PAGES)   # what is being written: a section skips tables nothing shows
+    _shares: object = None       # views.all_shares of every view
     _all_views: object = None
     _by_view: dict = field(default_factory=dict)
 
@@ -55,7 +57,7 @@ class Report:
     def breakdown(self, view: str | None = None):
         """views.breakdown of every ok cell in `view` (the report's view by default), with the cell key."""
         if self._all_views is None:
-            self._all_views = with_keys(all_breakdowns(self.sums), self.cells, KEY_COLUMNS)
+            self._all_views = with_keys(with_cis(self.shares()), self.cells, KEY_COLUMNS)
         view = check_view(view or self.view)
         if view not in self._by_view:
             self._by_view[view] = self._all_views[self._all_views["view"] == view].reset_index(drop=True)
@@ -65,3 +67,16 @@ class Report:
         """Every view's breakdown, one after the other."""
         self.breakdown()
         return self._all_views
+
+    def shares(self):
+        """views.all_shares of every view: the breakdown less its CIs."""
+        if self._shares is None:
+            self._shares = all_shares(self.sums)
+        return self._shares
+
+    def for_drawing(self) -> Report:
+        """What the drawing process gets (ngbench.report.sections.build): this report without what a pipe
+        cannot carry or the figures never read (the DuckDB connection, the group sums), whose breakdown has no
+        CI columns (figures draw no CI; their t-quantiles are made here while the figures are drawn there)."""
+        breakdown = with_keys(self.shares()[SHARE_COLUMNS], self.cells, KEY_COLUMNS)
+        return replace(self, ops=None, sums=None, _shares=None, _all_views=breakdown, _by_view={})

@@ -7,18 +7,29 @@ not with the number of operator rows. A source is a list of ops.parquet paths or
 
 from __future__ import annotations
 
+import copy
+
 from ngbench.schema import IDLE_OP, UNATTRIBUTED_OP
 
 TIME_COLUMNS = ["host_us", "device_us", "wall_us", "wall_profiled_us"]
-# The aggregate every view is computed from: per cell, iteration and group; `op` keeps the pseudo-ops apart
-# (the paper's accounting leaves them out) and is '' for every real operator.
-GROUP_SUMS_SQL = f"""
+SUM_KEYS = ["run_id", "iteration", "op_group", "op"]
+
+
+def _group_sums_sql(file_column: str = "") -> str:
+    return f"""
 SELECT run_id, iteration, op_group,
        CASE WHEN op IN ('{IDLE_OP}', '{UNATTRIBUTED_OP}') THEN op ELSE '' END AS op,
        {", ".join(f"sum({c}) AS {c}" for c in TIME_COLUMNS)},
-       count(*) AS ops, count(*) FILTER (WHERE len(fused_ops) > 1) AS fused_ops
+       count(*) AS ops, count(*) FILTER (WHERE len(fused_ops) > 1) AS fused_ops{file_column}
 FROM {{source}} GROUP BY ALL ORDER BY ALL
 """
+
+
+# The aggregate every view is computed from: per cell, iteration and group; `op` keeps the pseudo-ops apart
+# (the paper's accounting leaves them out) and is '' for every real operator.
+GROUP_SUMS_SQL = _group_sums_sql()
+# The same per file (`filename`), to be cut down to some of the files afterwards (PendingSums)
+GROUP_SUMS_BY_FILE_SQL = _group_sums_sql(", filename")
 # Table I: non-GEMM operators per model with their count and time, and their most common input shapes
 # (ties broken by the shapes' text, so that the table is the same on every run; only distinct shapes are cast).
 OPERATORS_SQL = """
@@ -34,6 +45,16 @@ SELECT model, variant, op_group, op, rows, wall_us, coalesce(shape, '') AS examp
 FROM totals LEFT JOIN common USING (model, variant, op_group, op) ORDER BY ALL
 """
 
+# Table V: the op rows of the cells it compares, summed per iteration over what the fusion analysis tells apart
+# (ngbench.fusion: an operator, its group, whether it is a GEMM, the operators a fused row fused, which counts
+# only from two on): a few hundred rows per cell where the files hold tens of thousands; `rows` says how many.
+FUSION_SQL = f"""
+SELECT run_id, iteration, op, op_group, is_gemm,
+       CASE WHEN len(fused_ops) >= 2 THEN fused_ops ELSE [] END AS fused_ops,
+       count(*) AS rows, {", ".join(f"sum({c}) AS {c}" for c in TIME_COLUMNS)}
+FROM {{source}} WHERE list_contains($run_ids, run_id) GROUP BY ALL ORDER BY ALL
+"""
+
 
 class Ops:
     """The op rows of a sweep (files) or of a frame, queried with DuckDB."""
@@ -44,8 +65,8 @@ class Ops:
         self.connection = duckdb.connect()
         self.connection.execute("SET preserve_insertion_order = false")
         if isinstance(source, list):
-            self.relation = "read_parquet($files, union_by_name = true)"
-            self.parameters = {"files": source}
+            self.relation = "read_parquet($files, union_by_name = true, filename = true)"
+            self.parameters = {"files": list(source)}
         else:
             frame = source.copy()
             if "fused_ops" not in frame:
@@ -53,6 +74,20 @@ class Ops:
             frame["fused_ops"] = [list(v) if v is not None else [] for v in frame["fused_ops"]]
             self.connection.register("ops_frame", frame)
             self.relation, self.parameters = "ops_frame", {}
+
+    def with_files(self, files: list[str]) -> Ops:
+        """The op rows of `files` (a source of files), queried on this one's connection."""
+        narrowed = copy.copy(self)
+        narrowed.parameters, narrowed.empty = {"files": list(files)}, not files
+        return narrowed
+
+    def close(self) -> None:
+        """Give DuckDB's memory back (no query runs after this)."""
+        self.connection.close()
+
+    def limit_threads(self, threads: int) -> None:
+        """Let DuckDB use at most `threads` threads from now on (the rest of the CPUs are busy elsewhere)."""
+        self.connection.execute(f"SET threads = {int(threads)}")
 
     def query(self, sql: str, **parameters):
         """The result of `sql` (with {source} standing for the op rows) as a pandas frame."""
@@ -65,17 +100,37 @@ class Ops:
     def operators(self):
         return self.query(OPERATORS_SQL)
 
-    def rows(self, run_ids: list[str], columns: list[str], files: list[str] | None = None):
-        """The rows of the cells `run_ids`, only `columns` (with run_id), in file order; `files`, when the
-        source is files, are those that hold these cells (the others are not opened)."""
-        import pandas as pd
-
-        names = ", ".join(dict.fromkeys(["run_id", *columns]))
-        sql = f"SELECT {names} FROM {{source}} WHERE list_contains($run_ids, run_id) ORDER BY run_id, iteration, seq"
+    def fusion_rows(self, run_ids: list[str], files: list[str] | None = None):
+        """FUSION_SQL's sums for the cells `run_ids`; `files`, when the source is files, are those that hold
+        these cells (the others are not opened)."""
         chosen = {"files": list(files)} if files is not None and "files" in self.parameters else {}
-        rows = self.query(sql, run_ids=list(run_ids), **chosen)
-        # Python strings: the analyses that read rows one by one are several times slower on Arrow strings
-        return rows.astype({c: object for c in rows.columns if pd.api.types.is_string_dtype(rows[c].dtype)})
+        return self.query(FUSION_SQL, run_ids=list(run_ids), **chosen)
+
+
+class PendingSums:
+    """GROUP_SUMS_BY_FILE_SQL over every ops.parquet of a sweep, run by DuckDB on a thread from now on: it
+    overlaps the reading of the summaries, which say which cells are ok (DuckDB releases the GIL while it
+    works). for_files() then gives the group sums of those cells' files alone, as Ops.group_sums would over
+    them, or None where DuckDB failed (a broken file: the caller looks at the files one by one)."""
+
+    def __init__(self, ops: Ops):
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ngbench-sums")
+        self.future = executor.submit(ops.query, GROUP_SUMS_BY_FILE_SQL)
+        executor.shutdown(wait=False)
+
+    def for_files(self, files: list[str]):
+        import duckdb
+
+        try:
+            by_file = self.future.result()
+        except duckdb.Error:
+            return None
+        sums = by_file[by_file["filename"].isin(files)].drop(columns="filename").reset_index(drop=True)
+        if sums.duplicated(SUM_KEYS).any():   # one run_id in several files: one query over them sums them
+            sums = sums.groupby(SUM_KEYS, as_index=False, sort=True).sum()
+        return sums
 
 
 def unreadable_files(files: list[str]) -> dict[str, str]:

@@ -1,6 +1,8 @@
-"""What a report holds, in page order: (heading, figures builder, tables builder). A builder takes the `Report`
+"""What a report holds, in page order: (heading, figure builders, tables builder). A builder takes the `Report`
 and returns its `Figure`s or `Table`s (ngbench.report.parts); the CSV, HTML and markdown writers lay them out.
-To add a table or a figure, write a module with a `section(report)` function and list it here."""
+To add a table, write a module with a `section(report)` function and list it here; to add a figure, a function
+that draws it, listed among its section's figure builders (each one is a job the two processes share, see
+Drawing)."""
 
 from __future__ import annotations
 
@@ -22,31 +24,80 @@ def kernels_section(report: Report) -> list:
     return (parts if figure else []) + kernel_tables(cells) + [Files([p for p in paths if p not in figure])]
 
 
-# (heading, figures, tables): `figures` builds the section's figures and whatever else writes files of its own,
-# `tables` its tables; either may be None. On the pages a section's figures come before its tables.
+# (heading, figures, tables): `figures` are the builders of the section's figures (and of whatever else writes
+# files of its own), `tables` builds its tables, or None. On the pages a section's figures come before its tables.
 SECTIONS = [
-    ("Cells", None, cells.section),
-    ("Figures", figures.section, None),
-    ("Table IV beside the paper", None, paper.section),
-    ("Breakdowns", None, breakdowns.section),
-    ("Paper tables", None, tables.section),
-    ("Deployment flows", flows.figures_section, flows.section),
-    ("Inside the operators", kernels_section, None),
-    ("What each run did", None, steps.section),
+    ("Cells", (), cells.section),
+    ("Figures", figures.FIGURES, None),
+    ("Table IV beside the paper", (), paper.section),
+    ("Breakdowns", (), breakdowns.section),
+    ("Paper tables", (), tables.section),
+    ("Deployment flows", flows.FIGURES, flows.section),
+    ("Inside the operators", (kernels_section,), None),
+    ("What each run did", (), steps.section),
 ]
+JOBS = [(section, builder) for section, (_, builders, _) in enumerate(SECTIONS) for builder in builders]
 
 
-def build(report: Report) -> list[tuple[str, list]]:
-    """(heading, parts) of every section, in page order. When figures are written, they are drawn in a child
-    process (ngbench.report.elsewhere) while this one makes the tables."""
-    from ngbench.report.elsewhere import Elsewhere
+class Drawing:
+    """The figures of a report (JOBS), drawn by a process forked when this is made, before the sweep is read
+    (ngbench.report.elsewhere): it imports and warms up matplotlib meanwhile, then draws job after job once it
+    has the report (send). This process joins in when its tables are done (figures): it draws the jobs the
+    other has not taken, so that neither waits long for the other. pandas is imported before the fork, so
+    that both processes share it."""
 
-    def draw() -> list[list]:
-        return [builder(report) if builder else [] for _, builder, _ in SECTIONS]
+    def __init__(self):
+        import pandas  # noqa: F401
 
-    report.all_views()   # what both sides read, computed once before they part
-    drawn = Elsewhere(draw) if report.out is not None else None
+        from ngbench.report.elsewhere import Elsewhere, Tickets
+
+        self.tickets = Tickets()
+        self.elsewhere = Elsewhere(self.draw, prepare=figures.warm_up)
+
+    def draw(self, report: Report) -> dict[int, list]:
+        """{job: its parts} of the jobs this process takes, until none is left."""
+        drawn = {}
+        while (job := self.tickets.take()) < len(JOBS):
+            if not drawn and report.ops is not None:   # drawing here: DuckDB's memory makes room for matplotlib
+                report.ops.close()
+            drawn[job] = JOBS[job][1](report)
+        return drawn
+
+    def send(self, report: Report) -> None:
+        self.elsewhere.send(report.for_drawing())
+
+    def figures(self, report: Report) -> list[list]:
+        """Per section, its figure builders' parts: the jobs left drawn here, then those drawn there."""
+        drawn = self.draw(report)
+        drawn.update(self.elsewhere.result())
+        return _by_section(drawn)
+
+    def close(self) -> None:
+        self.elsewhere.close()
+
+
+def start_drawing() -> Drawing:
+    return Drawing()
+
+
+def _by_section(drawn: dict[int, list]) -> list[list]:
+    parts = [[] for _ in SECTIONS]
+    for job, (section, _) in enumerate(JOBS):
+        parts[section] += drawn[job]
+    return parts
+
+
+def build(report: Report, drawing: Drawing | None = None, meanwhile=None) -> list[tuple[str, list]]:
+    """(heading, parts) of every section, in page order. With `drawing` (start_drawing()), the figures are
+    drawn there while this process makes the tables and runs `meanwhile(tables)` (their files written, their
+    HTML made), then joins in; without, the figures are drawn here."""
+    if drawing is not None:
+        drawing.send(report)
+        if report.ops is not None:   # a CPU draws: DuckDB's queries for the tables keep to the other
+            report.ops.limit_threads(1)
     made = [builder(report) if builder else [] for _, _, builder in SECTIONS]
-    figures = drawn.result() if drawn is not None else draw()
+    if meanwhile is not None:
+        meanwhile([part for parts in made for part in parts])
+    drawn = drawing.figures(report) if drawing is not None else _by_section({k: b(report) for k, (_, b) in enumerate(JOBS)})
     return [(heading, figure_parts + table_parts)
-            for (heading, _, _), figure_parts, table_parts in zip(SECTIONS, figures, made)]
+            for (heading, _, _), figure_parts, table_parts in zip(SECTIONS, drawn, made)]

@@ -11,31 +11,37 @@ from ngbench.report.views import VIEW_TITLES
 TABLE4_KEYS = ["model", "variant", "flow", "device", "precision", "quant"]
 
 
-def dominant_non_gemm(breakdown):
+def dominant_non_gemm(breakdown, by: tuple[str, ...] = ()):
     """Table IV: per model (flow, device, precision, quant), the non-GEMM group with the largest share, averaged
     over batch sizes (a group absent from a cell counts 0 there). Its CI half-width is that of the mean of the
-    cells' shares, sqrt(Σ h²) / k, from each cell's half-width h across profiled iterations."""
+    cells' shares, sqrt(Σ h²) / k, from each cell's half-width h across profiled iterations. `by`: columns of
+    `breakdown` that split it further (its `view`, for several views at once), in front of the model's."""
     import numpy as np
     import pandas as pd
 
+    keys = [*by, *TABLE4_KEYS]
     non_gemm = breakdown[~breakdown["op_group"].isin(["GEMM", "Idle"])]
-    columns = [*TABLE4_KEYS, "top_non_gemm_group", "latency_pct", "pct_ci95_lo", "pct_ci95_hi", "batch_sizes"]
+    columns = [*keys, "top_non_gemm_group", "latency_pct", "pct_ci95_lo", "pct_ci95_hi", "batch_sizes"]
     if non_gemm.empty:
         return pd.DataFrame(columns=columns)
-    cells = non_gemm.groupby([*TABLE4_KEYS, "run_id"], sort=True)["batch_size"].first()
-    per_cell = non_gemm.assign(half_sq=((non_gemm["pct_ci95_hi"] - non_gemm["pct_ci95_lo"]) / 2.0) ** 2)
-    sums = per_cell.groupby([*TABLE4_KEYS, "op_group"], sort=True)[["pct", "half_sq"]].sum()
-    count = cells.groupby(level=TABLE4_KEYS).size()
-    mean = sums["pct"].div(count.reindex(sums.index.droplevel("op_group")).to_numpy())
-    half = np.sqrt(sums["half_sq"]).div(count.reindex(sums.index.droplevel("op_group")).to_numpy())
-    best = mean.groupby(level=TABLE4_KEYS).idxmax()
-    batches = cells.groupby(level=TABLE4_KEYS).apply(lambda b: ",".join(str(v) for v in sorted(set(b))))
-    table = pd.DataFrame({"top_non_gemm_group": [key[-1] for key in best], "latency_pct": mean.loc[best].to_numpy(),
-                          "half": half.loc[best].to_numpy()}, index=best.index)
-    table["pct_ci95_lo"] = table["latency_pct"] - table["half"]
-    table["pct_ci95_hi"] = table["latency_pct"] + table["half"]
-    table["batch_sizes"] = batches.reindex(table.index).to_numpy()
-    return table.reset_index()[columns]
+    cells = non_gemm.drop_duplicates([*keys, "run_id"])
+    count = cells.groupby(keys, sort=True).size()
+    per_group = non_gemm.assign(half_sq=((non_gemm["pct_ci95_hi"] - non_gemm["pct_ci95_lo"]) / 2.0) ** 2)
+    sums = per_group.groupby([*keys, "op_group"], sort=True)[["pct", "half_sq"]].sum()
+    cells_of = count.reindex(sums.index.droplevel("op_group")).to_numpy()
+    mean = sums["pct"] / cells_of
+    best = mean.groupby(level=keys, sort=True).idxmax()
+    batches = {}
+    for key, batch in zip(cells[keys].itertuples(index=False, name=None), cells["batch_size"]):
+        batches.setdefault(key, set()).add(batch)
+    table = best.index.to_frame(index=False)
+    table["top_non_gemm_group"] = [key[-1] for key in best]
+    table["latency_pct"] = mean.loc[best].to_numpy()
+    half = (np.sqrt(sums["half_sq"]) / cells_of).loc[best].to_numpy()
+    table["pct_ci95_lo"] = table["latency_pct"] - half
+    table["pct_ci95_hi"] = table["latency_pct"] + half
+    table["batch_sizes"] = [",".join(str(v) for v in sorted(batches[tuple(key[:-1])])) for key in best]
+    return table[columns]
 
 
 def non_gemm_operators(operators, iterations_by_model):

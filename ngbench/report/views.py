@@ -19,6 +19,8 @@ VIEW_TITLES = {"wall": "wall (rebuilt, un-profiled)", "wall_profiled": "wall (pr
                "device": "device (kernel time)", "host": "host (operator calls)",
                "paper": "paper (host + device per operator, no idle)"}
 BREAKDOWN_COLUMNS = ["run_id", "op_group", "ms", "pct", "pct_ci95_lo", "pct_ci95_hi", "view"]
+SHARE_COLUMNS = ["run_id", "op_group", "ms", "pct", "view"]
+SPREAD_COLUMNS = ["mean", "std", "n"]   # of the per-iteration shares, for the CI
 
 
 def check_view(view: str) -> str:
@@ -54,13 +56,18 @@ def breakdown(sums, view: str):
 
 def all_breakdowns(sums, views: tuple[str, ...] = VIEWS):
     """breakdown() of every view in `views`, one after the other (one grouping pass over `sums`)."""
+    return with_cis(all_shares(sums, views))
+
+
+def all_shares(sums, views: tuple[str, ...] = VIEWS):
+    """all_breakdowns without the CIs: ms and pct per cell, group and view (BREAKDOWN_COLUMNS but the CI's,
+    with SPREAD_COLUMNS, from which with_cis makes them). What the figures read, and quicker to make: the
+    t-quantiles of the CIs need scipy, whose import costs more than this."""
     import numpy as np
     import pandas as pd
 
-    from ngbench.summary import t_half_width
-
     if sums is None or sums.empty:
-        return pd.DataFrame(columns=BREAKDOWN_COLUMNS)
+        return pd.DataFrame(columns=[*SHARE_COLUMNS, *SPREAD_COLUMNS])
     columns = [VIEW_COLUMNS[v] for v in views]
     # one row per (run, iteration), one column per (view, group); a group missing from an iteration counts 0
     per_group = sums.groupby(["run_id", "iteration", "op_group"], sort=True)[columns].sum().astype(float)
@@ -80,12 +87,22 @@ def all_breakdowns(sums, views: tuple[str, ...] = VIEWS):
         table = table[table["us"] != 0]
         table["ms"] = table["us"] / table["run_id"].map(iterations).to_numpy() / 1000.0
         table["pct"] = 100.0 * table["us"] / table.groupby("run_id")["us"].transform("sum")
-        half = t_half_width(table["std"].to_numpy(), table["n"].fillna(0).to_numpy())
-        several = table["n"].fillna(0).to_numpy() > 0
-        table["pct_ci95_lo"] = np.where(several, table["mean"] - half, table["pct"])
-        table["pct_ci95_hi"] = np.where(several, table["mean"] + half, table["pct"])
-        frames.append(table.assign(view=view)[BREAKDOWN_COLUMNS])
+        frames.append(table.assign(view=view)[[*SHARE_COLUMNS, *SPREAD_COLUMNS]])
     return pd.concat(frames, ignore_index=True)
+
+
+def with_cis(shares):
+    """all_shares' table with each share's 95% t-interval across profiled iterations (BREAKDOWN_COLUMNS)."""
+    import numpy as np
+
+    from ngbench.summary import t_half_width
+
+    table = shares.copy()
+    half = t_half_width(table["std"].to_numpy(), table["n"].fillna(0).to_numpy())
+    several = table["n"].fillna(0).to_numpy() > 0
+    table["pct_ci95_lo"] = np.where(several, table["mean"] - half, table["pct"])
+    table["pct_ci95_hi"] = np.where(several, table["mean"] + half, table["pct"])
+    return table[BREAKDOWN_COLUMNS].reset_index(drop=True)
 
 
 def with_keys(table, cells, keys: list[str]):
