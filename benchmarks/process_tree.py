@@ -60,7 +60,7 @@ def tree_rss_mb(root: int) -> float:
 class PeakSampler:
     """Samples tree_memory_mb(root) every `interval_s` on a thread until stop(); keeps the peaks."""
 
-    def __init__(self, root: int, interval_s: float = 0.05):
+    def __init__(self, root: int, interval_s: float = 0.1):
         self.root, self.interval_s = root, interval_s
         self.peak_rss_mb = self.peak_pss_mb = 0.0
         self.samples = 0

@@ -39,6 +39,10 @@ class Tickets:
 
             self.shared = multiprocessing.get_context("fork").Value("i", 0)
 
+    def taken(self) -> int:
+        """How many numbers have been handed out so far."""
+        return self.next if self.shared is None else self.shared.value
+
     def take(self) -> int:
         if self.shared is None:
             self.next += 1

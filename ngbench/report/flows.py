@@ -188,11 +188,6 @@ def _figure(which: int):
 FIGURES = tuple(_figure(which) for which in range(len(FLOW_FIGURES)))   # fig8, fig7
 
 
-def figures_section(report: Report) -> list:
-    """Figures 8 and 7, when the sweep holds more than one flow."""
-    return [figure for draw in FIGURES for figure in draw(report)]
-
-
 def section(report: Report) -> list:
     """Table V, when the sweep holds more than one flow."""
     if report.cells["flow"].nunique() < 2:

@@ -37,6 +37,11 @@ SECTIONS = [
     ("What each run did", (), steps.section),
 ]
 JOBS = [(section, builder) for section, (_, builders, _) in enumerate(SECTIONS) for builder in builders]
+# The order the jobs are taken in: the longest first (Figures 6 and 5 have a row per setting and a bar per cell;
+# the kernels section reads operator rows), then page order, so that the two processes end close together.
+LONGEST = (figures.fig6, figures.fig5, kernels_section)
+ORDER = sorted(range(len(JOBS)), key=lambda job: (LONGEST.index(JOBS[job][1]) if JOBS[job][1] in LONGEST
+                                                  else len(LONGEST), job))
 
 
 class Drawing:
@@ -54,12 +59,18 @@ class Drawing:
         self.tickets = Tickets()
         self.elsewhere = Elsewhere(self.draw, prepare=figures.warm_up)
 
-    def draw(self, report: Report) -> dict[int, list]:
-        """{job: its parts} of the jobs this process takes, until none is left."""
+    def draw(self, report: Report, joining: bool = False) -> dict[int, list]:
+        """{job: its parts} of the jobs this process takes, in ORDER, until none is left. `joining`: this
+        process has yet to import matplotlib, which costs about as much as a short figure, so it leaves the
+        last job to the other process, which will be done with its own by then."""
         drawn = {}
-        while (job := self.tickets.take()) < len(JOBS):
+        while not (joining and not drawn and self.tickets.taken() >= len(ORDER) - 1):
+            ticket = self.tickets.take()
+            if ticket >= len(ORDER):
+                break
             if not drawn and report.ops is not None:   # drawing here: DuckDB's memory makes room for matplotlib
                 report.ops.close()
+            job = ORDER[ticket]
             drawn[job] = JOBS[job][1](report)
         return drawn
 
@@ -68,7 +79,7 @@ class Drawing:
 
     def figures(self, report: Report) -> list[list]:
         """Per section, its figure builders' parts: the jobs left drawn here, then those drawn there."""
-        drawn = self.draw(report)
+        drawn = self.draw(report, joining=self.elsewhere.process is not None)
         drawn.update(self.elsewhere.result())
         return _by_section(drawn)
 
@@ -98,6 +109,9 @@ def build(report: Report, drawing: Drawing | None = None, meanwhile=None) -> lis
     made = [builder(report) if builder else [] for _, _, builder in SECTIONS]
     if meanwhile is not None:
         meanwhile([part for parts in made for part in parts])
-    drawn = drawing.figures(report) if drawing is not None else _by_section({k: b(report) for k, (_, b) in enumerate(JOBS)})
+    if drawing is not None:
+        drawn = drawing.figures(report)
+    else:
+        drawn = _by_section({job: builder(report) for job, (_, builder) in enumerate(JOBS)})
     return [(heading, figure_parts + table_parts)
             for (heading, _, _), figure_parts, table_parts in zip(SECTIONS, drawn, made)]
