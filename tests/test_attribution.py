@@ -313,6 +313,7 @@ def test_kernels_of_two_ops_running_interleaved_stay_in_launch_order():
     kernels = result.kernels.set_index("kernel")
     assert kernels.loc["b3", "op_seq"] == 1 and kernels.loc["a3", "op_seq"] == 0
     assert (kernels.loc["b3", "stream"], kernels.loc["b3", "start_us"], kernels.loc["b3", "device_index"]) == (8, 107, "0")
+    assert set(result.kernels["activity"]) == {"kernel"} and set(result.kernels["device_us"]) == {1.0}
     assert result.kernels["stream"].dtype.kind == "i" and result.kernels["op_seq"].dtype.kind == "i"
     assert sorted(result.kernels.columns) == sorted(["iteration", "op_seq", "kernel", "activity", "stream",
                                                      "device_index", "device_us", "start_us"])
@@ -375,3 +376,19 @@ def test_given_marks_replace_the_profiler_steps():
     [window] = kineto.windows(events_from_trace(events), device_is_host=True, marks=[(3, 25.0, 60.0, "1")])
     assert (window.index, window.lo, window.hi) == (0, 25.0, 60.0)
     assert list(window.ops["name"]) == ["aten::add"]
+
+
+def test_a_kernel_starting_after_its_window_and_a_launch_of_a_thread_without_ops():
+    """A step that does not end with a synchronise (an external training trace): the last kernel runs after the
+    window, so it has device time but no share of the window. With all threads, a launch from a thread that
+    has no operator in the window is unattributed."""
+    events = [iteration(0, 0, 100), op("aten::mm", 90, 9), launch(92, 1), kernel("late", 105, 10, 1),
+              launch(50, 2, tid=9), kernel("side", 60, 5, 2)]
+    result = attribute(events_from_trace(events), device_is_host=False)
+    rows = by_op(result)
+    assert (rows["aten::mm"].device_us, rows["aten::mm"].wall_us) == (10, pytest.approx(9))   # idle time inside it
+    assert result.ops["wall_us"].sum() == pytest.approx(100) and busy_us(result) == [pytest.approx(5)]
+    threads = kineto.windows(events_from_trace(events), all_threads=True)
+    rows = by_op(attribute_windows(threads, Costs({})))
+    assert rows["aten::mm"].kernels == ["late"] and rows[UNATTRIBUTED_OP].kernels == ["side"]
+    assert list(attribute(events_from_trace(events), device_is_host=False).iterations["block"]) == [0]

@@ -279,3 +279,22 @@ def test_nodes_of_a_run_that_was_not_chosen_stay_out_and_unscoped_nodes_have_no_
     assert third.ops["node"].tolist() == ["a", "b", "c"]
     assert third.ops["module"].tolist() == ["", "encoder.proj", ""]
     assert third.ops["module_type"].tolist() == ["", "Linear", ""]
+
+
+def test_cuda_windows_carry_the_records_the_rebuild_takes_the_cost_of(tmp_path):
+    """Kineto's records on the iteration's thread (the step, three launches) and ORT's three nodes: with 2 us per
+    runtime record and 1 per node, the rebuild takes 3 x 2 + 3 x 1 = 9 us of records off. A profile file that
+    holds no events is an empty list."""
+    import json
+
+    from ngbench.trace.kineto import events_from_trace
+    from ngbench.trace.ort_profile import cuda_windows, load_profile
+
+    ort_events = [_run(100, 100), _node("n1", "MatMul", 110, 20, "CUDAExecutionProvider"),
+                  _node("n2", "Reshape", 135, 5, "CPUExecutionProvider"),
+                  _node("n3", "Softmax", 150, 20, "CUDAExecutionProvider")]
+    windows, _ = cuda_windows(ort_events, {}, [0], [events_from_trace(_kineto_trace())], 1_000_000_000)
+    result = attribute_windows(windows, Costs({"runtime": 2.0, "node": 1.0}))
+    assert result.iterations["record_cost_us"].tolist() == [9.0]
+    (tmp_path / "p.json").write_text(json.dumps({"otherData": {}}))
+    assert load_profile(tmp_path / "p.json") == []

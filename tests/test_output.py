@@ -113,11 +113,14 @@ def test_a_missing_summary_is_none_and_a_broken_one_is_named(tmp_path):
 def test_a_failed_cell_keeps_the_traceback_of_a_tool_error_only():
     user = Summary.failed(KEY, {}, UserError("bad input"))
     assert (user.status, user.error, user.user_error, user.traceback) == ("failed", "UserError: bad input", True, "")
+    import traceback
+
     try:
         raise ValueError("boom")
     except ValueError as exc:
-        tool = Summary.failed(KEY, {"a": 1}, exc)
+        tool, error = Summary.failed(KEY, {"a": 1}, exc), exc
     assert tool.user_error is False and "ValueError: boom" in tool.traceback and tool.config == {"a": 1}
+    assert tool.traceback == "".join(traceback.format_exception(error)) and tool.key == KEY
 
 
 @pytest.mark.parametrize("overrides, expected", [({}, "full"), ({"n_layer": 2}, "tiny"), ({"n_layer": 3}, "custom")])
@@ -236,6 +239,8 @@ def test_owned_kernels_takes_op_and_group_from_the_ops_unless_it_has_both():
     owned = owned_kernels(stale, ops)
     assert owned[["op", "op_group", "kernel_class"]].values.tolist() == [["aten::add", "Elementwise", "elementwise"],
                                                                          ["aten::mm", "GEMM", "gemm"]]
+    orphan = pd.DataFrame({"iteration": [0], "op_seq": [5], "kernel": ["gemm"]})      # no op row of its own
+    assert owned_kernels(orphan, ops)[["kernel", "kernel_class"]].values.tolist() == [["gemm", "gemm"]]
     complete = stale.assign(op_group=["Elementwise", "GEMM"])
     assert owned_kernels(complete, ops) is complete
 

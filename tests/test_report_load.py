@@ -180,3 +180,29 @@ def test_an_all_ok_sweep_has_an_empty_failed_table_with_its_columns_and_a_summar
     sweep = load_sweep(tmp_path)
     assert list(sweep.failed.columns) == FAILED_COLUMNS and sweep.failed.empty
     assert sweep.cells["run_id"].tolist() == [""]
+
+
+def test_sums_of_some_files_equal_those_of_a_query_over_them_alone(tmp_path):
+    """The report sums every ops.parquet once, on a thread, then keeps the ok cells' files (PendingSums), and
+    narrows its source to them (Ops.with_files): both must give what a query over those files alone gives,
+    also where one run's rows are in two files; a broken file makes the pending sums None."""
+    from ngbench.report.query import Ops, PendingSums
+
+    good = FIXTURE / OK_CELL / "ops.parquet"
+    other = FIXTURE / "flow=ort,model=gpt2" / "ops.parquet"
+    twin = tmp_path / "twin.parquet"
+    shutil.copy(good, twin)
+    files = [str(good), str(other), str(twin)]
+
+    def alone(chosen):
+        return Ops(chosen).group_sums().reset_index(drop=True)
+
+    every = Ops(files)
+    assert every.with_files([str(good)]).group_sums().equals(alone([str(good)]))
+    pending = PendingSums(every)
+    for chosen in ([str(good)], [str(good), str(twin)], [str(other)]):
+        sums = pending.for_files(chosen)
+        assert sums[alone(chosen).columns.tolist()].equals(alone(chosen)), chosen
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 truncated")
+    assert PendingSums(Ops([str(good), str(broken)])).for_files([str(good)]) is None

@@ -162,3 +162,21 @@ def test_per_model_tables_in_model_order_with_the_variant_in_the_title_unless_fu
     report = Report(Sweep(Path("."), cells, pd.DataFrame()), "wall", source, with_paper_us(source.group_sums(), cells))
     titles = [t.title.split(":")[0] for t in breakdowns.per_model_tables(report)]
     assert titles == ["alpha", "alpha (tiny)", "zeta"]
+
+
+def test_table4_has_one_row_per_model_in_model_order():
+    """Cells of models zeta and alpha (run ids in the other order): Table IV lists alpha first, each with its own
+    dominant non-GEMM group."""
+    rows = [("a", "zeta", "Memory", 30.0), ("a", "zeta", "Activation", 10.0),
+            ("b", "alpha", "Memory", 5.0), ("b", "alpha", "Activation", 25.0)]
+    ops = pd.DataFrame([{"run_id": r, "iteration": 0, "op_group": g, "op": f"op_{g}", "wall_us": w,
+                         "wall_profiled_us": w, "host_us": w, "device_us": w, "input_shapes": [[2, 2]],
+                         "is_gemm": False, "model": m, "variant": "full"} for r, m, g, w in rows])
+    key = {"variant": "full", "task": "", "flow": "torch", "platform": "cpu", "device": "cpu", "precision": "fp32",
+           "quant": "", "batch_size": 1}
+    cells = pd.DataFrame([{**key, "model": m, "run_id": r} for r, m in [("a", "zeta"), ("b", "alpha")]])
+    source = Ops(ops)
+    report = Report(Sweep(Path("."), cells, pd.DataFrame()), "wall", source, with_paper_us(source.group_sums(), cells))
+    frame = tables.table4(report).frame
+    assert frame[["model", "top_non_gemm_group"]].values.tolist() == [["alpha", "Activation"], ["zeta", "Memory"]]
+    assert frame["latency_pct"].tolist() == [pytest.approx(100 * 25 / 30), pytest.approx(75.0)]

@@ -395,15 +395,28 @@ def test_without_ijson_reading_a_trace_says_what_to_install(tmp_path, monkeypatc
                                  "pip install ijson")
 
 
-def test_without_orjson_chunks_are_parsed_by_json_and_a_long_head_is_streamed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("missing", [["orjson"], ["ngbench.trace.event_structs"],
+                                     ["orjson", "ngbench.trace.event_structs"]])
+def test_chunks_give_the_same_table_whichever_decoder_and_a_long_head_is_streamed(tmp_path, monkeypatch, missing):
+    """Chunks are decoded by msgspec where it is installed, else by orjson, else by json: one table."""
     import sys
 
     streamed = event_table.read_trace(compact_file(tmp_path / "c.json", SHAPED, head=SHORT_HEAD), workers=1).events
     monkeypatch.setattr(chrome_json, "CHUNK_BYTES", 200)
     path = torch_file(tmp_path / "t.json", SHAPED, head=SHORT_HEAD)
-    monkeypatch.setitem(sys.modules, "orjson", None)
+    for module in missing:
+        monkeypatch.setitem(sys.modules, module, None)
     assert event_table.read_trace(path, workers=1).events.equals(streamed)
+    others = [{"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "python"}}] * 2 \
+        + [{"ph": "X", "cat": "python_function", "name": "<built-in>", "ts": 1, "dur": 1}] * 3
+    assert event_table.read_trace(torch_file(tmp_path / "o.json", SHAPED + others, head=SHORT_HEAD),
+                                  workers=1).ignored_events == {"ph=M": 2, "python_function": 3}
     long_head = torch_file(tmp_path / "long.json", SHAPED)       # traceEvents is not in the first chunk
     assert ChromeTrace(long_head).chunks() is None
     trace = event_table.read_trace(long_head, workers=1)
     assert trace.events.equals(streamed) and trace.metadata == {**HEAD, **TAIL}
+
+
+def test_a_trace_held_in_memory_without_events_is_an_empty_table():
+    table = event_table.events_from_trace({"schemaVersion": 1})
+    assert table.empty and list(table.columns) == event_table.COLUMNS
