@@ -392,3 +392,14 @@ def test_a_kernel_starting_after_its_window_and_a_launch_of_a_thread_without_ops
     rows = by_op(attribute_windows(threads, Costs({})))
     assert rows["aten::mm"].kernels == ["late"] and rows[UNATTRIBUTED_OP].kernels == ["side"]
     assert list(attribute(events_from_trace(events), device_is_host=False).iterations["block"]) == [0]
+
+
+def test_a_step_recorded_as_an_operator_and_a_container_whose_child_ends_with_it():
+    from ngbench.taxonomy import load_taxonomy
+    from ngbench.trace.kineto import drop_containers
+
+    events = [op("ProfilerStep#4", 0, 50), op("MatMul8bitLt", 5, 20), op("aten::mm", 10, 15), op("aten::add", 30, 5)]
+    kept = drop_containers(events_from_trace(events), load_taxonomy().is_container)
+    result = attribute(kept, device_is_host=True)
+    assert list(result.ops["op"]) == ["aten::mm", "aten::add", IDLE_OP]   # the step is the window, not an op
+    assert iteration_us(result) == [50]

@@ -154,6 +154,7 @@ def test_cells_whose_ops_duckdb_cannot_read_move_to_the_failed_ones(tmp_path):
     sweep.drop_unreadable({bad: "broken page"})
     assert sweep.ops_files == [good]
     [row] = sweep.failed.to_dict("records")
+    assert row["dir"] == Path(bad).parent.name
     assert (row["file"], row["error"]) == ("ops.parquet", f"{bad} is not readable (broken page); delete the cell and "
                                                           "rerun it")
     run_id = sweep.cells.iloc[0]["run_id"]
@@ -175,11 +176,13 @@ def test_unreadable_files_gives_duckdbs_reason_for_each_broken_file(tmp_path):
 def test_an_all_ok_sweep_has_an_empty_failed_table_with_its_columns_and_a_summary_may_lack_run_id(tmp_path):
     shutil.copytree(FIXTURE / OK_CELL, tmp_path / "ok")
     summary = json.loads((tmp_path / "ok" / "summary.json").read_text())
-    del summary["run_id"]
+    del summary["run_id"], summary["task"]
     (tmp_path / "ok" / "summary.json").write_text(json.dumps(summary))
     sweep = load_sweep(tmp_path)
     assert list(sweep.failed.columns) == FAILED_COLUMNS and sweep.failed.empty
-    assert sweep.cells["run_id"].tolist() == [""]
+    assert sweep.cells["run_id"].tolist() == [""] and sweep.cells["task"].tolist() == [""]
+    (tmp_path / "linked").symlink_to(FIXTURE / "flow=ort,model=gpt2", target_is_directory=True)   # a cell elsewhere
+    assert sorted(load_sweep(tmp_path).cells["dir"]) == ["linked", "ok"]
 
 
 def test_sums_of_some_files_equal_those_of_a_query_over_them_alone(tmp_path):

@@ -239,6 +239,8 @@ def test_a_group_whose_kernels_took_no_time_has_no_foreign_share():
                             "device_us": [10.0, 0.0]})
     result = kernel_class_totals(kernels, iterations=1)
     assert result["groups"]["Memory"]["device_ms"] == 0.0 and result["groups"]["Memory"]["other_class_pct"] == 0.0
+    nothing = kernel_class_totals(kernels.assign(device_us=0.0), iterations=1)
+    assert nothing["gemm_class_pct"] == 0.0 and nothing["device_ms"] == 0.0
 
 
 def test_roofline_gigabytes_and_gigaflops_are_exact():

@@ -69,6 +69,8 @@ def test_idle_unmapped_and_vectorised_classify():
     assert list(out["group_source"]) == ["idle", "unmapped", "op"]
     assert list(out["is_gemm"]) == [False, False, False]
     assert list(out["kind"]) == ["idle", "unmapped", "elementwise"]
+    unknown_module = classify(ops.assign(module_type=[None, None, None]))
+    assert list(unknown_module["op_group"]) == ["Idle", "Other", "Elementwise"]
 
 
 def test_unmapped_ops_are_counted_by_name():

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+import ngbench.trace
 from ngbench.trace import chrome_json, event_table
 from ngbench.trace.chrome_json import (
     ChromeTrace,
@@ -220,6 +221,7 @@ def test_msgspec_structs_and_orjson_dicts_give_the_same_columns(monkeypatch):
     chunk = ",\n".join(json.dumps(e) for e in odd).encode()
     structs = event_table.parse_chunk(chunk)
     monkeypatch.setitem(sys.modules, "ngbench.trace.event_structs", None)   # import fails: orjson's dicts
+    monkeypatch.delattr(ngbench.trace, "event_structs", raising=False)      # (`from package import` looks here first)
     dicts = event_table.parse_chunk(chunk)
     assert structs == dicts
     table = event_table._table(event_table._merged([structs]), {})
@@ -406,6 +408,9 @@ def test_chunks_give_the_same_table_whichever_decoder_and_a_long_head_is_streame
     path = torch_file(tmp_path / "t.json", SHAPED, head=SHORT_HEAD)
     for module in missing:
         monkeypatch.setitem(sys.modules, module, None)
+        package, _, name = module.rpartition(".")
+        if package:       # `from ngbench.trace import event_structs` finds the imported module on its package
+            monkeypatch.delattr(sys.modules[package], name, raising=False)
     assert event_table.read_trace(path, workers=1).events.equals(streamed)
     others = [{"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "python"}}] * 2 \
         + [{"ph": "X", "cat": "python_function", "name": "<built-in>", "ts": 1, "dur": 1}] * 3

@@ -238,3 +238,20 @@ def test_module_of_sources_at_different_depths_and_a_fusion_source_outside_the_g
     table = trt_fusion_table(myelin, NODES).set_index("node")
     assert table.loc["/attn/Softmax", "status"] == "fused" and not table.loc["/attn/Softmax", "layer_has_gemm"]
     assert table.loc["/attn/Softmax", "n_sources"] == 2
+
+
+def test_names_without_a_path_layers_without_a_name_and_files_without_layers():
+    from ngbench.trace.trt_profile import guess_op_type, latency_from_trtexec_times
+
+    assert guess_op_type("Gemm_2") == "Gemm" and guess_op_type("/a/b/Relu") == "Relu"
+    assert latency_from_trtexec_times([{}]) == 0.0
+    assert parse_layers({"Bindings": []}) == []
+    [named, unnamed] = parse_layers({"Layers": ["/a/Relu", {"LayerType": "Shuffle"}]})
+    assert (named.name, named.sources) == ("/a/Relu", ["/a/Relu"]) and (unnamed.name, unnamed.sources) == ("", [])
+    table = trt_fusion_table(parse_layers(json.loads((FIXTURES / "layer_info.json").read_text()), ORDER), NODES)
+    absent = table.set_index("node").loc["/out/Reshape"]
+    assert (absent["layer"], absent["layer_type"], absent["n_sources"]) == ("", "", 0)
+    scopes = {"/a/Conv": ["stem.block.conv", "Conv2d"], "/a/Relu": ["stem.block.relu", "ReLU"]}
+    ops, _, _ = layer_events([Layer("/a/Conv + /a/Relu", sources=["/a/Conv", "/a/Relu"])],
+                             [{"/a/Conv + /a/Relu": 0.01}], {}, scopes)
+    assert ops["module"].iloc[0] == "stem.block"
