@@ -40,10 +40,10 @@ def _kib(path: Path, field: str) -> int:
     return 0
 
 
-def tree_memory_mb(root: int) -> tuple[float, float]:
-    """(Σ RSS, Σ PSS) in MB of `root` and its descendants now."""
+def memory_mb(pids: list[int]) -> tuple[float, float]:
+    """(Σ RSS, Σ PSS) in MB of the processes `pids` now (those that ended count 0)."""
     rss = pss = 0
-    for pid in descendants(root):
+    for pid in pids:
         try:
             rss += _kib(PROC / str(pid) / "status", "VmRSS:")
             pss += _kib(PROC / str(pid) / "smaps_rollup", "Pss:")
@@ -52,16 +52,18 @@ def tree_memory_mb(root: int) -> tuple[float, float]:
     return rss / 1024.0, pss / 1024.0
 
 
-def tree_rss_mb(root: int) -> float:
-    """Σ RSS in MB of `root` and its descendants now."""
-    return tree_memory_mb(root)[0]
+def tree_memory_mb(root: int) -> tuple[float, float]:
+    """(Σ RSS, Σ PSS) in MB of `root` and its descendants now."""
+    return memory_mb(descendants(root))
 
 
 class PeakSampler:
-    """Samples tree_memory_mb(root) every `interval_s` on a thread until stop(); keeps the peaks."""
+    """Samples the memory of `root` and its descendants every `interval_s` on a thread until stop(), keeping
+    the peaks; the descendants are looked for every `rescan` samples (a scan of /proc costs more than a sample,
+    and the sampling shares the CPUs with what it measures)."""
 
-    def __init__(self, root: int, interval_s: float = 0.1):
-        self.root, self.interval_s = root, interval_s
+    def __init__(self, root: int, interval_s: float = 0.1, rescan: int = 3):
+        self.root, self.interval_s, self.rescan = root, interval_s, rescan
         self.peak_rss_mb = self.peak_pss_mb = 0.0
         self.samples = 0
         self._stop = threading.Event()
@@ -69,8 +71,11 @@ class PeakSampler:
         self._thread.start()
 
     def _run(self) -> None:
+        pids = [self.root]
         while not self._stop.is_set():
-            rss, pss = tree_memory_mb(self.root)
+            if self.samples % self.rescan == 0:
+                pids = descendants(self.root)
+            rss, pss = memory_mb(pids)
             self.peak_rss_mb, self.peak_pss_mb = max(self.peak_rss_mb, rss), max(self.peak_pss_mb, pss)
             self.samples += 1
             self._stop.wait(self.interval_s)

@@ -278,10 +278,10 @@ def time_report(sweep: Path, out: Path, checkout: Path, extra: list[str]) -> dic
 def _machine_cpu_s() -> tuple[float, float]:
     """CPU seconds the whole machine has spent busy since boot at normal priority, and at a lowered one (nice),
     from /proc/stat: what other processes took while the report ran (the machine is shared)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    user, nice, system, _, _, irq, softirq, steal = fields
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    user, nice, system, _, _, irq, softirq = fields
     hz = os.sysconf("SC_CLK_TCK")
-    return (user + system + irq + softirq + steal) / hz, nice / hz
+    return (user + system + irq + softirq) / hz, nice / hz
 
 
 def main() -> int:
