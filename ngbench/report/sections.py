@@ -44,6 +44,9 @@ ORDER = sorted(range(len(JOBS)), key=lambda job: (LONGEST.index(JOBS[job][1]) if
                                                   else len(LONGEST), job))
 
 
+JOIN_LEFT = 3
+
+
 class Drawing:
     """The figures of a report (JOBS), drawn by a process forked when this is made, before the sweep is read
     (ngbench.report.elsewhere): it imports and warms up matplotlib meanwhile, then draws job after job once it
@@ -61,10 +64,10 @@ class Drawing:
 
     def draw(self, report: Report, joining: bool = False) -> dict[int, list]:
         """{job: its parts} of the jobs this process takes, in ORDER, until none is left. `joining`: this
-        process has yet to import matplotlib, which costs about as much as a short figure, so it leaves the
-        last job to the other process, which will be done with its own by then."""
+        process has yet to import matplotlib, which costs more than a short figure, so it joins in only while
+        at least JOIN_LEFT jobs are left untaken (with fewer, the other process is done sooner alone)."""
         drawn = {}
-        while not (joining and not drawn and self.tickets.taken() >= len(ORDER) - 1):
+        while not (joining and not drawn and len(ORDER) - self.tickets.taken() < JOIN_LEFT):
             ticket = self.tickets.take()
             if ticket >= len(ORDER):
                 break
