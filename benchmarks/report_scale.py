@@ -1,11 +1,17 @@
 """How `python -m ngbench.report` scales: generate a synthetic sweep of about 10^6 operator rows (330 cells
 by default, every ops.parquet column with realistic values and typed lists), then time the report on it
-(wall time, CPU time and peak RSS of the report's process) and print them.
+and print: wall time; CPU time of the report and the drawing process it forks; the peak memory of the whole
+process tree (Σ RSS, which counts the pages the two processes share once in each, and Σ PSS; sampled every
+0.1 s, benchmarks/process_tree.py); what other processes kept busy meanwhile (the machine is shared).
 
-    python benchmarks/report_scale.py                       # generate into a temp dir, time this checkout
-    python benchmarks/report_scale.py --dir /tmp/sweep --keep --checkout /path/to/other/checkout
+    python benchmarks/report_scale.py --dir /tmp/sweep --keep   # generate the sweep once, time this checkout
+    python benchmarks/report_scale.py --dir /tmp/sweep --reuse --repeat 3 --checkout /path/to/other/checkout
 
-Targets (issue 12) on the 2-core machine: <= 5 s and <= 500 MB RSS for all tables and figures.
+Targets (issue 12) on the 2-core machine: <= 5 s and <= 500 MB RSS for all tables and figures. Measured
+2026-11-27 on it, interleaved with main before the change (4cdd918), others keeping 0.1 CPUs busy: 5.4-6.3 s
+wall (4.98 s at best), 8.7-10.0 s CPU, 440-444 MB Σ RSS / 381-386 MB Σ PSS (largest process 284 MB); before:
+7.6-8.6 s wall, 10.9-12.3 s CPU, 583-599 MB Σ RSS / 482-498 MB Σ PSS (largest 372 MB). The same code's times
+vary by about 20% from one quarter of an hour to the next with no other process busy (a virtual machine).
 """
 
 from __future__ import annotations
