@@ -12,6 +12,9 @@
 #   repeat   the same cell (swin_t fp32 b1, gpt2 fp16 b1) in two separate processes each (issue #9's check)
 #   cprofile one mask_rcnn fp16 b1 run under cProfile, its profile and saved trace into $OUT (where the
 #            post-processing time goes)
+#   holdout  the fidelity sweep over six models that are not in it (issue #9: the check repeated elsewhere)
+#   traces   each fidelity/holdout cell's per-block raw traces (made when TRACES=1: save_trace=true and
+#            NGBENCH_KEEP_BLOCK_TRACES=1) with its summary, into $OUT/traces.tgz (benchmarks/rebuild_costs.py)
 #   pack     each sweep's directory and the user and repeat runs, traces left out, into $OUT
 # Each step's start, end and exit code go to $OUT/suite.log (benchmarks/suite_table.py reads it).
 #   PARTS="install tests user" OUT=$OUT bash benchmarks/suite_h100.sh
@@ -24,7 +27,8 @@ SWEEP="python -m ngbench --config-dir sweeps -m"
 declare -A TARGET=(
   [fig5]="zoo platform=cuda" [table1]="zoo platform=cuda" [table4]="zoo platform=cuda" [fig6]="zoo"
   [fig7]="flows" [fig8]="fusion" [table5]="fusion" [fig9]="fig9" [fig9int8]="fig9 +quant=int8"
-  [fidelity]="fidelity")
+  [fidelity]="fidelity"
+  [holdout]="fidelity model=bert,swin_s,swin_b,vit_l16,maskformer,gpt2_large hydra.sweep.dir=outputs/sweeps/holdout")
 
 step() {  # step NAME TIMEOUT_S COMMAND...: run, time and log one step
   local name=$1 limit=$2; shift 2
@@ -60,6 +64,8 @@ print('calibration', note['costs_us'], note.get('host_slowdown'))"
     cprofile) step cprofile 300 python -m cProfile -o "$OUT/mask_rcnn.prof" -m ngbench model=mask_rcnn \
                platform=cuda save_trace=true hydra.run.dir=outputs/cprofile/mask_rcnn
              gzip -c outputs/cprofile/mask_rcnn/trace.json > "$OUT/mask_rcnn-trace.json.gz" 2>/dev/null || true ;;
+    traces)  (cd outputs/sweeps && find fidelity holdout -name "trace-block*.json" -o -name summary.json 2>/dev/null \
+               | tar czf "$OUT/traces.tgz" -T -) ; ls -la "$OUT/traces.tgz" | tee -a "$LOG" ;;
     pack)    ls -d outputs/runs/*llama2*ort* >/dev/null 2>&1 && \
                tar czf "$OUT/user.tgz" --exclude="trace*.json" outputs/runs/*llama2*ort*
              [ -d outputs/repeat ] && tar czf "$OUT/repeat.tgz" --exclude="trace*.json" -C outputs repeat
@@ -72,7 +78,8 @@ print('calibration', note['costs_us'], note.get('host_slowdown'))"
              [[ -n $spec ]] || { echo "unknown part $part"; exit 2; }
              limit_var="${part^^}_T"
              # shellcheck disable=SC2086 - the spec is a config name and Hydra overrides
-             step "$part" "${!limit_var:-300}" $SWEEP --config-name $spec ${ARGS:-} ;;
+             keep=() ; [[ ${TRACES:-0} == 1 ]] && keep=(save_trace=true) && export NGBENCH_KEEP_BLOCK_TRACES=1
+             step "$part" "${!limit_var:-300}" $SWEEP --config-name $spec ${ARGS:-} "${keep[@]}" ;;
   esac
 done
 grep -E "^== .* end" "$LOG"

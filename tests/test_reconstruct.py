@@ -270,3 +270,29 @@ def test_a_kernel_rebuilt_to_start_before_the_iteration_counts_from_its_start():
     rows = result.ops.set_index("op")
     assert rows.loc["aten::mm", "wall_us"] == pytest.approx(7.5) and rows.loc[IDLE_OP, "wall_us"] == pytest.approx(35)
     assert result.ops["wall_us"].sum() == pytest.approx(42.5)
+
+
+def test_kept_block_traces_rebuild_offline_to_the_runs_own_ratio(tmp_path):
+    """A run with save_trace=true and NGBENCH_KEEP_BLOCK_TRACES=1 keeps one raw trace per profiled block;
+    benchmarks/rebuild_costs.py rebuilds them with the run's own prices to its summary's reconstructed_over_clean,
+    and with other prices to another ratio (free prices: the profiled timeline, slower than the rebuilt one)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, TINY, run_cli
+
+    run_dir = tmp_path / "run"
+    done = run_cli("model=gpt2", *TINY, "blocks=3", "iters=3", "profile_iters=3", "save_trace=true", f"hydra.run.dir={run_dir}",
+                   env={"NGBENCH_KEEP_BLOCK_TRACES": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in run_dir.glob("trace-block*.json")) == [f"trace-block{k}.json" for k in range(3)]
+    out = tmp_path / "rows.json"
+    script = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rebuild_costs.py"), str(run_dir),
+                             "--costs", "op=0,runtime=0,driver=0", "--json", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert script.returncode == 0, script.stderr[-2000:]
+    row, = json.loads(out.read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert row["run's own"] == pytest.approx(summary["reconciliation"]["reconstructed_over_clean"], rel=1e-9)
+    assert row["op=0,runtime=0,driver=0"] > row["run's own"]

@@ -187,6 +187,23 @@ def join_annotation(ops, annotation) -> tuple[object, int]:
     return pd.concat(frames), unmatched
 
 
+# A diagnostic (benchmarks/rebuild_costs.py): with save_trace=true and this set to 1 in the environment, every
+# profiled block's raw Kineto trace is kept beside trace.json, as trace-block<k>.json, so that the rebuild can
+# be re-run offline with other profiler-cost prices against the run's own clean blocks.
+KEEP_BLOCK_TRACES = "NGBENCH_KEEP_BLOCK_TRACES"
+
+
+def keep_block_traces(traces: list[str], saved_trace: str) -> list[str]:
+    """Copies of `traces` (one per block, in order) beside `saved_trace`, named trace-block<k>.json."""
+    kept = []
+    for block, path in enumerate(traces):
+        target = os.path.join(os.path.dirname(saved_trace), f"trace-block{block}.json")
+        shutil.copyfile(path, f"{target}.tmp")
+        os.replace(f"{target}.tmp", target)
+        kept.append(target)
+    return kept
+
+
 class KinetoProfiler:
     """Timed blocks + one annotation pass of `infer` under Kineto, attributed into a ProfileResult.
 
@@ -235,6 +252,8 @@ class KinetoProfiler:
         if self.keep_trace and self.traces:
             shutil.copyfile(self.traces[-1], f"{self.keep_trace}.tmp")
             os.replace(f"{self.keep_trace}.tmp", self.keep_trace)
+            if os.environ.get(KEEP_BLOCK_TRACES) == "1":
+                keep_block_traces(self.traces, self.keep_trace)
         result = attribute_windows(all_windows, costs, blocks)
         saved = [w.index for w, b in zip(all_windows, blocks) if b == len(self.traces) - 1] if self.keep_trace else []
         annotation_path = os.path.join(self.workdir, "annotation.json")
