@@ -562,3 +562,33 @@ def test_the_report_breakdown_is_in_the_view_asked_for(view):
         mine = table[table["run_id"] == cell["run_id"]].set_index("op_group")["pct"]
         assert mine.sort_index().to_dict() == pytest.approx(expected.sort_index().to_dict())
     assert table4(report).title.endswith(VIEW_TITLES[view])
+
+
+def test_figures_png_is_the_one_savefig_writes_and_its_failure_is_raised(tmp_path):
+    """save_figure compresses the PNG on a thread while it draws the PDF: the PNG has savefig's pixels, both
+    files are whole when it returns, and a PNG that cannot be written raises in the caller."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.image import imread
+
+    from ngbench.report.figures import DPI, save_figure
+
+    def drawn():
+        fig, ax = plt.subplots(figsize=(3.0, 2.0))
+        ax.bar([0, 1, 2], [3.0, 1.0, 2.0], color="tab:orange")
+        ax.set_title("GEMM 42 %", fontsize=8)
+        return fig
+
+    reference = drawn()
+    reference.savefig(tmp_path / "reference.png", dpi=DPI)
+    plt.close(reference)
+    png, pdf = save_figure(drawn(), tmp_path, "fig")
+    assert (imread(png) == imread(tmp_path / "reference.png")).all()
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.read_bytes().rstrip().endswith(b"%%EOF")
+    (tmp_path / "blocked" / "fig.png").mkdir(parents=True)   # the PNG's name is taken by a directory
+    with pytest.raises(OSError):
+        save_figure(drawn(), tmp_path / "blocked", "fig")
+    assert not [p for p in (tmp_path / "blocked").iterdir() if p.suffix == ".tmp"]
+
