@@ -592,3 +592,18 @@ def test_figures_png_is_the_one_savefig_writes_and_its_failure_is_raised(tmp_pat
         save_figure(drawn(), tmp_path / "blocked", "fig")
     assert not [p for p in (tmp_path / "blocked").iterdir() if p.suffix == ".tmp"]
 
+
+def test_the_drawing_process_gets_the_breakdown_of_the_report_view_alone():
+    """Report.for_drawing sends the figures the shares of the report's view only (the tables' other views are
+    made later): the same rows and values the report's own breakdown has, and no other view."""
+    from ngbench.report.__main__ import open_report
+    from ngbench.report.views import SHARE_COLUMNS
+
+    report = open_report(FIXTURE, view="host")
+    sent = report.for_drawing()
+    assert sent.ops is None and sent.sums is None
+    drawn = sent.breakdown()
+    assert set(drawn["view"]) == {"host"} and set(report.all_views()["view"]) > {"host"}
+    mine = report.breakdown()[drawn.columns]
+    pd.testing.assert_frame_equal(drawn.reset_index(drop=True), mine.reset_index(drop=True))
+    assert set(SHARE_COLUMNS) <= set(drawn.columns) and "pct_ci95_lo" not in drawn.columns
