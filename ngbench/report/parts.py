@@ -49,6 +49,7 @@ class Report:
     _shares: object = None       # views.all_shares of every view
     _all_views: object = None
     _by_view: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)   # what each figure draws, worked out (planned)
 
     @property
     def cells(self):
@@ -73,6 +74,14 @@ class Report:
         if self._shares is None:
             self._shares = all_shares(self.sums)
         return self._shares
+
+    def planned(self, name: str, make):
+        """make()'s value, made once per report and kept under `name`: what a figure draws, worked out without
+        matplotlib, so that this process can make it before the report goes to the drawing process
+        (ngbench.report.sections.PLANS) and the drawing process only draws."""
+        if name not in self.plans:
+            self.plans[name] = make()
+        return self.plans[name]
 
     def for_drawing(self) -> Report:
         """What the drawing process gets (ngbench.report.sections.build): this report without what a pipe
