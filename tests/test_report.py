@@ -607,3 +607,22 @@ def test_the_drawing_process_gets_the_breakdown_of_the_report_view_alone():
     mine = report.breakdown()[drawn.columns]
     pd.testing.assert_frame_equal(drawn.reset_index(drop=True), mine.reset_index(drop=True))
     assert set(SHARE_COLUMNS) <= set(drawn.columns) and "pct_ci95_lo" not in drawn.columns
+
+
+def test_work_done_elsewhere_tells_when_its_child_is_prepared():
+    """Elsewhere.prepared(): False while the child's `prepare` runs, True once it waits for its input (and
+    always True where nothing is forked), so that the parent knows when to stop working ahead for it."""
+    import multiprocessing
+
+    from ngbench.report.elsewhere import Elsewhere, forking_helps
+
+    go_on = multiprocessing.get_context("fork").Event() if forking_helps() else None
+    child = Elsewhere(lambda value: value * 2, prepare=(lambda: go_on.wait(60)) if go_on else None)
+    if child.process is None:
+        assert child.prepared()
+    else:
+        assert not child.prepared()
+        go_on.set()
+        assert child.prepared(timeout=60)
+    child.send(21)
+    assert child.result() == 42
