@@ -611,13 +611,17 @@ def test_the_drawing_process_gets_the_breakdown_of_the_report_view_alone():
 
 def test_work_done_elsewhere_tells_when_its_child_is_prepared():
     """Elsewhere.prepared(): False while the child's `prepare` runs, True once it waits for its input (and
-    always True where nothing is forked), so that the parent knows when to stop working ahead for it."""
+    always True where nothing is forked), so that the parent knows when to stop working ahead for it; the child
+    has what existed at the fork frozen (out of its collector's walks), this process has nothing frozen."""
+    import gc
     import multiprocessing
 
     from ngbench.report.elsewhere import Elsewhere, forking_helps
 
     go_on = multiprocessing.get_context("fork").Event() if forking_helps() else None
-    child = Elsewhere(lambda value: value * 2, prepare=(lambda: go_on.wait(60)) if go_on else None)
+    child = Elsewhere(lambda value: (value * 2, gc.get_freeze_count()),
+                      prepare=(lambda: go_on.wait(60)) if go_on else None)
+    assert gc.get_freeze_count() == 0   # the objects the child's collector leaves alone, left to this one's
     if child.process is None:
         assert child.prepared()
     else:
@@ -625,4 +629,5 @@ def test_work_done_elsewhere_tells_when_its_child_is_prepared():
         go_on.set()
         assert child.prepared(timeout=60)
     child.send(21)
-    assert child.result() == 42
+    doubled, frozen = child.result()
+    assert doubled == 42 and (frozen > 0) == (child.process is not None)
