@@ -8,10 +8,13 @@ process tree (Σ RSS, which counts the pages the two processes share once in eac
     python benchmarks/report_scale.py --dir /tmp/sweep --reuse --repeat 3 --checkout /path/to/other/checkout
 
 Targets (issue 12) on the 2-core machine: <= 5 s and <= 500 MB RSS for all tables and figures. Measured
-2026-11-27 on it, interleaved with main before the change (4cdd918), others keeping 0.1 CPUs busy: 5.4-6.3 s
-wall (4.98 s at best), 8.7-10.0 s CPU, 440-444 MB Σ RSS / 381-386 MB Σ PSS (largest process 284 MB); before:
-7.6-8.6 s wall, 10.9-12.3 s CPU, 583-599 MB Σ RSS / 482-498 MB Σ PSS (largest 372 MB). The same code's times
-vary by about 20% from one quarter of an hour to the next with no other process busy (a virtual machine).
+2026-11-27 on it, eleven runs interleaved with main before the change (deeb366), others keeping 0.1-0.3 CPUs
+busy (load average 1.3-2.3 with these runs): 4.01-5.64 s wall (median 5.03), 6.8-8.8 s CPU, 451-468 MB Σ RSS /
+393-406 MB Σ PSS (largest process 286 MB); before: 5.09-6.38 s (median 5.56), 8.0-9.4 s CPU, 441-446 MB /
+386-391 MB; 0.68 s less in the median pair. Without this script's memory sampler (which shares the two CPUs),
+five interleaved runs of the report alone: 4.36-4.99 s (median 4.39) against 4.55-6.16 s (median 5.28). The
+same code's times vary by about 20% from one quarter of an hour to the next with no other process busy (a
+virtual machine).
 """
 
 from __future__ import annotations

@@ -128,3 +128,30 @@ def test_fig5_plots_each_cells_energy(tmp_path, drawn):
     figures.energy(cells, tmp_path)
     assert plotted(drawn["fig5"], {"Energy": (0.2, 0.45, 0.7)}) == {
         "torch | cuda:0 | fp16": [{"Energy": 0.5}, {"Energy": 2.25}]}
+
+
+def test_figures_drawn_from_the_plans_sent_are_those_drawn_from_the_data(tmp_path, drawn):
+    """The report process works out what each figure draws (sections.PLANS) before the report goes to the
+    drawing process, which then only draws: the same bars as a figure worked out from the breakdown itself, and
+    the plan sent is what is drawn (a changed title shows)."""
+    from ngbench.report import flows
+    from ngbench.report.__main__ import open_report
+    from ngbench.report.sections import PLANS
+
+    report = open_report(SWEEP, "wall", out=tmp_path)
+    figures.fig6(report)
+    flows.FIGURES[1](report)   # Figure 7: torch beside ort, the fixture's two flows
+    expected = {name: plotted(fig) for name, fig in drawn.items()}
+    sent = open_report(SWEEP, "wall", out=tmp_path).for_drawing()
+    for plan in PLANS:
+        plan(sent)
+    # no energy (Figure 5), nothing quantized (Figure 9), no fusing flow (Figure 8: planned as no bars)
+    assert sorted(sent.plans) == ["fig6", "fig7_torch_vs_ort", "fig8_fusion_flows"]
+    assert sent.plans["fig8_fusion_flows"] is None
+    sent.plans["fig6"].rows[0].title = "planned"
+    drawn.clear()
+    figures.fig6(sent)
+    flows.FIGURES[1](sent)
+    assert plotted(drawn["fig7_torch_vs_ort"]) == expected["fig7_torch_vs_ort"]
+    assert plotted(drawn["fig6"]) == {("planned" if title == min(expected["fig6"]) else title): bars
+                                      for title, bars in expected["fig6"].items()}

@@ -562,3 +562,72 @@ def test_the_report_breakdown_is_in_the_view_asked_for(view):
         mine = table[table["run_id"] == cell["run_id"]].set_index("op_group")["pct"]
         assert mine.sort_index().to_dict() == pytest.approx(expected.sort_index().to_dict())
     assert table4(report).title.endswith(VIEW_TITLES[view])
+
+
+def test_figures_png_is_the_one_savefig_writes_and_its_failure_is_raised(tmp_path):
+    """save_figure compresses the PNG on a thread while it draws the PDF: the PNG has savefig's pixels, both
+    files are whole when it returns, and a PNG that cannot be written raises in the caller."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.image import imread
+
+    from ngbench.report.figures import DPI, save_figure
+
+    def drawn():
+        fig, ax = plt.subplots(figsize=(3.0, 2.0))
+        ax.bar([0, 1, 2], [3.0, 1.0, 2.0], color="tab:orange")
+        ax.set_title("GEMM 42 %", fontsize=8)
+        return fig
+
+    reference = drawn()
+    reference.savefig(tmp_path / "reference.png", dpi=DPI)
+    plt.close(reference)
+    png, pdf = save_figure(drawn(), tmp_path, "fig")
+    assert (imread(png) == imread(tmp_path / "reference.png")).all()
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.read_bytes().rstrip().endswith(b"%%EOF")
+    (tmp_path / "blocked" / "fig.png").mkdir(parents=True)   # the PNG's name is taken by a directory
+    with pytest.raises(OSError):
+        save_figure(drawn(), tmp_path / "blocked", "fig")
+    assert not [p for p in (tmp_path / "blocked").iterdir() if p.suffix == ".tmp"]
+
+
+def test_the_drawing_process_gets_the_breakdown_of_the_report_view_alone():
+    """Report.for_drawing sends the figures the shares of the report's view only (the tables' other views are
+    made later): the same rows and values the report's own breakdown has, and no other view."""
+    from ngbench.report.__main__ import open_report
+    from ngbench.report.views import SHARE_COLUMNS
+
+    report = open_report(FIXTURE, view="host")
+    sent = report.for_drawing()
+    assert sent.ops is None and sent.sums is None
+    drawn = sent.breakdown()
+    assert set(drawn["view"]) == {"host"} and set(report.all_views()["view"]) > {"host"}
+    mine = report.breakdown()[drawn.columns]
+    pd.testing.assert_frame_equal(drawn.reset_index(drop=True), mine.reset_index(drop=True))
+    assert set(SHARE_COLUMNS) <= set(drawn.columns) and "pct_ci95_lo" not in drawn.columns
+
+
+def test_work_done_elsewhere_tells_when_its_child_is_prepared():
+    """Elsewhere.prepared(): False while the child's `prepare` runs, True once it waits for its input (and
+    always True where nothing is forked), so that the parent knows when to stop working ahead for it; the child
+    has what existed at the fork frozen (out of its collector's walks), this process has nothing frozen."""
+    import gc
+    import multiprocessing
+
+    from ngbench.report.elsewhere import Elsewhere, forking_helps
+
+    go_on = multiprocessing.get_context("fork").Event() if forking_helps() else None
+    child = Elsewhere(lambda value: (value * 2, gc.get_freeze_count()),
+                      prepare=(lambda: go_on.wait(60)) if go_on else None)
+    assert gc.get_freeze_count() == 0   # the objects the child's collector leaves alone, left to this one's
+    if child.process is None:
+        assert child.prepared()
+    else:
+        assert not child.prepared()
+        go_on.set()
+        assert child.prepared(timeout=60)
+    child.send(21)
+    doubled, frozen = child.result()
+    assert doubled == 42 and (frozen > 0) == (child.process is not None)

@@ -64,17 +64,44 @@ def variant_text(variant) -> str:
 
 
 def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
-    """PNG and PDF, each written whole (temp file + rename)."""
+    """PNG and PDF, each written whole (temp file + rename). The PNG's pixels are drawn first; zlib compresses
+    them on a thread (it lets go of the GIL) while the PDF is drawn here, so that the compression runs on the
+    other CPU instead of after the drawing. Both files are whole when this returns."""
+    import os
+    import threading
+
     import matplotlib.pyplot as plt
 
     from ngbench.output import atomic_write_bytes
 
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    for path in paths:
-        options = {"pil_kwargs": PNG_OPTIONS} if path.suffix == ".png" else {}
-        atomic_write_bytes(path, lambda tmp, fmt=path.suffix[1:], kw=options: fig.savefig(tmp, dpi=DPI, format=fmt, **kw))
-    plt.close(fig)
-    return paths
+    png, pdf = out_dir / f"{name}.png", out_dir / f"{name}.pdf"
+    # drawn as for a PNG, into the Agg canvas's pixel buffer (and copied to nowhere); the PDF is drawn by another
+    fig.savefig(os.devnull, dpi=DPI, format="rgba")
+    failed = []
+    compressing = threading.Thread(target=_write_png, args=(png, fig.canvas.buffer_rgba(), failed))
+    compressing.start()
+    try:
+        atomic_write_bytes(pdf, lambda tmp: fig.savefig(tmp, dpi=DPI, format="pdf"))
+    finally:
+        compressing.join()
+        plt.close(fig)
+    if failed:
+        raise failed[0]
+    return [png, pdf]
+
+
+def _write_png(path: Path, rgba, failed: list) -> None:
+    """`rgba` (the Agg canvas's buffer) as the PNG savefig would write, by matplotlib's own image writer; an
+    exception is put in `failed`, for the thread that waits for this one to raise."""
+    from matplotlib.image import imsave
+
+    from ngbench.output import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, lambda tmp: imsave(tmp, rgba, format="png", origin="upper", dpi=DPI,
+                                                    pil_kwargs=PNG_OPTIONS))
+    except BaseException as exc:   # noqa: BLE001 - raised by save_figure, in the drawing thread
+        failed.append(exc)
 
 
 def figure_rows(rows: int, bars: int):
@@ -116,34 +143,70 @@ class Slots:
     def position(self, outer: tuple, inner) -> int:
         return self.outers.index(outer) * (len(self.inners) + 1) + self.inners.index(inner)
 
-    def label_under(self, ax, label) -> None:
-        """The outer values, `label(outer)`, under `ax`'s bars."""
+    def label_under(self, ax, labels: list[str]) -> None:
+        """`labels` (one per outer value) under `ax`'s bars."""
         wide = len(self.inners) >= 3
-        for k, key in enumerate(self.outers):
-            ax.text(k * (len(self.inners) + 1) + (len(self.inners) - 1) / 2.0, -0.04, label(key),
+        for k, text in enumerate(labels):
+            ax.text(k * (len(self.inners) + 1) + (len(self.inners) - 1) / 2.0, -0.04, text,
                     transform=ax.get_xaxis_transform(), ha="center" if wide else "right", va="top", fontsize=7,
                     rotation=0 if wide else 30)
 
 
-def stacked(ax, table, slots: Slots, outer: list[str], inner: str, value: str, colours: dict,
-            groups: list[str] = GROUPS) -> None:
-    """Stacked bars of `value` per group (GEMM at the bottom), one per (outer..., inner) value of `table`, at
-    its place in `slots`."""
-    from matplotlib.ticker import MaxNLocator
+@dataclass
+class BarRow:
+    """One row (axes) of stacked bars: each bar's slot and its heights per group, the row's title and y label."""
 
-    keys = list(dict.fromkeys([*outer, inner]))
+    positions: list[int]
+    heights: dict      # group -> the bars' heights (an array in the order of `positions`)
+    title: str
+    ylabel: str
+
+
+@dataclass
+class Bars:
+    """A figure of rows of stacked bars worked out to the last number, without matplotlib: the report process
+    makes it while the drawing process gets ready (Report.planned, sections.PLANS), draw_bars draws it."""
+
+    slots: Slots
+    rows: list[BarRow]
+    labels: list[str]              # under the bottom row, one per outer value of `slots`
+    suptitle: str
+    legend: list[str] | None       # the groups present, for the legend; None: no legend
+
+
+def heights(table, rows: list[str], outer: list[str], inner: str, value: str, slots: Slots) -> list[tuple]:
+    """Per value of `rows`, in order: (that value, the slot of each of its bars, the bars' `value` per group as
+    {group: array}), a bar per (outer..., inner) value of `table`. One grouping pass over the whole table: a
+    pass per row costs more than the rest of the plan."""
+    keys = list(dict.fromkeys([*rows, *outer, inner]))
     pivot = table.groupby([*keys, "op_group"], sort=True)[value].sum().unstack("op_group", fill_value=0.0)
     if "run_id" in table:  # cells that share a bar (e.g. reruns) are averaged, not stacked
         pivot = pivot.div(table.groupby(keys)["run_id"].nunique().reindex(pivot.index), axis=0)
-    positions = [slots.position(tuple(k[: len(outer)]), k[-1]) for k in pivot.index]
-    _bars(ax, positions, pivot, colours, groups)
+    at = {key: keys.index(key) for key in keys}
+    index = pivot.index.tolist()
+    members: dict[tuple, list[int]] = {}
+    for number, key in enumerate(index):
+        members.setdefault(tuple(key[at[k]] for k in rows), []).append(number)
+    values = pivot.to_numpy()
+    made = []
+    for row, numbers in members.items():   # in the index's order: sorted by `rows` first
+        positions = [slots.position(tuple(index[n][at[k]] for k in outer), index[n][at[inner]]) for n in numbers]
+        made.append((row, positions, dict(zip(pivot.columns, values[numbers].T))))
+    return made
+
+
+def stacked(ax, row: BarRow, slots: Slots, colours: dict, groups: list[str] = GROUPS) -> None:
+    """The row's stacked bars per group (GEMM at the bottom), each at its place in `slots`."""
+    from matplotlib.ticker import MaxNLocator
+
+    _bars(ax, row.positions, row.heights, colours, groups)
     ax.set_xlim(-0.8, slots.count - 1.2)
     ax.set_xticks([])
     ax.yaxis.set_major_locator(MaxNLocator(4))  # each tick label is a text to lay out, twice (PNG and PDF)
     ax.tick_params(axis="y", labelsize=7)
 
 
-def _bars(ax, positions: list[float], pivot, colours: dict, groups: list[str]) -> None:
+def _bars(ax, positions: list[float], heights: dict, colours: dict, groups: list[str]) -> None:
     """The stacked bars, one compound path of rectangles per group: ax.bar makes (and bounds) one patch per bar,
     and a PDF writes a collection's polygons one by one; both cost most of the drawing time of hundreds of bars."""
     import numpy as np
@@ -153,8 +216,8 @@ def _bars(ax, positions: list[float], pivot, colours: dict, groups: list[str]) -
     x = np.asarray(positions, dtype=float)
     bottom = np.zeros(len(positions))
     codes = [Outline.MOVETO, Outline.LINETO, Outline.LINETO, Outline.LINETO, Outline.CLOSEPOLY]
-    for group in [g for g in groups if g in pivot.columns]:
-        top = bottom + pivot[group].to_numpy()
+    for group in [g for g in groups if g in heights]:
+        top = bottom + heights[group]
         drawn = top > bottom   # an empty segment would be a rectangle to write all the same
         left, right, lo, hi = x[drawn] - 0.425, x[drawn] + 0.425, bottom[drawn], top[drawn]
         corners = np.stack([np.stack(c, axis=1) for c in ((left, lo), (right, lo), (right, hi), (left, hi), (left, lo))],
@@ -193,41 +256,73 @@ def _row_title(row: dict) -> str:
     return f"{row['flow']} | {row['device']} | {row['precision']}{quant}{variant_text(row.get('variant'))}"
 
 
+def bar_rows(table, rows: list[str], outer: list[str], inner: str, value: str, ylabel: str, label=_model_label,
+             inner_key=None) -> tuple[Slots, list[BarRow], list[str]]:
+    """(slots, a BarRow per value of `rows`, the labels under the bottom row) of `table`, bars placed by Slots."""
+    slots = Slots.of(table, outer, inner, inner_key)
+    made = [BarRow(positions, bars, _row_title(dict(zip(rows, key))), ylabel)
+            for key, positions, bars in heights(table, rows, outer, inner, value, slots)]
+    return slots, made, [label(key) for key in slots.outers]
+
+
+def draw_bars(bars: Bars, colours: dict, groups: list[str] = GROUPS):
+    """The figure of `bars` (not saved)."""
+    fig, axes = figure_rows(len(bars.rows), bars.slots.count)
+    for ax, row in zip(axes, bars.rows):
+        stacked(ax, row, bars.slots, colours, groups)
+        title_row(ax, row.title)
+        ax.set_ylabel(row.ylabel, fontsize=8)
+    bars.slots.label_under(axes[-1], bars.labels)
+    if bars.legend is not None:
+        group_legend(fig, bars.legend, colours)
+    fig.suptitle(bars.suptitle, fontsize=10)
+    return fig
+
+
 def rows_of_bars(table, rows: list[str], outer: list[str], inner: str, value: str, colours: dict, ylabel: str,
                  groups: list[str] = GROUPS, label=_model_label, inner_key=None):
     """A figure with a row of stacked bars per value of `rows`, bars placed by Slots; returns (fig, slots)."""
-    slots = Slots.of(table, outer, inner, inner_key)
-    parts = list(table.groupby(rows, sort=True))
-    fig, axes = figure_rows(len(parts), slots.count)
-    for ax, (key, part) in zip(axes, parts):
-        stacked(ax, part, slots, outer, inner, value, colours, groups)
-        title_row(ax, _row_title(dict(zip(rows, key))))
-        ax.set_ylabel(ylabel, fontsize=8)
-    slots.label_under(axes[-1], label)
-    return fig, slots
+    slots, made, labels = bar_rows(table, rows, outer, inner, value, ylabel, label, inner_key)
+    return draw_bars(Bars(slots, made, labels, "", None), colours, groups), slots
+
+
+def breakdown_bars(table, value: str = "pct", x: str = "batch_size", title: str = "") -> Bars:
+    """One row per (device, flow, precision, quant, variant); in it, per model, stacked groups at each `x`."""
+    table = table.assign(**{k: table[k].fillna("") if k in table else "" for k in ROW_KEYS + MODEL_KEYS})
+    slots, made, labels = bar_rows(table, ROW_KEYS, MODEL_KEYS, x, value,
+                                   "% of latency" if value == "pct" else "ms per inference")
+    bars = f"bars: {x.replace('_', ' ')} {', '.join(map(str, slots.inners))}"
+    return Bars(slots, made, labels, f"{title}\n({bars})" if title else bars,   # two lines: a long title fits
+                list(table["op_group"].unique()))
 
 
 def group_breakdown(table, out_dir: Path, name: str = "fig6", value: str = "pct", x: str = "batch_size",
                     title: str = "") -> list[Path]:
-    """One row per (device, flow, precision, quant, variant); in it, per model, stacked groups at each `x`."""
-    table = table.assign(**{k: table[k].fillna("") if k in table else "" for k in ROW_KEYS + MODEL_KEYS})
-    colours = palette()
-    fig, slots = rows_of_bars(table, ROW_KEYS, MODEL_KEYS, x, value, colours,
-                              "% of latency" if value == "pct" else "ms per inference")
-    group_legend(fig, table["op_group"], colours)
-    bars = f"bars: {x.replace('_', ' ')} {', '.join(map(str, slots.inners))}"
-    fig.suptitle(f"{title}\n({bars})" if title else bars, fontsize=10)   # two lines: a long title fits
-    return save_figure(fig, out_dir, name)
+    """breakdown_bars drawn and saved as `name`."""
+    return save_figure(draw_bars(breakdown_bars(table, value, x, title), palette()), out_dir, name)
 
 
-def energy(cells, out_dir: Path, name: str = "fig5") -> list[Path]:
+ENERGY_COLOURS = {"Energy": (0.2, 0.45, 0.7)}
+
+
+def energy_bars(cells) -> Bars:
     """Energy per inference (J), from NVML: one row per setting, per model one bar per batch size."""
     data = cells.dropna(subset=["energy_j"]).assign(op_group="Energy")
     data = data.assign(**{k: data[k].fillna("") if k in data else "" for k in ROW_KEYS + MODEL_KEYS})
-    fig, slots = rows_of_bars(data, ROW_KEYS, MODEL_KEYS, "batch_size", "energy_j", {"Energy": (0.2, 0.45, 0.7)},
-                              "GPU energy per\ninference (J)", groups=["Energy"])
-    fig.suptitle(f"GPU energy per inference   (bars: batch size {', '.join(map(str, slots.inners))})", fontsize=10)
-    return save_figure(fig, out_dir, name)
+    slots, made, labels = bar_rows(data, ROW_KEYS, MODEL_KEYS, "batch_size", "energy_j",
+                                   "GPU energy per\ninference (J)")
+    return Bars(slots, made, labels,
+                f"GPU energy per inference   (bars: batch size {', '.join(map(str, slots.inners))})", None)
+
+
+def energy(cells, out_dir: Path, name: str = "fig5") -> list[Path]:
+    """energy_bars drawn and saved as `name`."""
+    return save_figure(draw_bars(energy_bars(cells), ENERGY_COLOURS, ["Energy"]), out_dir, name)
+
+
+def fig6_bars(report: Report) -> Bars:
+    return report.planned("fig6", lambda: breakdown_bars(report.breakdown(), title=(
+        f"% of latency per group, {VIEW_TITLES[report.view]}")))
 
 
 def fig6(report: Report) -> list:
@@ -235,32 +330,52 @@ def fig6(report: Report) -> list:
     if report.out is None:
         return []
     view = VIEW_TITLES[report.view]
-    return [Figure("fig6", f"Figure 6: % of latency per group, {view}",
-                   group_breakdown(report.breakdown(), report.out, "fig6", title=f"% of latency per group, {view}"))]
+    paths = save_figure(draw_bars(fig6_bars(report), palette()), report.out, "fig6")
+    return [Figure("fig6", f"Figure 6: % of latency per group, {view}", paths)]
+
+
+def fig5_bars(report: Report) -> Bars | None:
+    """Figure 5's bars, when the cells measured energy."""
+    if not report.cells["energy_j"].notna().any():
+        return None
+    return report.planned("fig5", lambda: energy_bars(report.cells))
 
 
 def fig5(report: Report) -> list:
     """Figure 5, when the cells measured energy."""
-    if report.out is None or not report.cells["energy_j"].notna().any():
+    bars = fig5_bars(report) if report.out is not None else None
+    if bars is None:
         return []
-    return [Figure("fig5", "Figure 5: GPU energy per inference", energy(report.cells, report.out, "fig5"))]
+    paths = save_figure(draw_bars(bars, ENERGY_COLOURS, ["Energy"]), report.out, "fig5")
+    return [Figure("fig5", "Figure 5: GPU energy per inference", paths)]
+
+
+def fig9_bars(report: Report) -> Bars | None:
+    """Figure 9's bars, when some cells are quantized: those and their unquantized twins, ms per group over
+    sequence lengths (or batch sizes)."""
+    cells = report.cells
+    quantized = cells[cells["quant"].fillna("") != ""]
+    if not len(quantized):
+        return None
+
+    def made() -> Bars:
+        twins = ["model", "variant", "flow", "device", "precision", "batch_size"]
+        runs = cells.merge(quantized[twins].drop_duplicates(), on=twins)[["run_id", "seq_len"]]
+        with_seq = report.breakdown().merge(runs, on="run_id")
+        x = "seq_len" if with_seq["seq_len"].notna().all() else "batch_size"
+        with_seq[x] = with_seq[x].astype(int)
+        return breakdown_bars(with_seq, "ms", x, f"ms per inference per group, {VIEW_TITLES[report.view]}")
+
+    return report.planned("fig9", made)
 
 
 def fig9(report: Report) -> list:
-    """Figure 9, when some cells are quantized: those and their unquantized twins, ms per group over sequence
-    lengths (or batch sizes)."""
-    cells = report.cells
-    quantized = cells[cells["quant"].fillna("") != ""]
-    if report.out is None or not len(quantized):
+    """Figure 9, when some cells are quantized (fig9_bars)."""
+    bars = fig9_bars(report) if report.out is not None else None
+    if bars is None:
         return []
-    twins = ["model", "variant", "flow", "device", "precision", "batch_size"]
-    runs = cells.merge(quantized[twins].drop_duplicates(), on=twins)[["run_id", "seq_len"]]
-    with_seq = report.breakdown().merge(runs, on="run_id")
-    x = "seq_len" if with_seq["seq_len"].notna().all() else "batch_size"
-    with_seq[x] = with_seq[x].astype(int)
-    view = VIEW_TITLES[report.view]
-    return [Figure("fig9", f"Figure 9: ms per group, {view}",
-                   group_breakdown(with_seq, report.out, "fig9", value="ms", x=x, title=f"ms per inference per group, {view}"))]
+    paths = save_figure(draw_bars(bars, palette()), report.out, "fig9")
+    return [Figure("fig9", f"Figure 9: ms per group, {VIEW_TITLES[report.view]}", paths)]
 
 
 FIGURES = (fig6, fig5, fig9)

@@ -42,34 +42,30 @@ def _panels(table, flows: tuple[str, ...]):
     return chosen.sort_values(keys, kind="stable").reset_index(drop=True) if len(chosen) else None
 
 
-def flow_comparison(table, out_dir: Path, name: str, flows: tuple[str, ...], title: str = "") -> list[Path]:
+def flow_bars(table, flows: tuple[str, ...], title: str = ""):
     """Per setting (device, precision, quant, variant) two rows of bars, ms and %: per cell (model, batch size)
-    one stacked bar per flow."""
+    one stacked bar per flow (a figures.Bars), or None where no cell was measured on the eager flow and another
+    of `flows`."""
     from ngbench.report import figures
 
     cells = _panels(table, flows)
     if cells is None:
-        return []
+        return None
     settings = [k for k in ("device", "precision", "quant", "variant") if k in cells.columns]
     outer = [k for k in ("model", "variant", "batch_size") if k in cells.columns]
     slots = figures.Slots.of(cells, outer, "flow", _flow_rank)
-    parts = list(cells.groupby(settings, sort=True))
-    fig, axes = figures.figure_rows(2 * len(parts), slots.count)
-    colours = figures.palette()
-    for k, (key, part) in enumerate(parts):
-        setting = dict(zip(settings, key if isinstance(key, tuple) else (key,)))
+    rows = []
+    both = [figures.heights(cells, settings, outer, "flow", value, slots) for value in ("ms", "pct")]
+    for (key, *ms), (_, *pct) in zip(*both):
+        setting = dict(zip(settings, key))
         quant = f" {setting['quant']}" if setting.get("quant") else ""
-        for row, (value, label) in enumerate((("ms", "ms per inference"), ("pct", "% of latency"))):
-            ax = axes[2 * k + row]
-            figures.stacked(ax, part, slots, outer, "flow", value, colours)
-            ax.set_ylabel(label, fontsize=8)
-            figures.title_row(ax, f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
-                                  f"{variant_text(setting.get('variant'))}")
-    slots.label_under(axes[-1], _cell_label(outer))
-    figures.group_legend(fig, table["op_group"], colours)
+        row_title = (f"{setting.get('device', '')} | {setting.get('precision', '')}{quant}"
+                     f"{variant_text(setting.get('variant'))}")
+        rows += [figures.BarRow(*ms, row_title, "ms per inference"), figures.BarRow(*pct, row_title, "% of latency")]
     bars = f"bars: {', '.join(slots.inners)}"
-    fig.suptitle(f"{title}\n({bars})" if title else bars, fontsize=10)   # two lines: a long title fits
-    return figures.save_figure(fig, out_dir, name)
+    return figures.Bars(slots, rows, [_cell_label(outer)(key) for key in slots.outers],
+                        f"{title}\n({bars})" if title else bars,   # two lines: a long title fits
+                        list(table["op_group"].unique()))
 
 
 def _cell_label(outer: list[str]):
@@ -150,11 +146,24 @@ FLOW_FIGURES = (("fig8_fusion_flows", "Figure 8: eager beside the fusing flows",
 def flow_figure(table, out: Path, which: int, view: str = "wall") -> list[Figure]:
     """FLOW_FIGURES[which] from a group breakdown (views.breakdown with the cell keys) in `view`, where the
     sweep holds the flows it compares."""
+    return _drawn(flow_bars(table, FLOW_FIGURES[which][2], _figure_title(which, view)), out, which, view)
+
+
+def _figure_title(which: int, view: str) -> str:
     from ngbench.report.views import VIEW_TITLES
 
-    name, title, flows = FLOW_FIGURES[which]
-    paths = flow_comparison(table, out, name, flows, f"{title.split(': ', 1)[1]}, {VIEW_TITLES[view]}")
-    return [Figure(name, f"{title}, {VIEW_TITLES[view]}", paths)] if paths else []
+    return f"{FLOW_FIGURES[which][1].split(': ', 1)[1]}, {VIEW_TITLES[view]}"
+
+
+def _drawn(bars, out: Path, which: int, view: str) -> list[Figure]:
+    from ngbench.report import figures
+    from ngbench.report.views import VIEW_TITLES
+
+    if bars is None:
+        return []
+    name, title, _ = FLOW_FIGURES[which]
+    paths = figures.save_figure(figures.draw_bars(bars, figures.palette()), out, name)
+    return [Figure(name, f"{title}, {VIEW_TITLES[view]}", paths)]
 
 
 def flow_figures(table, out: Path, view: str = "wall") -> list[Figure]:
@@ -175,17 +184,27 @@ def fusion_parts(table5, groups, view: str) -> list[Table]:
             Table("table5_fusion_by_group", "Table V by operator group", groups, fmt.rounded(groups), pages=())]
 
 
+def figure_bars(report: Report, which: int):
+    """FLOW_FIGURES[which]'s bars (flow_bars) in the report's view, made once per report (Report.planned); None
+    where it has none."""
+    if report.cells["flow"].nunique() < 2:
+        return None
+    return report.planned(FLOW_FIGURES[which][0], lambda: flow_bars(
+        report.breakdown(), FLOW_FIGURES[which][2], _figure_title(which, report.view)))
+
+
 def _figure(which: int):
     def draw(report: Report) -> list:
-        if report.cells["flow"].nunique() < 2 or report.out is None:
+        if report.out is None:
             return []
-        return flow_figure(report.breakdown(), report.out, which, report.view)
+        return _drawn(figure_bars(report, which), report.out, which, report.view)
 
     draw.__doc__ = f"{FLOW_FIGURES[which][1]}, when the sweep holds more than one flow."
     return draw
 
 
 FIGURES = tuple(_figure(which) for which in range(len(FLOW_FIGURES)))   # fig8, fig7
+PLANS = tuple(lambda report, which=which: figure_bars(report, which) for which in range(len(FLOW_FIGURES)))
 
 
 def section(report: Report) -> list:

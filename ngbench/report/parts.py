@@ -49,6 +49,7 @@ class Report:
     _shares: object = None       # views.all_shares of every view
     _all_views: object = None
     _by_view: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)   # what each figure draws, worked out (planned)
 
     @property
     def cells(self):
@@ -74,9 +75,19 @@ class Report:
             self._shares = all_shares(self.sums)
         return self._shares
 
+    def planned(self, name: str, make):
+        """make()'s value, made once per report and kept under `name`: what a figure draws, worked out without
+        matplotlib, so that this process can make it before the report goes to the drawing process
+        (ngbench.report.sections.PLANS) and the drawing process only draws."""
+        if name not in self.plans:
+            self.plans[name] = make()
+        return self.plans[name]
+
     def for_drawing(self) -> Report:
         """What the drawing process gets (ngbench.report.sections.build): this report without what a pipe
-        cannot carry or the figures never read (the DuckDB connection, the group sums), whose breakdown has no
-        CI columns (figures draw no CI; their t-quantiles are made here while the figures are drawn there)."""
-        breakdown = with_keys(self.shares()[SHARE_COLUMNS], self.cells, KEY_COLUMNS)
+        cannot carry or the figures never read (the DuckDB connection, the group sums), whose breakdown is of
+        the report's view alone and has no CI columns (figures draw no other view and no CI: the other views
+        and the t-quantiles are made here while the figures are drawn there, and the drawing starts sooner)."""
+        shares = all_shares(self.sums, (self.view,)) if self._shares is None else self.shares()
+        breakdown = with_keys(shares[shares["view"] == self.view][SHARE_COLUMNS], self.cells, KEY_COLUMNS)
         return replace(self, ops=None, sums=None, _shares=None, _all_views=breakdown, _by_view={})

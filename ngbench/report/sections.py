@@ -40,6 +40,9 @@ JOBS = [(section, builder) for section, (_, builders, _) in enumerate(SECTIONS) 
 # The order the jobs are taken in: the longest first (Figures 6 and 5 have a row per setting and a bar per cell;
 # the kernels section reads operator rows), then page order, so that the two processes end close together.
 LONGEST = (figures.fig6, figures.fig5, kernels_section)
+# What the figures draw, worked out without matplotlib (Report.planned), in the order the jobs are taken: made by
+# this process while the drawing process imports matplotlib, so that that one only draws (Drawing.send).
+PLANS = (figures.fig6_bars, figures.fig5_bars, figures.fig9_bars, *flows.PLANS)
 ORDER = sorted(range(len(JOBS)), key=lambda job: (LONGEST.index(JOBS[job][1]) if JOBS[job][1] in LONGEST
                                                   else len(LONGEST), job))
 
@@ -78,7 +81,14 @@ class Drawing:
         return drawn
 
     def send(self, report: Report) -> None:
-        self.elsewhere.send(report.for_drawing())
+        """The report to the drawing process, with the figures' plans (PLANS) made here while it still gets
+        ready: once it waits, it gets the report at once and makes the plans left itself."""
+        sent = report.for_drawing()
+        for plan in PLANS if report.out is not None else ():
+            if self.elsewhere.prepared():
+                break
+            plan(sent)
+        self.elsewhere.send(sent)
 
     def figures(self, report: Report) -> list[list]:
         """Per section, its figure builders' parts: the jobs left drawn here, then those drawn there."""
