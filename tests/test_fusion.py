@@ -157,3 +157,23 @@ def test_flow_sweeps_compose(sweep, flows):
     assert result.returncode == 0, result.stderr
     assert f"dir: outputs/sweeps/{sweep}" in result.stdout
     assert f"flow: {flows}" in result.stdout
+
+
+def test_flows_run_at_their_own_precisions_stand_side_by_side():
+    """Figure 7 as the seed ran it (PyTorch fp16, ONNX Runtime fp32): the two flows of a model and batch size
+    are one cell, its row named by what each flow ran; a cell that shares one precision keeps its name, and a
+    flow run at two precisions is not paired across them."""
+    from ngbench.report.flows import _panels
+
+    def rows(model, flow, precision, batch_size=1):
+        return {"model": model, "variant": "full", "device": "cuda:0", "quant": "", "batch_size": batch_size,
+                "flow": flow, "precision": precision, "op_group": "GEMM", "ms": 1.0}
+
+    table = pd.DataFrame([rows("gpt2", "torch", "fp16"), rows("gpt2", "ort", "fp32"),
+                          rows("bert", "torch", "fp32"), rows("bert", "ort", "fp32"),
+                          rows("vit", "torch", "fp16"), rows("vit", "torch", "fp32"), rows("vit", "ort", "fp32")])
+    panels = _panels(table, ("torch", "ort"))
+    got = sorted(set(zip(panels["model"], panels["flow"], panels["precision"])))
+    assert got == [("bert", "ort", "fp32"), ("bert", "torch", "fp32"),
+                   ("gpt2", "ort", "torch fp16 / ort fp32"), ("gpt2", "torch", "torch fp16 / ort fp32"),
+                   ("vit", "ort", "fp32"), ("vit", "torch", "fp32")]

@@ -29,10 +29,30 @@ def _with_cell_keys(frame):
     return keys, frame.assign(**{key: frame[key].fillna("") for key in keys})
 
 
+def _as_deployed(rows):
+    """`rows` where a cell (PANEL_KEYS but the precision) ran each flow at one precision, not the same for all
+    (Figure 7 as the seed ran it: PyTorch in fp16, ONNX Runtime in fp32), with the precision of all its rows
+    set to what each flow ran, e.g. 'torch fp16 / ort fp32', so that the flows of that cell stand side by side;
+    cells that share one precision, or ran a flow at several, are left as they are."""
+    if "precision" not in rows.columns or rows.empty:
+        return rows
+    keys = [k for k in PANEL_KEYS if k in rows.columns and k != "precision"]
+    cell = rows[keys].astype(str).agg("|".join, axis=1)
+    per_flow = rows.groupby([cell, rows["flow"]])["precision"].agg(lambda v: sorted(set(v)))
+    label = {}
+    for key, flows in per_flow.groupby(level=0):
+        precisions = {flow: values for (_, flow), values in flows.items()}
+        if all(len(v) == 1 for v in precisions.values()) and len({v[0] for v in precisions.values()}) > 1:
+            label[key] = " / ".join(f"{flow} {precisions[flow][0]}" for flow in sorted(precisions, key=_flow_rank))
+    if not label:
+        return rows
+    return rows.assign(precision=[label.get(key, value) for key, value in zip(cell, rows["precision"])])
+
+
 def _panels(table, flows: tuple[str, ...]):
     """The breakdown rows of every cell measured on the eager flow and another of `flows` (None if none), cell
-    after cell."""
-    keys, rows = _with_cell_keys(table[table["flow"].isin(flows)])
+    after cell; a cell whose flows ran at different precisions is one cell (_as_deployed)."""
+    keys, rows = _with_cell_keys(_as_deployed(table[table["flow"].isin(flows)]))
     if rows.empty:
         return None
     cells = [rows[k] for k in keys]
