@@ -1,6 +1,9 @@
 """The profiler-cost calibration: the fit recovers known prices, a fake profiler cost is measured as such,
 and the cache is used, refreshed or bypassed as `calibration.mode` says."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from ngbench.measure import calibration
@@ -62,7 +65,9 @@ def test_costs_are_cached_per_host_refreshed_on_force_and_off_prices_nothing(mon
 
     monkeypatch.setattr(calibration, "calibrate_torch", fake_torch)
     costs, note = costs_for("cached", str(tmp_path), "cpu", ("op", "runtime", "driver"))
-    assert costs.of("op") == 1.5 and costs.host_slowdown == 0.05 and note["measured_now"] and calls == ["cpu"]
+    # the slowdown is stored, but the CPU is the host: its operators' compute is not slowed (slowed_host)
+    assert costs.of("op") == 1.5 and costs.host_slowdown == 0.0 and note["measured_now"] and calls == ["cpu"]
+    assert json.loads(Path(note["file"]).read_text())["costs_us"]["host_slowdown"] == 0.05
     again, note = costs_for("cached", str(tmp_path), "cpu", ("op", "runtime", "driver"))
     assert again == costs and not note["measured_now"] and calls == ["cpu"]          # read from the cache
     costs_for("force", str(tmp_path), "cpu", ("op",))
@@ -96,3 +101,8 @@ def test_the_ort_chain_model_loads_in_the_installed_onnx_runtime(tmp_path):
     _chain_model(str(path), 3)
     assert onnx.load(str(path)).ir_version == CHAIN_IR_VERSION
     ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_the_host_slowdown_applies_only_where_the_host_feeds_a_gpu():
+    assert calibration.slowed_host("cuda:0") and calibration.slowed_host("cuda:1", provider="cuda")
+    assert not calibration.slowed_host("cpu") and not calibration.slowed_host("cuda:0", provider="cpu")
