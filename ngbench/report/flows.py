@@ -37,16 +37,16 @@ def _as_deployed(rows):
     if "precision" not in rows.columns or rows.empty:
         return rows
     keys = [k for k in PANEL_KEYS if k in rows.columns and k != "precision"]
-    cell = rows[keys].astype(str).agg("|".join, axis=1)
-    per_flow = rows.groupby([cell, rows["flow"]])["precision"].agg(lambda v: sorted(set(v)))
-    label = {}
-    for key, flows in per_flow.groupby(level=0):
-        precisions = {flow: values for (_, flow), values in flows.items()}
-        if all(len(v) == 1 for v in precisions.values()) and len({v[0] for v in precisions.values()}) > 1:
-            label[key] = " / ".join(f"{flow} {precisions[flow][0]}" for flow in sorted(precisions, key=_flow_rank))
-    if not label:
+    runs = rows[keys + ["flow", "precision"]].astype(str).drop_duplicates()   # one row per cell, flow, precision
+    by_cell = runs.groupby(keys, sort=False)
+    one_each = by_cell["flow"].transform("size") == by_cell["flow"].transform("nunique")
+    mixed = runs[one_each & (by_cell["precision"].transform("nunique") > 1)]
+    if mixed.empty:
         return rows
-    return rows.assign(precision=[label.get(key, value) for key, value in zip(cell, rows["precision"])])
+    mixed = mixed.assign(rank=[_flow_rank(flow) for flow in mixed["flow"]]).sort_values(keys + ["rank"], kind="stable")
+    labels = (mixed["flow"] + " " + mixed["precision"]).groupby([mixed[k] for k in keys], sort=False).agg(" / ".join)
+    found = rows[keys].astype(str).merge(labels.rename("deployed").reset_index(), on=keys, how="left")["deployed"]
+    return rows.assign(precision=found.fillna(rows["precision"].reset_index(drop=True)).to_numpy())
 
 
 def _panels(table, flows: tuple[str, ...]):
