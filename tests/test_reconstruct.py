@@ -42,6 +42,12 @@ def rows_of(attributed):
     return {row.name: row for row in attributed.rows.itertuples()}
 
 
+def device_spans(rebuilt, *names: str) -> list[tuple]:
+    """(ts, end) of the rebuilt device activities `names`, in that order."""
+    device = rebuilt.window.device.set_index("name")
+    return [(device.loc[name, "ts"], device.loc[name, "end"]) for name in names]
+
+
 def test_host_only_iteration_loses_the_record_costs():
     # records: step [0,100], linear [10,30] with addmm [12,28] inside, softmax [40,60]: 4 records x 2 µs
     window = one_window([step(0, 0, 100), op("aten::linear", 10, 20), op("aten::addmm", 12, 16),
@@ -67,9 +73,8 @@ HOST_BOUND_GPU = [
 
 def test_host_bound_kernels_move_with_their_launches():
     rebuilt = rebuild(one_window(HOST_BOUND_GPU), COSTS)
-    device = rebuilt.window.device.set_index("name")
-    assert (device.loc["gemm", "ts"], device.loc["gemm", "end"]) == (17, 27)        # launch moved 2 + entry 3
-    assert (device.loc["add_kernel", "ts"], device.loc["add_kernel", "end"]) == (49, 51)  # 10 + 3
+    # gemm: launch moved 2 + entry 3; add_kernel: 10 + 3
+    assert device_spans(rebuilt, "gemm", "add_kernel") == [(17, 27), (49, 51)]
     assert rebuilt.window.hi == pytest.approx(77) and rebuilt.waits == 0            # 100 - 23
     rows = rows_of(attribute_window(rebuilt.window))
     assert rows["aten::mm"].wall_us == pytest.approx(10 + 8)       # its kernel + idle [9, 17] inside it
@@ -88,9 +93,7 @@ DEVICE_BOUND = [
 
 def test_device_bound_iteration_barely_moves_and_the_sync_waits_for_the_rebuilt_device():
     rebuilt = rebuild(one_window(DEVICE_BOUND), COSTS)
-    device = rebuilt.window.device.set_index("name")
-    assert (device.loc["big_gemm", "ts"], device.loc["big_gemm", "end"]) == (15, 215)
-    assert (device.loc["add_kernel", "ts"], device.loc["add_kernel", "end"]) == (215, 245)  # queued behind
+    assert device_spans(rebuilt, "big_gemm", "add_kernel") == [(15, 215), (215, 245)]   # add_kernel queued behind
     assert rebuilt.waits == 1
     # the sync returns 5 µs after the rebuilt device is done (245 + 5), then 5 µs less its end cost
     assert rebuilt.window.hi == pytest.approx(252)
@@ -184,9 +187,7 @@ def test_a_sync_waits_for_its_own_work_not_for_another_threads_later_kernel():
               call("cudaStreamSynchronize", 30, 50.5),
               x("cudaLaunchKernel", "cuda_runtime", 40, 1, tid=9, correlation=2), kernel("side", 50, 100, 2, stream=9)]
     rebuilt = rebuild(one_window(events), COSTS)
-    device = rebuilt.window.device.set_index("name")
-    assert (device.loc["gemm", "ts"], device.loc["gemm", "end"]) == (15, 75)
-    assert (device.loc["side", "ts"], device.loc["side", "end"]) == (39, 139)
+    assert device_spans(rebuilt, "gemm", "side") == [(15, 75), (39, 139)]
     assert rebuilt.waits == 1 and rebuilt.window.hi == pytest.approx(192)
     result = attribute_windows([one_window(events)], COSTS)
     assert result.iterations[["rebuilt_us", "waits"]].values.tolist() == [[pytest.approx(192), 1]]
@@ -205,8 +206,7 @@ def test_a_cross_stream_wait_after_a_queue_of_kernels_is_kept():
               op("aten::add", 25, 10), call("cudaLaunchKernel", 27, 6, corr=2), kernel("consumer", 60, 20, 2, stream=9),
               call("cudaDeviceSynchronize", 90, 20)]
     rebuilt = rebuild(one_window(events), COSTS)
-    device = rebuilt.window.device.set_index("name")
-    assert [(device.loc[k, "ts"], device.loc[k, "end"]) for k in ("first", "producer", "consumer")] == [
+    assert device_spans(rebuilt, "first", "producer", "consumer") == [
         (10, 15), (15, 55), (55, 75)]
     assert rebuilt.waits == 0 and rebuilt.window.hi == pytest.approx(94)
 
@@ -244,8 +244,7 @@ def test_two_waits_work_after_another_threads_kernel_and_a_sync_ending_the_itera
               op("aten::add", 90, 10), call("cudaLaunchKernel", 92, 4, corr=3), kernel("add_kernel", 100, 99.5, 3),
               call("cudaStreamSynchronize", 110, 90)]
     rebuilt = rebuild(one_window(events), COSTS)
-    device = rebuilt.window.device.set_index("name")
-    assert [(device.loc[k, "ts"], device.loc[k, "end"]) for k in ("gemm", "side", "add_kernel")] == [
+    assert device_spans(rebuilt, "gemm", "side", "add_kernel") == [
         (15, 75), (39, 49), (88, 187.5)]
     assert rebuilt.waits == 2 and rebuilt.window.hi == pytest.approx(188)
 

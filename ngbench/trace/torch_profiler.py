@@ -193,15 +193,19 @@ def join_annotation(ops, annotation) -> tuple[object, int]:
 KEEP_BLOCK_TRACES = "NGBENCH_KEEP_BLOCK_TRACES"
 
 
+def copy_whole(source: str, target: str) -> str:
+    """`source` copied onto `target` as results are written (ngbench.output.atomic_write_bytes: whole, mode as
+    the umask gives); returns `target`."""
+    from ngbench.output import atomic_write_bytes
+
+    atomic_write_bytes(target, lambda tmp: shutil.copyfile(source, tmp))
+    return target
+
+
 def keep_block_traces(traces: list[str], saved_trace: str) -> list[str]:
     """Copies of `traces` (one per block, in order) beside `saved_trace`, named trace-block<k>.json."""
-    kept = []
-    for block, path in enumerate(traces):
-        target = os.path.join(os.path.dirname(saved_trace), f"trace-block{block}.json")
-        shutil.copyfile(path, f"{target}.tmp")
-        os.replace(f"{target}.tmp", target)
-        kept.append(target)
-    return kept
+    folder = os.path.dirname(saved_trace)
+    return [copy_whole(path, os.path.join(folder, f"trace-block{block}.json")) for block, path in enumerate(traces)]
 
 
 class KinetoProfiler:
@@ -250,8 +254,7 @@ class KinetoProfiler:
             blocks += [block] * len(found)
             events_of.update({w.index: events for w in found})
         if self.keep_trace and self.traces:
-            shutil.copyfile(self.traces[-1], f"{self.keep_trace}.tmp")
-            os.replace(f"{self.keep_trace}.tmp", self.keep_trace)
+            copy_whole(self.traces[-1], self.keep_trace)
             if os.environ.get(KEEP_BLOCK_TRACES) == "1":
                 keep_block_traces(self.traces, self.keep_trace)
         result = attribute_windows(all_windows, costs, blocks)
