@@ -151,6 +151,8 @@ class RunConfig:
     profile_iters: int = 12      # inferences under the flow's profiler, spread over the blocks
     profile_warmup: int = 2      # unmarked inferences under the profiler before each block (start-up costs)
     blocks: int = 6              # clean and profiled blocks alternate this many times
+    max_time_s: float | None = 60.0  # where the warm-up shows the above would take longer, fewer inferences
+    #                                  (at least 3 blocks of one clean and one profiled); null: never fewer
     pin_cpus: list[int] | None = None  # run on these CPUs only, e.g. [2]; null: wherever the OS likes
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     seed: int = 0

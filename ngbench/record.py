@@ -57,6 +57,7 @@ class Summary:
     model_facts: dict = field(default_factory=dict)
     flow_facts: dict = field(default_factory=dict)
     steps: dict = field(default_factory=dict)
+    sampling: dict = field(default_factory=dict)   # the inferences measured (measure.timing.Sampling), warm-up
     clean: dict = field(default_factory=dict)
     profiled_ms: float | None = None
     reconstructed_ms: float | None = None

@@ -91,9 +91,7 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     flow.prepare(bundle)
     del bundle
     steps["prepare_s"] = time.perf_counter() - began
-    for _ in range(cfg.warmup):
-        flow.infer()
-    flow.synchronize()
+    sampling = _plan(cfg, ctx, flow)
     began = time.perf_counter()
     provider = getattr(flow, "provider", None)
     costs, calibration = costs_for(str(cfg.calibration.mode), cfg.calibration.dir, ctx.device, flow.record_kinds,
@@ -105,7 +103,7 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     setup_peak = peak_rss_bytes()   # build, export, quantize, compile, session build: before any block resets it
     with flow.profiler() as profiler:
         began = time.perf_counter()
-        clean_blocks, energy, memory = _blocks(cfg, ctx, flow, profiler, devices)
+        clean_blocks, energy, memory = _blocks(cfg, sampling, ctx, flow, profiler, devices)
         memory["setup_host_peak_bytes"] = setup_peak
         steps["timing_and_profiling_s"] = time.perf_counter() - began
         began = time.perf_counter()
@@ -117,7 +115,7 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     host = {"before": host_before, "after": host_state(), **({"pinned_cpus": pinned} if pinned else {})}
     environment = {**describe(ctx.device), "bandwidth": bandwidth}
     summary, ops, kernels = _summarise(cfg, ctx, key, facts, flow, profile, clean_blocks, energy, memory, steps,
-                                       calibration, host, environment)
+                                       calibration, host, environment, sampling)
     if ctx.trace_path and profile.saved_trace_ops is not None:  # ngbench's groups on the trace's events
         from ngbench.trace.saved_trace import mark_saved_trace
 
@@ -127,14 +125,33 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     return summary.to_json()
 
 
-def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
+def _plan(cfg: DictConfig, ctx, flow) -> dict:
+    """Warm up, then the sampling the run measures: the config's, or fewer inferences where the warm-up shows
+    that the config's would take longer than `max_time_s` (measure.timing.plan_sampling). The profilers read
+    `ctx.profile_warmup`, so a capped plan's is set there before they are made."""
+    from ngbench.measure.timing import Sampling, plan_sampling, warm_up
+
+    warmup_s = warm_up(flow.infer, flow.synchronize, cfg.warmup, cfg.max_time_s)
+    wanted = Sampling(iters=cfg.iters, profile_iters=cfg.profile_iters, blocks=cfg.blocks,
+                      profile_warmup=cfg.profile_warmup)
+    planned = plan_sampling(wanted, warmup_s[-1] if warmup_s else None, cfg.max_time_s)
+    ctx.profile_warmup = planned.profile_warmup
+    if planned.capped:
+        log.info("an inference took %.2f s in warm-up: measuring %d clean and %d profiled inferences in %d blocks "
+                 "(max_time_s=%g)", warmup_s[-1], planned.iters, planned.profile_iters, planned.blocks,
+                 cfg.max_time_s)
+    return {**planned.to_json(), "warmup": len(warmup_s), "warmup_s": [round(s, 4) for s in warmup_s],
+            "max_time_s": cfg.max_time_s}
+
+
+def _blocks(cfg: DictConfig, sampling: dict, ctx, flow, profiler, devices):
     """Clean and profiled blocks, alternating, so host drift cancels out of their ratio. Energy and memory
     are read over the clean blocks only."""
     from ngbench.measure.energy import EnergyTracker
     from ngbench.measure.timing import gc_paused, time_block
 
-    blocks = cfg.blocks
-    clean_iters, profiled_iters = split(cfg.iters, blocks), split(cfg.profile_iters, blocks)
+    blocks = sampling["blocks"]
+    clean_iters, profiled_iters = split(sampling["iters"], blocks), split(sampling["profile_iters"], blocks)
     min_time_s = cfg.min_time_s / blocks
     use_events = flow.clean_timer == "events" and ctx.is_cuda
     clean_blocks, block_joules, block_seconds, peaks, by_device = [], [], [], [], {}
@@ -162,7 +179,7 @@ def _blocks(cfg: DictConfig, ctx, flow, profiler, devices):
 
 
 def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks, energy, memory, steps,
-               calibration, host, environment) -> tuple[Summary, object, object]:
+               calibration, host, environment, sampling) -> tuple[Summary, object, object]:
     import numpy as np
 
     from ngbench.measure.timing import latency_stats
@@ -201,10 +218,18 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         gemm_pct_device=groups.get("GEMM", {}).get("device_pct", 0.0),
         idle_ms=groups.get("Idle", {}).get("wall_ms", 0.0), reconciliation=recon, calibration=calibration,
         energy=energy, memory=memory, unmapped_ops=unmapped_ops(ops), profile_notes=notes,
-        **inside, environment=environment,
-        warnings=(warnings_for(recon, notes.get("annotation_unmatched_ops", 0)) + coverage_warnings(inside["coverage"])
-                  + flow.warnings() + power_warnings(energy)))
+        **inside, environment=environment, sampling=sampling,
+        warnings=(sampling_warnings(sampling) + warnings_for(recon, notes.get("annotation_unmatched_ops", 0))
+                  + coverage_warnings(inside["coverage"]) + flow.warnings() + power_warnings(energy)))
     return summary, ops, kernels
+
+
+def sampling_warnings(sampling: dict) -> list[str]:
+    if not sampling["capped"]:
+        return []
+    return [f"measured {sampling['iters']} clean and {sampling['profile_iters']} profiled inferences in "
+            f"{sampling['blocks']} blocks, fewer than configured: an inference took {sampling['warmup_s'][-1]:.2f} s "
+            f"in warm-up and max_time_s={sampling['max_time_s']:g} (the CIs are wider)"]
 
 
 def power_warnings(energy: dict) -> list[str]:

@@ -29,6 +29,9 @@ def validate(cfg: DictConfig) -> None:
         _at_least(key, cfg[key], 1)
     for key in ("warmup", "profile_warmup", "min_time_s"):
         _at_least(key, cfg[key], 0)
+    if cfg.max_time_s is not None and cfg.max_time_s <= 0:
+        raise UserError(f"max_time_s={cfg.max_time_s} is not valid; max_time_s must be a positive number of "
+                        "seconds, or null (never measure fewer inferences than configured)")
     if cfg.platform.threads is not None:
         _at_least("platform.threads", cfg.platform.threads, 1)
     _at_least("platform.index", cfg.platform.index, 0)

@@ -126,6 +126,7 @@ BAD_INPUT = [
     (["batch_size=-2"], "batch_size=-2 is not valid"),
     (["profile_warmup=-1"], "profile_warmup=-1 is not valid; profile_warmup must be at least 0"),
     (["min_time_s=-0.5"], "min_time_s=-0.5 is not valid"),
+    (["max_time_s=0"], "max_time_s=0.0 is not valid; max_time_s must be a positive number of seconds, or null"),
     (["iters=2", "profile_iters=2", "blocks=3"], "iters=2 and profile_iters=2 must each be at least blocks=3"),
     (["iters=0"], "iters=0 is not valid; iters must be a positive number"),
     (["profile_iters=0"], "profile_iters=0 is not valid; profile_iters must be a positive number"),

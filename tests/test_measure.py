@@ -186,3 +186,40 @@ def test_a_nested_gc_pause_collects_once_and_restores_the_collector(monkeypatch)
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert len(collections) == 1 and gc.isenabled()
+
+
+SIX_BLOCKS = dict(iters=30, profile_iters=12, blocks=6, profile_warmup=2)   # the run defaults: 54 inferences
+
+
+@pytest.mark.parametrize("inference_s, max_time_s, planned", [
+    (0.5, 60.0, (30, 12, 6, 2, False)),        # 27 s: as configured
+    (2.0, None, (30, 12, 6, 2, False)),        # no cap
+    (None, 60.0, (30, 12, 6, 2, False)),       # no warm-up, no estimate
+    # 30 affordable: 6 blocks of 1 clean + 1 unmarked + 1 profiled, the 12 left split 30:12 -> 9 and 3
+    (2.0, 60.0, (15, 9, 6, 1, True)),
+    # nothing affordable: the floors, 3 blocks of one of each
+    (100.0, 60.0, (3, 3, 3, 1, True)),
+])
+def test_sampling_is_cut_to_max_time_down_to_its_floors(inference_s, max_time_s, planned):
+    from ngbench.measure.timing import Sampling, plan_sampling
+
+    got = plan_sampling(Sampling(**SIX_BLOCKS), inference_s, max_time_s)
+    assert (got.iters, got.profile_iters, got.blocks, got.profile_warmup, got.capped) == planned
+    if got.capped and got.blocks * 3 < max_time_s // inference_s:
+        assert got.inferences == max_time_s // inference_s     # the time is used, not more
+
+
+def test_sampling_never_adds_blocks_to_a_config_with_fewer():
+    from ngbench.measure.timing import Sampling, plan_sampling
+
+    got = plan_sampling(Sampling(iters=2, profile_iters=2, blocks=2, profile_warmup=1), 50.0, 10.0)
+    assert (got.iters, got.profile_iters, got.blocks, got.profile_warmup) == (2, 2, 2, 1)
+
+
+def test_warm_up_stops_early_only_when_inferences_are_slow(monkeypatch):
+    from ngbench.measure import timing
+
+    for step_s, max_time_s, expected in ((0.01, 60.0, 3), (10.0, 60.0, 2), (10.0, None, 3)):
+        clock = iter(i * step_s for i in range(100))
+        monkeypatch.setattr(timing.time, "perf_counter", lambda clock=clock: next(clock))
+        assert timing.warm_up(lambda: None, lambda: None, 3, max_time_s) == pytest.approx([step_s] * expected)

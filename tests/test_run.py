@@ -99,3 +99,21 @@ OTHER_MODELS = ["vit_l16", "vit_h14", "swin_s", "swin_b", "mask_rcnn", "maskform
 @pytest.mark.parametrize("model", OTHER_MODELS)
 def test_rest_of_the_zoo_profiles_with_every_op_mapped(model, run_dir):
     run_tiny(model, run_dir)
+
+
+@pytest.mark.slow
+def test_max_time_cuts_the_inferences_of_a_slow_cell(run_dir):
+    """max_time_s as users type it: a cap far below one inference leaves the floors (3 blocks of one clean,
+    one unmarked and one marked profiled inference), and the summary and the report's warnings say so."""
+    result = run_cli("model=gpt2", *TINY, "iters=12", "profile_iters=6", "blocks=6", "warmup=2",
+                     "max_time_s=0.001", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = read_summary(run_dir)
+    sampling = summary["sampling"]
+    assert {k: sampling[k] for k in ("iters", "profile_iters", "blocks", "profile_warmup", "capped", "warmup")} == \
+        {"iters": 3, "profile_iters": 3, "blocks": 3, "profile_warmup": 1, "capped": True, "warmup": 2}
+    assert len(summary["iterations"]) == 3 and len(summary["reconciliation"]["by_block"]) == 3
+    assert summary["clean"]["iters"] == 3
+    assert any(w.startswith("measured 3 clean and 3 profiled inferences in 3 blocks, fewer than configured")
+               for w in summary["warnings"])
+    assert pd.read_parquet(run_dir / "ops.parquet")["iteration"].nunique() == 3

@@ -76,11 +76,35 @@ def test_energy_per_inference_is_over_the_clean_inferences(monkeypatch):
     flow = SimpleNamespace(clean_timer="wall", infer=None, synchronize=None,
                            memory_probe=lambda devices: FakeMemory(next(peaks)))
     profiler = SimpleNamespace(block=profiled.append)
-    cfg = OmegaConf.create({"blocks": 2, "iters": 7, "profile_iters": 3, "min_time_s": 0.0})
-    clean, energy, memory = run_module._blocks(cfg, SimpleNamespace(is_cuda=False), flow, profiler, ["cpu"])
+    cfg = OmegaConf.create({"min_time_s": 0.0})
+    sampling = {"blocks": 2, "iters": 7, "profile_iters": 3}
+    clean, energy, memory = run_module._blocks(cfg, sampling, SimpleNamespace(is_cuda=False), flow, profiler, ["cpu"])
     assert (timed, profiled) == ([4, 3], [2, 1])
     # 0.7 J over 7 clean inferences; the power is over the two windows' 10 ms, not the 7 ms of inferences
     assert energy["joules_per_inference"] == pytest.approx(0.1)
     assert energy["avg_power_w"] == pytest.approx(70.0) and energy["seconds"] == pytest.approx(0.01)
     assert memory == {"peak_bytes": 300, "kind": "host"}
     assert [len(block) for block in clean] == [4, 3]
+
+
+def test_a_slow_inference_measures_fewer_blocks_and_tells_the_profilers(monkeypatch):
+    """Warm-up inferences of 4 s (a fake clock) and max_time_s=10: two warm-ups (the second is the estimate),
+    then the floors: 3 blocks of one clean, one unmarked and one marked profiled inference, set where the
+    profilers read it (ctx.profile_warmup) and said in the summary's warnings."""
+    import ngbench.measure.timing as timing
+
+    clock = iter(range(0, 100, 4))
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: float(next(clock)))
+    inferences = []
+    flow = SimpleNamespace(infer=lambda: inferences.append(1), synchronize=lambda: None)
+    ctx = SimpleNamespace(profile_warmup=2)
+    cfg = OmegaConf.create({"warmup": 3, "iters": 30, "profile_iters": 12, "blocks": 6, "profile_warmup": 2,
+                            "max_time_s": 10.0})
+    sampling = run_module._plan(cfg, ctx, flow)
+    assert len(inferences) == 2 and sampling["warmup_s"] == [4.0, 4.0]
+    assert {k: sampling[k] for k in ("iters", "profile_iters", "blocks", "profile_warmup", "capped")} == \
+        {"iters": 3, "profile_iters": 3, "blocks": 3, "profile_warmup": 1, "capped": True}
+    assert ctx.profile_warmup == 1
+    assert run_module.sampling_warnings(sampling) == [
+        "measured 3 clean and 3 profiled inferences in 3 blocks, fewer than configured: an inference took 4.00 s "
+        "in warm-up and max_time_s=10 (the CIs are wider)"]

@@ -13,8 +13,12 @@ import gc
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 MAX_BLOCK_ITERS = 100_000
+MIN_BLOCKS = 3                 # a capped plan keeps at least this many blocks (a spread for the CI, drift)
+MIN_WARMUP = 2                 # the first inference pays one-time costs; the second is the estimate
+WARMUP_SHARE = 0.25            # warm-up stops early (after MIN_WARMUP) once it has used this much of max_time_s
 
 
 @contextmanager
@@ -43,6 +47,59 @@ def time_block(infer: Callable[[], object], synchronize: Callable[[], None], use
                                              and len(latencies) < MAX_BLOCK_ITERS):
             latencies.append(_one(infer, synchronize, use_cuda_events))
     return latencies
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How many inferences a run measures: `iters` clean and `profile_iters` profiled over `blocks` blocks,
+    with `profile_warmup` unmarked profiled ones before each profiled block."""
+
+    iters: int
+    profile_iters: int
+    blocks: int
+    profile_warmup: int
+    capped: bool = False
+
+    @property
+    def inferences(self) -> int:
+        return self.iters + self.profile_iters + self.blocks * self.profile_warmup
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def plan_sampling(wanted: Sampling, inference_s: float | None, max_time_s: float | None) -> Sampling:
+    """`wanted` (the config's), or fewer inferences where `wanted` would take longer than `max_time_s` at
+    `inference_s` each (as pytest-benchmark's max_time with its min_rounds, the floors win over the cap):
+    blocks down to MIN_BLOCKS (never more than wanted), one unmarked profiled inference per block, and the
+    clean and profiled ones cut in the config's proportion, at least one of each per block. `min_time_s`
+    still applies to the clean ones (it only adds inferences when they are short)."""
+    if not max_time_s or not inference_s or wanted.inferences * inference_s <= max_time_s:
+        return wanted
+    affordable = int(max_time_s // inference_s)
+    warmup = min(wanted.profile_warmup, 1)
+    per_block = 2 + warmup
+    blocks = min(wanted.blocks, max(MIN_BLOCKS, affordable // per_block))
+    spare = max(affordable - blocks * per_block, 0)
+    extra_clean = min(wanted.iters - blocks, round(spare * wanted.iters / (wanted.iters + wanted.profile_iters)))
+    extra_profiled = min(wanted.profile_iters - blocks, spare - extra_clean)
+    return Sampling(iters=blocks + max(extra_clean, 0), profile_iters=blocks + max(extra_profiled, 0),
+                    blocks=blocks, profile_warmup=warmup, capped=True)
+
+
+def warm_up(infer: Callable[[], object], synchronize: Callable[[], None], count: int,
+            max_time_s: float | None) -> list[float]:
+    """Up to `count` untimed inferences; each one's seconds. With `max_time_s`, stops early once MIN_WARMUP
+    are done and they have used WARMUP_SHARE of it (an inference of many seconds needs no third warm-up)."""
+    seconds: list[float] = []
+    for _ in range(count):
+        began = time.perf_counter()
+        infer()
+        synchronize()
+        seconds.append(time.perf_counter() - began)
+        if max_time_s and len(seconds) >= MIN_WARMUP and sum(seconds) >= WARMUP_SHARE * max_time_s:
+            break
+    return seconds
 
 
 def _one(infer, synchronize, use_cuda_events: bool) -> float:
