@@ -502,6 +502,7 @@ def test_suite_h100_table_regenerates_from_its_committed_logs():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,figures", [("fig5-h100", ("fig5.png", "fig6.png")),
+                                          ("fig6-cpu-h100", ("fig6.png",)),
                                           ("fig8-h100", ("fig8_fusion_flows.png",)),
                                           ("fig7-h100", ("fig7_torch_vs_ort.png",)),
                                           ("fig9-h100", ("fig9.png",)),
