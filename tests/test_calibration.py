@@ -56,6 +56,41 @@ def test_measure_loop_reports_a_fake_profiler_cost_and_the_trace_records(monkeyp
     assert loop.records["op"] >= 1 and loop.records["runtime"] == 0     # aten::relu (+ what it calls)
 
 
+@pytest.mark.slow
+def test_a_host_that_slows_steadily_does_not_add_to_the_profiler_cost(monkeypatch, tmp_path):
+    """The host slows by 10 µs an inference from one block to the next (clean or profiled): each profiled
+    block is compared with the clean blocks on either side of it, so the drift cancels and the fake
+    profiler's 30 µs come back (against the clean block before it alone, 40)."""
+    import torch
+
+    clock = FakeClock()
+    monkeypatch.setattr(calibration, "time", clock)
+    a = torch.ones(8)
+    state = {}
+
+    def slowing(extra_us):
+        def call():
+            torch.relu(a)
+            clock.took((100 + extra_us + 10 * state["block"]) * 1e-6)
+        return call
+
+    clean_call, profiled_call = slowing(0), slowing(30)
+
+    def clean():
+        state["block"] = state.get("block", -1) + (1 if state.get("last") != "clean" else 0)
+        state["last"] = "clean"
+        clean_call()
+
+    def profiled():
+        state["block"] = state["block"] + (1 if state["last"] != "profiled" else 0)
+        state["last"] = "profiled"
+        profiled_call()
+
+    loop = calibration.measure_loop("relu", clean, "cpu", lambda: None, str(tmp_path), iters=3, rounds=3,
+                                    profiled_call=profiled)
+    assert loop.extra_us == pytest.approx(30.0)
+
+
 def test_costs_are_cached_per_host_refreshed_on_force_and_off_prices_nothing(monkeypatch, tmp_path):
     calls = []
 

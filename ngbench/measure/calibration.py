@@ -1,7 +1,8 @@
 """Calibrate the profiler's host cost per recorded event on this host, for the reconstruction.
 
 Small workloads (loops of one op, a sequence of many distinct ops, a small conv net and a small transformer,
-none of them a zoo model) run in alternating clean and profiled blocks; the extra time per iteration under
+none of them a zoo model) run in alternating clean and profiled blocks, each profiled block between two clean
+ones; the extra time per iteration under
 the profiler is fitted, by non-negative least squares over the workloads, as a cost per record kind times
 the records the trace holds per iteration:
   op       one cpu_op / record_function range (PyTorch profiler)
@@ -25,7 +26,7 @@ from ngbench.trace.reconstruct import Costs
 
 TORCH_KINDS = ("op", "runtime", "driver")
 ITERS_PER_BLOCK = 10
-ROUNDS = 8
+ROUNDS = 16    # the fit was unstable at 8 (on one H100 host, twice in a row: op 0.63 then 1.32 µs)
 PROFILE_WARMUP = 2
 ORT_CHAIN_NODES = 40
 
@@ -238,20 +239,25 @@ def measure_loop(name: str, call: Callable, device: str, synchronize: Callable, 
     for _ in range(3):
         run()
         run_profiled()
-    clean, extra = [], []
-    for _ in range(rounds):
+    def clean_block() -> float:
         times.clear()
         for _ in range(iters):
             run()
-        clean.append(statistics.median(times))
+        return statistics.median(times)
+
+    clean, profiled = [clean_block()], []
+    for _ in range(rounds):
         times.clear()
         if kineto:
             profiled_steps(run_profiled, lambda: None, iters, device, trace, warmup=PROFILE_WARMUP)
         else:
             for _ in range(PROFILE_WARMUP + iters):
                 run_profiled()
-        # paired with the clean block just before it: the host's speed drifts, often in steps of 30% or more
-        extra.append(statistics.median(times[PROFILE_WARMUP:]) - clean[-1])
+        profiled.append(statistics.median(times[PROFILE_WARMUP:]))
+        clean.append(clean_block())
+    # each profiled block against the mean of the clean blocks on either side of it: the host's speed drifts,
+    # often by 30% or more within seconds, and a drift that is steady over one round cancels out
+    extra = [p - (before + after) / 2 for p, before, after in zip(profiled, clean, clean[1:], strict=False)]
     records = _records_per_iteration(trace) if kineto else {kind: 0.0 for kind in TORCH_KINDS}
     return Loop(name, statistics.median(extra), statistics.median(clean), records)
 
