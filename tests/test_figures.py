@@ -136,7 +136,7 @@ def test_figures_drawn_from_the_plans_sent_are_those_drawn_from_the_data(tmp_pat
     the plan sent is what is drawn (a changed title shows)."""
     from ngbench.report import flows
     from ngbench.report.__main__ import open_report
-    from ngbench.report.sections import PLANS
+    from ngbench.report.sections import PLANS, kernels_section
 
     report = open_report(SWEEP, "wall", out=tmp_path)
     figures.fig6(report)
@@ -145,13 +145,21 @@ def test_figures_drawn_from_the_plans_sent_are_those_drawn_from_the_data(tmp_pat
     sent = open_report(SWEEP, "wall", out=tmp_path).for_drawing()
     for plan in PLANS:
         plan(sent)
-    # no energy (Figure 5), nothing quantized (Figure 9), no fusing flow (Figure 8: planned as no bars)
-    assert sorted(sent.plans) == ["fig6", "fig7_torch_vs_ort", "fig8_fusion_flows"]
-    assert sent.plans["fig8_fusion_flows"] is None
+    # every job's plan: no energy (Figure 5), nothing quantized (Figure 9), no fusing flow (Figure 8) are planned
+    # as no bars; the kernels section's is its cells' (run directory, summary)
+    assert sorted(sent.plans) == ["fig5", "fig6", "fig7_torch_vs_ort", "fig8_fusion_flows", "fig9", "kernels"]
+    assert sent.plans["fig5"] is None and sent.plans["fig9"] is None and sent.plans["fig8_fusion_flows"] is None
+    assert [(path.name, summary["run_id"]) for path, summary in sent.plans["kernels"]] == [
+        (d, sent.sweep.summaries[d]["run_id"]) for d in sent.cells["dir"]]
     sent.plans["fig6"].rows[0].title = "planned"
     drawn.clear()
+    sent = sent.plans_only()   # what the drawing process gets: no frame, and it needs none
+    assert sent.cells is None and sent.sums is None and sent.sweep.summaries == {}
     figures.fig6(sent)
     flows.FIGURES[1](sent)
+    assert figures.fig5(sent) == [] and figures.fig9(sent) == [] and flows.FIGURES[0](sent) == []
+    names = [getattr(part, "name", None) for part in kernels_section(report)]
+    assert "roofline" in names and [getattr(part, "name", None) for part in kernels_section(sent)] == names
     assert plotted(drawn["fig7_torch_vs_ort"]) == expected["fig7_torch_vs_ort"]
     assert plotted(drawn["fig6"]) == {("planned" if title == min(expected["fig6"]) else title): bars
                                       for title, bars in expected["fig6"].items()}

@@ -530,11 +530,12 @@ def test_work_done_elsewhere_returns_its_value_and_raises_its_error():
     from ngbench.report.elsewhere import Elsewhere
 
     prepared = []
-    child = Elsewhere(lambda value: {"pid": os.getpid(), "parts": [*prepared, *value]}, prepare=lambda: prepared.append(0))
+    child = Elsewhere(lambda value, more: {"pid": os.getpid(), "parts": [*prepared, *value]},
+                      prepare=lambda: prepared.append(0))
     child.send([1, 2])
     assert child.result()["parts"] == ([0, 1, 2] if child.process is not None else [1, 2])
 
-    def bad_input(value):
+    def bad_input(value, more):
         raise UserError(f"cell {value}: no figures")
 
     failing = Elsewhere(bad_input)
@@ -544,6 +545,28 @@ def test_work_done_elsewhere_returns_its_value_and_raises_its_error():
     waiting = Elsewhere(bad_input, prepare=lambda: None)
     waiting.close()
     assert waiting.process is None or waiting.process.exitcode is not None
+
+
+def test_work_done_elsewhere_gets_what_is_sent_after_its_input_as_it_asks():
+    """Elsewhere.send after the first: the child's function gets each later value from more(), in the order
+    sent, what it was when sent (pickled then), and EOFError once nothing is left; forked or in place."""
+    from ngbench.report.elsewhere import Elsewhere
+
+    def gather(value, more):
+        got = [value]
+        try:
+            while True:
+                got.append(more())
+        except EOFError:
+            return got
+
+    child = Elsewhere(gather)
+    later = {"plan": 2}
+    child.send("report")
+    child.send(later)
+    child.send([3])
+    later["plan"] = "changed after it was sent"
+    assert child.result() == ["report", {"plan": 2 if child.process is not None else later["plan"]}, [3]]
 
 
 @pytest.mark.parametrize("view", ["host", "wall_profiled", "wall"])
@@ -621,7 +644,7 @@ def test_work_done_elsewhere_tells_when_its_child_is_prepared():
     from ngbench.report.elsewhere import Elsewhere, forking_helps
 
     go_on = multiprocessing.get_context("fork").Event() if forking_helps() else None
-    child = Elsewhere(lambda value: (value * 2, gc.get_freeze_count()),
+    child = Elsewhere(lambda value, more: (value * 2, gc.get_freeze_count()),
                       prepare=(lambda: go_on.wait(60)) if go_on else None)
     assert gc.get_freeze_count() == 0   # the objects the child's collector leaves alone, left to this one's
     if child.process is None:

@@ -87,6 +87,32 @@ def test_each_broken_cell_is_one_failed_row_naming_its_file(sweep):
     assert rows["bad_ops"]["error"].endswith("); delete the cell and rerun it")
 
 
+@pytest.mark.parametrize("truncated", [False, True])
+def test_footers_read_by_duckdb_fail_the_cells_that_footers_read_one_by_one_fail(sweep, truncated, monkeypatch):
+    """The report has DuckDB read every ops.parquet's footer on its thread (query.FILE_COLUMNS_SQL) while the
+    summaries are read: the same cells are ok and the same fail, with the same errors, as when load_sweep reads
+    each file's schema itself. Where DuckDB could read them all, only a file it does not vouch for (one that
+    lacks a column) is opened again, for its message; with a truncated file among them, DuckDB vouches for
+    none and each is opened."""
+    from ngbench.report.query import FILE_COLUMNS_SQL, Ops, file_columns
+
+    if not truncated:
+        (sweep / "bad_ops" / "ops.parquet").unlink()   # a missing file: DuckDB is not asked about it
+    files = sorted(str(path) for path in sweep.rglob("ops.parquet"))
+    known = file_columns(Ops(files).start(FILE_COLUMNS_SQL, frame=False))
+    assert (known is None) == truncated
+    alone = load_sweep(sweep)
+    opened = []
+    read_schema = pq.read_schema
+    monkeypatch.setattr(pq, "read_schema", lambda path, *a, **k: opened.append(Path(path).parent.name) or
+                        read_schema(path, *a, **k))
+    read = load_sweep(sweep, columns=lambda: known)
+    pd.testing.assert_frame_equal(read.cells, alone.cells)
+    pd.testing.assert_frame_equal(read.failed, alone.failed)
+    assert "old_ops" in set(read.failed["dir"]) and "ok" in set(read.cells["dir"])
+    assert sorted(opened) == (["bad_ops", "ok", "old_ops"] if truncated else ["old_ops"])
+
+
 def test_a_run_directory_itself_is_a_sweep_of_one_cell(sweep):
     one = load_sweep(sweep / "ok")
     assert list(one.cells["dir"]) == ["."] and one.failed.empty

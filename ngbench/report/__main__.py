@@ -20,23 +20,27 @@ EXIT_COMPLETE, EXIT_BAD_INPUT, EXIT_INCOMPLETE = 0, 2, 3
 
 def open_report(sweep_dir: str | Path, view: str = "wall", out: Path | None = None,
                 pages: tuple[str, ...] = ("csv", "html")):
-    """The loaded sweep and its group sums. DuckDB sums every ops.parquet found while the summaries are read
-    (query.PendingSums), and the sums of the ok cells' files are kept; a cell whose ops.parquet DuckDB cannot
-    read joins the failed ones (its footer was intact, so load_sweep could not tell)."""
+    """The loaded sweep and its group sums. DuckDB reads the columns of every ops.parquet found and sums it
+    while the summaries are read (query.Ops.start, PendingSums), and the sums of the ok cells' files are kept; a
+    cell whose ops.parquet DuckDB cannot read joins the failed ones (its footer was intact, so load_sweep could
+    not tell)."""
     import duckdb
 
     from ngbench.record import OPS_FILE
+    from ngbench.report import query
     from ngbench.report.load import load_sweep, run_dirs
     from ngbench.report.parts import Report
-    from ngbench.report.query import Ops, PendingSums, unreadable_files
     from ngbench.report.views import with_paper_us
 
     check_view(view)
     found = run_dirs(sweep_dir, skip=out)
     files = [str(run_dir / OPS_FILE) for run_dir in found if (run_dir / OPS_FILE).is_file()]
-    every = Ops(files)
-    pending = PendingSums(every) if files else None
-    sweep = load_sweep(sweep_dir, skip=out, found=found)
+    every = query.Ops(files)
+    columns = pending = None
+    if files:   # on DuckDB's thread, while the summaries are read here: the files' columns, then their group sums
+        columns = every.start(query.FILE_COLUMNS_SQL, frame=False)
+        pending = query.PendingSums(every)
+    sweep = load_sweep(sweep_dir, skip=out, found=found, columns=columns and (lambda: query.file_columns(columns)))
     if not len(sweep.cells):
         return Report(sweep, view, None, None, out, pages)
     ops = every.with_files(sweep.ops_files)
@@ -44,7 +48,7 @@ def open_report(sweep_dir: str | Path, view: str = "wall", out: Path | None = No
     try:
         sums = ops.group_sums() if sums is None else sums
     except duckdb.Error as error:
-        unreadable = unreadable_files(sweep.ops_files)
+        unreadable = query.unreadable_files(sweep.ops_files)
         if not unreadable:
             raise UserError(f"{sweep.root}: DuckDB could not read the cells' ops.parquet files ({error})") from error
         sweep.drop_unreadable(unreadable)

@@ -4,8 +4,8 @@ result when it is needed.
 The report draws its figures this way. Drawing (each figure twice, PNG and PDF) is about half of a report's
 CPU time and needs nothing the tables compute. The child is forked before the sweep is read, so that it
 imports and warms up the drawing library (`prepare`) while this process reads and aggregates the files; then
-it gets its input (`send`: pickled through a pipe, the cells and their group breakdown, a few MB) and draws
-while this process makes the tables, on two CPUs side by side. The result comes back pickled. Where fork is
+it gets its input (`send`: pickled through a pipe, what the figures draw, worked out here; more of it may follow)
+and draws while this process makes the tables, on two CPUs side by side. The result comes back pickled. Where fork is
 not the way to start processes (Windows, macOS) or only one CPU is available, nothing is forked: the function
 runs in this process when its result is asked for.
 
@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import gc
 import os
+import queue
 import sys
 import threading
-
-_NOTHING = object()
 
 
 def forking_helps() -> bool:
@@ -54,13 +53,14 @@ class Tickets:
 
 
 class Elsewhere:
-    """`function(value)` in a child process forked now, where `prepare()` runs first; `send(value)` hands the
-    input over, `result()` returns the function's value or raises its exception, and `close()` ends a child
-    whose input never came (this process failed first). Fork before starting any thread (DuckDB's): a forked
-    child holds only the thread that forked."""
+    """`function(value, more)` in a child process forked now, where `prepare()` runs first; `send(value)` hands
+    the input over: the first value sent is `value`, each later one what a call of `more()` returns there (in
+    the order sent; EOFError once result() was asked for and none is left). `result()` returns the function's
+    value or raises its exception, and `close()` ends a child whose input never came (this process failed
+    first). Fork before starting any thread (DuckDB's): a forked child holds only the thread that forked."""
 
     def __init__(self, function, prepare=None):
-        self.function, self.process, self.value, self.sending = function, None, _NOTHING, None
+        self.function, self.process, self.values, self.sending = function, None, [], None
         if not forking_helps():
             return
         import multiprocessing
@@ -75,8 +75,8 @@ class Elsewhere:
         # it on each full collection (~0.1 s of a report's drawing) nor copies the pages it would touch. Here
         # nothing changes: the freeze is undone once the child is forked.
         gc.freeze()
-        self.process = context.Process(target=_serve, args=(function, prepare, inputs, results, self.ready),
-                                       daemon=True)
+        self.process = context.Process(target=_serve, args=(function, prepare, inputs, results, self.ready,
+                                                            (self.inputs, self.results)), daemon=True)
         try:
             self.process.start()
         finally:
@@ -90,30 +90,40 @@ class Elsewhere:
         return self.process is None or self.ready.wait(timeout)
 
     def send(self, value) -> None:
-        """Hand `value` to the child. The child may still be preparing: the bytes go down the pipe from a
-        thread, so that this process goes on meanwhile."""
+        """Hand `value` to the child (forked, pickled now: what changes in it later is not sent). The child may
+        still be preparing: the bytes go down the pipe from a thread, so that this process goes on meanwhile."""
         if self.process is None:
-            self.value = value
+            self.values.append(value)
             return
         from multiprocessing.reduction import ForkingPickler
 
         data = bytes(ForkingPickler.dumps(value))
-        self.sending = threading.Thread(target=self._write, args=(data,), daemon=True)
-        self.sending.start()
+        if self.sending is None:
+            self.outbox = queue.SimpleQueue()
+            self.sending = threading.Thread(target=self._write, daemon=True)
+            self.sending.start()
+        self.outbox.put(data)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self) -> None:
+        """The values sent, down the pipe one after the other, until the None that ends them (_no_more)."""
         try:
-            self.inputs.send_bytes(data)
+            while (data := self.outbox.get()) is not None:
+                self.inputs.send_bytes(data)
         except OSError:   # the child is gone; result() says how it ended
             pass
         finally:
             self.inputs.close()
 
+    def _no_more(self) -> None:
+        if self.sending is not None:
+            self.outbox.put(None)
+
     def result(self):
+        self._no_more()
         if self.process is None:
-            if self.value is _NOTHING:
+            if not self.values:
                 raise RuntimeError("Elsewhere.result() before send()")
-            return self.function(self.value)
+            return self.function(self.values[0], _reader(self.values[1:]))
         try:
             outcome, value = self.results.recv()
         except EOFError:   # the child died without a word (killed, out of memory)
@@ -136,6 +146,7 @@ class Elsewhere:
         if self.sending is None:
             self.inputs.close()
             self.process.terminate()
+        self._no_more()
         self._end()
         self.results.close()
 
@@ -145,11 +156,28 @@ class Elsewhere:
         self.process.join()
 
 
-def _serve(function, prepare, inputs, results, ready) -> None:
+def _reader(values: list):
+    """more() where nothing is forked: the values sent after the first, one per call, then EOFError as from a
+    pipe."""
+    left = iter(values)
+
+    def more():
+        try:
+            return next(left)
+        except StopIteration:
+            raise EOFError("nothing more was sent") from None
+
+    return more
+
+
+def _serve(function, prepare, inputs, results, ready, parents_ends) -> None:
     """The child: prepare (then set `ready`), wait for the input, send back ("ok", value) or ("error",
-    exception)."""
+    exception). `parents_ends` (the pipes' ends the parent keeps, inherited at the fork) are closed here first:
+    otherwise more() would wait for ever once the parent has closed its own end."""
     from ngbench.errors import UserError
 
+    for end in parents_ends:
+        end.close()
     try:
         unprepared = None
         if prepare is not None:
@@ -165,7 +193,7 @@ def _serve(function, prepare, inputs, results, ready) -> None:
         gc.freeze()   # the prepared library and the input live to the end too
         if unprepared is not None:
             raise unprepared
-        results.send(("ok", function(value)))
+        results.send(("ok", function(value, inputs.recv)))
     except BaseException as exc:  # the parent raises it; the traceback is shown here, where it is known
         if not isinstance(exc, UserError):
             import traceback

@@ -207,10 +207,9 @@ def fusion_parts(table5, groups, view: str) -> list[Table]:
 def figure_bars(report: Report, which: int):
     """FLOW_FIGURES[which]'s bars (flow_bars) in the report's view, made once per report (Report.planned); None
     where it has none."""
-    if report.cells["flow"].nunique() < 2:
-        return None
     return report.planned(FLOW_FIGURES[which][0], lambda: flow_bars(
-        report.breakdown(), FLOW_FIGURES[which][2], _figure_title(which, report.view)))
+        report.breakdown(), FLOW_FIGURES[which][2], _figure_title(which, report.view))
+        if report.cells["flow"].nunique() >= 2 else None)
 
 
 def _figure(which: int):

@@ -29,15 +29,17 @@ def cells_of(cells: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
 def completed(run_dir: Path, summary: dict) -> dict:
     """The summary with its kernel-class, roofline and coverage blocks; a run recorded before they existed
     gets them from its own ops.parquet and kernels.parquet, by the same functions a run uses."""
+    from ngbench.record import KERNELS_FILE, OPS_FILE
+
     if summary.get("kernel_classes") and summary.get("roofline"):
         return summary
-    import pandas as pd
-
-    from ngbench.record import KERNELS_FILE, OPS_FILE, owned_kernels
-    from ngbench.summary import inside_operators
-
     if not (run_dir / OPS_FILE).exists() or not (run_dir / KERNELS_FILE).exists():
         return summary
+    import pandas as pd  # only here: the drawing process runs this too, and has not imported pandas otherwise
+
+    from ngbench.record import owned_kernels
+    from ngbench.summary import inside_operators
+
     ops = run_ops(run_dir, summary)
     kernels = pd.read_parquet(run_dir / KERNELS_FILE)
     kernels = owned_kernels(kernels.drop(columns=["kernel_class"], errors="ignore"), ops)   # classified now

@@ -57,18 +57,24 @@ def run_dirs(root: str | Path, skip: Path | None = None) -> list[Path]:
     return found
 
 
-def load_sweep(root: str | Path, skip: Path | None = None, found: list[Path] | None = None) -> Sweep:
+def load_sweep(root: str | Path, skip: Path | None = None, found: list[Path] | None = None,
+               columns=None) -> Sweep:
     """Every cell under `root` (a directory holding summary.json or ops.parquet), `skip` (the report's own
-    output directory) left out; `found`: run_dirs(root, skip), when the caller has it already."""
+    output directory) left out; `found`: run_dirs(root, skip), when the caller has it already. `columns`: a
+    function giving {ops.parquet path: its column names} of the cells' files, or None where they could not
+    be read together (query.file_columns: DuckDB reads them on a thread while the summaries are read here);
+    a file it does not vouch for is looked at here, alone."""
     import pandas as pd
 
     root = Path(root)
     found = run_dirs(root, skip) if found is None else found
+    read = [(run_dir, *_read_summary(run_dir, root)) for run_dir in found]
+    known = columns() if columns is not None else None
     cells, failed, summaries = [], [], {}
-    for run_dir in found:
-        summary, failure = _read_cell(run_dir, root)
-        if failure:
-            failed.append(failure)
+    for run_dir, summary, failure in read:
+        problem = "" if failure else _ops_problem(run_dir / OPS_FILE, known)
+        if failure or problem:
+            failed.append(failure or _failure(run_dir, root, OPS_FILE, summary, problem))
             continue
         cells.append(cell_row(summary, run_dir, root, run_dir / OPS_FILE))
         summaries[cells[-1]["dir"]] = summary
@@ -84,8 +90,8 @@ def _failure(run_dir: Path, root: Path, file: str, summary: dict | None, error: 
     return {"dir": where, "file": file, **{k: (summary or {}).get(k, "") for k in KEY_COLUMNS}, "error": error}
 
 
-def _read_cell(run_dir: Path, root: Path) -> tuple[dict | None, dict | None]:
-    """(summary, None) for an ok cell whose files can be read, else (None, failure row)."""
+def _read_summary(run_dir: Path, root: Path) -> tuple[dict | None, dict | None]:
+    """(summary, None) for a cell whose summary says ok, else (None, failure row)."""
     try:
         summary = read_summary(run_dir)
     except UserError as error:
@@ -99,14 +105,15 @@ def _read_cell(run_dir: Path, root: Path) -> tuple[dict | None, dict | None]:
     if summary["status"] != "ok":
         error = first_line(Exception(summary.get("error") or f"status={summary['status']}"))
         return None, _failure(run_dir, root, SUMMARY_FILE, summary, error)
-    problem = _ops_problem(run_dir / OPS_FILE)
-    if problem:
-        return None, _failure(run_dir, root, OPS_FILE, summary, problem)
     return summary, None
 
 
-def _ops_problem(path: Path) -> str:
-    """Why `path` cannot be reported on ('' when it can): missing, unreadable (truncated), or too old."""
+def _ops_problem(path: Path, known: dict | None = None) -> str:
+    """Why `path` cannot be reported on ('' when it can): missing, unreadable (truncated), or too old. `known`:
+    {path: column names} of files read already; one of those with every required column is fine."""
+    names = (known or {}).get(str(path))
+    if names is not None and all(c in names for c in REQUIRED_OPS_COLUMNS):
+        return ""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

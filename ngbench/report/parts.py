@@ -50,6 +50,7 @@ class Report:
     _all_views: object = None
     _by_view: dict = field(default_factory=dict)
     plans: dict = field(default_factory=dict)   # what each figure draws, worked out (planned)
+    arriving: object = None      # where plans not made here come from, more at each call (the drawing process's)
 
     @property
     def cells(self):
@@ -78,7 +79,10 @@ class Report:
     def planned(self, name: str, make):
         """make()'s value, made once per report and kept under `name`: what a figure draws, worked out without
         matplotlib, so that this process can make it before the report goes to the drawing process
-        (ngbench.report.sections.PLANS) and the drawing process only draws."""
+        (ngbench.report.sections.PLANS) and the drawing process only draws (it waits for a plan still on its
+        way: `arriving`)."""
+        while name not in self.plans and self.arriving is not None:
+            self.plans.update(self.arriving())
         if name not in self.plans:
             self.plans[name] = make()
         return self.plans[name]
@@ -91,3 +95,10 @@ class Report:
         shares = all_shares(self.sums, (self.view,)) if self._shares is None else self.shares()
         breakdown = with_keys(shares[shares["view"] == self.view][SHARE_COLUMNS], self.cells, KEY_COLUMNS)
         return replace(self, ops=None, sums=None, _shares=None, _all_views=breakdown, _by_view={})
+
+    def plans_only(self) -> Report:
+        """This report less every frame and the summaries: what the drawing process gets once the figures'
+        plans are made here (ngbench.report.sections.Drawing.send). It draws from the plans alone, so that it
+        never imports pandas (it is forked before this process does): its memory and its start are spared."""
+        sweep = replace(self.sweep, cells=None, failed=None, summaries={})
+        return replace(self, sweep=sweep, ops=None, sums=None, _shares=None, _all_views=None, _by_view={})

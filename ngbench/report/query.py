@@ -45,6 +45,22 @@ SELECT model, variant, op_group, op, rows, wall_us, coalesce(shape, '') AS examp
 FROM totals LEFT JOIN common USING (model, variant, op_group, op) ORDER BY ALL
 """
 
+# The names in each file's schema (its footer: the columns and the fields nested in them), for load.load_sweep's check
+FILE_COLUMNS_SQL = "SELECT file_name, list(name) AS names FROM parquet_schema($files) GROUP BY ALL"
+
+
+def file_columns(started) -> dict[str, set[str]] | None:
+    """{file: the names in its schema} from FILE_COLUMNS_SQL's Future (Ops.start, frame=False), or None where DuckDB could not
+    read every file's footer (a file is truncated: each is then looked at alone)."""
+    import duckdb
+
+    try:
+        rows = started.result()
+    except duckdb.Error:
+        return None
+    return {file: set(names) for file, names in rows}
+
+
 # Table V: the op rows of the cells it compares, summed per iteration over what the fusion analysis tells apart
 # (ngbench.fusion: an operator, its group, whether it is a GEMM, the operators a fused row fused, which counts
 # only from two on): a few hundred rows per cell where the files hold tens of thousands; `rows` says how many.
@@ -64,6 +80,7 @@ class Ops:
 
         self.connection = duckdb.connect()
         self.connection.execute("SET preserve_insertion_order = false")
+        self.worker = None   # the thread of the queries started ahead (start)
         if isinstance(source, list):
             self.relation = "read_parquet($files, union_by_name = true, filename = true)"
             self.parameters = {"files": list(source)}
@@ -81,8 +98,26 @@ class Ops:
         narrowed.parameters, narrowed.empty = {"files": list(files)}, not files
         return narrowed
 
+    def start(self, sql: str, frame: bool = True):
+        """The Future of `sql`'s result (query's, no parameters; without `frame`, a list of tuples, which needs
+        no pandas, so that it is not held up while this process imports it), run from now on on a thread, after
+        the queries started before: DuckDB lets go of the GIL while it works, so that this process goes on."""
+        if self.worker is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ngbench-duckdb")
+        cursor = self.connection.cursor()   # a connection is for one thread at a time; a cursor is one of its own
+
+        def run():
+            result = cursor.execute(sql.format(source=self.relation), self.parameters)
+            return result.df() if frame else result.fetchall()
+
+        return self.worker.submit(run)
+
     def close(self) -> None:
-        """Give DuckDB's memory back (no query runs after this)."""
+        """Give DuckDB's memory back (no query runs after this; one started and still running is waited for)."""
+        if self.worker is not None:
+            self.worker.shutdown(wait=True)
         self.connection.close()
 
     def limit_threads(self, threads: int) -> None:
@@ -114,11 +149,7 @@ class PendingSums:
     them, or None where DuckDB failed (a broken file: the caller looks at the files one by one)."""
 
     def __init__(self, ops: Ops):
-        from concurrent.futures import ThreadPoolExecutor
-
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ngbench-sums")
-        self.future = executor.submit(ops.query, GROUP_SUMS_BY_FILE_SQL)
-        executor.shutdown(wait=False)
+        self.future = ops.start(GROUP_SUMS_BY_FILE_SQL)
 
     def for_files(self, files: list[str]):
         import duckdb

@@ -10,12 +10,19 @@ from ngbench.report import breakdowns, cells, figures, flows, paper, steps, tabl
 from ngbench.report.parts import Figure, Files, Report
 
 
+def kernel_cells(report: Report) -> list:
+    """(run directory, summary) of each ok cell: what the kernels section reads, made once per report
+    (Report.planned) like the figures' plans, so that the drawing process gets it without the cells' frame."""
+    return report.planned("kernels", lambda: [(report.sweep.root / d, report.sweep.summaries[d])
+                                              for d in report.cells["dir"]])
+
+
 def kernels_section(report: Report) -> list:
     """ngbench.report.kernels: a table per cell (kernel classes inside each group, roofline), and with an output
     directory its files (CSV, kernels.md) and the roofline figure."""
     from ngbench.report.kernels import cells_of, kernel_tables, write_kernel_reports
 
-    cells = cells_of([(report.sweep.root / d, report.sweep.summaries[d]) for d in report.cells["dir"]])
+    cells = cells_of(kernel_cells(report))
     if report.out is None:
         return kernel_tables(cells)
     paths = write_kernel_reports(cells, report.out)
@@ -40,9 +47,9 @@ JOBS = [(section, builder) for section, (_, builders, _) in enumerate(SECTIONS) 
 # The order the jobs are taken in: the longest first (Figures 6 and 5 have a row per setting and a bar per cell;
 # the kernels section reads operator rows), then page order, so that the two processes end close together.
 LONGEST = (figures.fig6, figures.fig5, kernels_section)
-# What the figures draw, worked out without matplotlib (Report.planned), in the order the jobs are taken: made by
-# this process while the drawing process imports matplotlib, so that that one only draws (Drawing.send).
-PLANS = (figures.fig6_bars, figures.fig5_bars, figures.fig9_bars, *flows.PLANS)
+# What the jobs draw or read, worked out without matplotlib (Report.planned), in the order the jobs are taken: made
+# by this process before the report goes to the drawing process, which only draws (Drawing.send). Every job's.
+PLANS = (figures.fig6_bars, figures.fig5_bars, kernel_cells, figures.fig9_bars, *flows.PLANS)
 ORDER = sorted(range(len(JOBS)), key=lambda job: (LONGEST.index(JOBS[job][1]) if JOBS[job][1] in LONGEST
                                                   else len(LONGEST), job))
 
@@ -53,17 +60,21 @@ JOIN_LEFT = 3
 class Drawing:
     """The figures of a report (JOBS), drawn by a process forked when this is made, before the sweep is read
     (ngbench.report.elsewhere): it imports and warms up matplotlib meanwhile, then draws job after job once it
-    has the report (send). This process joins in when its tables are done (figures): it draws the jobs the
-    other has not taken, so that neither waits long for the other. pandas is imported before the fork, so
-    that both processes share it."""
+    has the report's plans (send). This process joins in when its tables are done (figures): it draws the jobs
+    the other has not taken, so that neither waits long for the other. It is made before this process imports
+    pandas (at its start, the other CPU would be idle otherwise); the drawing process never imports it (it gets
+    no frame: Report.plans_only)."""
 
     def __init__(self):
-        import pandas  # noqa: F401
-
         from ngbench.report.elsewhere import Elsewhere, Tickets
 
         self.tickets = Tickets()
-        self.elsewhere = Elsewhere(self.draw, prepare=figures.warm_up)
+        self.elsewhere = Elsewhere(self.draw_there, prepare=figures.warm_up)
+
+    def draw_there(self, report: Report, more) -> dict[int, list]:
+        """draw() in the drawing process, where the plans sent after the report come through `more`."""
+        report.arriving = more
+        return self.draw(report)
 
     def draw(self, report: Report, joining: bool = False) -> dict[int, list]:
         """{job: its parts} of the jobs this process takes, in ORDER, until none is left. `joining`: this
@@ -81,14 +92,16 @@ class Drawing:
         return drawn
 
     def send(self, report: Report) -> None:
-        """The report to the drawing process, with the figures' plans (PLANS) made here while it still gets
-        ready: once it waits, it gets the report at once and makes the plans left itself."""
-        sent = report.for_drawing()
-        for plan in PLANS if report.out is not None else ():
-            if self.elsewhere.prepared():
-                break
-            plan(sent)
-        self.elsewhere.send(sent)
+        """The jobs' plans (PLANS), made here from the shares of the report's view (Report.for_drawing: the
+        CIs and the other views are made later), to the drawing process, with nothing else of the report: the
+        first job's at once, so that it is drawn while the other plans are made, then the others."""
+        planning = report.for_drawing()
+        first, *others = PLANS
+        first(planning)
+        self.elsewhere.send(planning.plans_only())
+        for plan in others:
+            plan(planning)
+        self.elsewhere.send(dict(planning.plans))
 
     def figures(self, report: Report) -> list[list]:
         """Per section, its figure builders' parts: the jobs left drawn here, then those drawn there."""
