@@ -2,9 +2,8 @@
 
 Small workloads (loops of one op, a sequence of many distinct ops, a small conv net and a small transformer,
 none of them a zoo model) run in alternating clean and profiled blocks, each profiled block between two clean
-ones; the extra time per iteration under
-the profiler is fitted, by non-negative least squares over the workloads, as a cost per record kind times
-the records the trace holds per iteration:
+ones; the extra time per iteration under the profiler is fitted, by non-negative least squares over the
+workloads, as a cost per record kind times the records the trace holds per iteration:
   op       one cpu_op / record_function range (PyTorch profiler)
   runtime  one CUDA runtime API call recorded by CUPTI (cudaLaunchKernel...)
   driver   one CUDA driver API call (cuLaunchKernelEx: cuBLAS on CUDA 13)
