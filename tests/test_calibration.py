@@ -9,21 +9,45 @@ import pytest
 from ngbench.measure import calibration
 from ngbench.measure.calibration import Loop, costs_for, fit_costs
 
+SHAPES = {"view": (50, 0, 0, 100), "add": (50, 51, 0, 680), "linear": (300, 101, 50, 1000),
+          "mixed": (285, 116, 10, 1500), "mixed_python": (285, 116, 10, 4300), "conv": (85, 33, 0, 780),
+          "attention": (360, 105, 0, 1350), "wide_attention": (900, 161, 10, 2960), "deep_conv": (439, 173, 0, 1800),
+          "module_stack": (528, 161, 16, 2590), "long_mixed": (17100, 6901, 600, 90000)}
+
+
+def loops_priced(price_of, slowdown: float) -> list[Loop]:
+    """The workloads' extra time for known prices: price_of(kind) per record, and the host slowdown."""
+    loops = []
+    for name, (ops, runtime, driver, clean_us) in SHAPES.items():
+        extra = price_of("op") * ops + price_of("runtime") * runtime + price_of("driver") * driver
+        loops.append(Loop(name, extra + slowdown * clean_us, clean_us, {"op": ops, "runtime": runtime, "driver": driver}))
+    return loops
+
 
 @pytest.mark.slow
-def test_fit_recovers_known_prices_despite_one_outlier():
-    prices = {"op": 0.8, "runtime": 3.0, "driver": 1.0, "host_slowdown": 0.09}
-    shapes = {"view": (50, 0, 0, 100), "add": (50, 51, 0, 680), "linear": (300, 101, 50, 1000),
-              "mixed": (285, 116, 10, 1500), "mixed_python": (285, 116, 10, 4300), "conv": (85, 33, 0, 780),
-              "attention": (360, 105, 0, 1350), "cublas": (40, 0, 40, 900)}
-    loops = []
-    for name, (ops, runtime, driver, clean_us) in shapes.items():
-        extra = prices["op"] * ops + prices["runtime"] * runtime + prices["driver"] * driver
-        loops.append(Loop(name, extra + prices["host_slowdown"] * clean_us, clean_us,
-                          {"op": ops, "runtime": runtime, "driver": driver}))
+def test_fit_recovers_a_known_record_price_and_slowdown_despite_one_outlier():
+    loops = loops_priced(lambda kind: 0.6, 0.2)
     loops[1].extra_us *= 5                     # a workload caught in a slow phase of the host
     fitted = fit_costs(loops, ("op", "runtime", "driver"))
-    assert fitted == pytest.approx(prices, rel=0.1)
+    assert fitted == pytest.approx({"op": 0.6, "runtime": 0.6, "driver": 0.6, "host_slowdown": 0.2}, rel=0.1)
+
+
+@pytest.mark.slow
+def test_one_price_for_every_record_kind_whatever_the_kinds_cost_apart():
+    """Records priced apart (op 0.8, runtime 3.0, driver 1.0 µs) come back as one price between them that
+    explains the workloads' total extra time: the fit does not try to tell the kinds apart."""
+    prices = {"op": 0.8, "runtime": 3.0, "driver": 1.0}
+    loops = loops_priced(prices.get, 0.1)
+    fitted = fit_costs(loops, ("op", "runtime", "driver"))
+    assert fitted["op"] == fitted["runtime"] == fitted["driver"]
+    assert 0.8 < fitted["op"] < 3.0
+    predicted = [fitted["op"] * sum(loop.records.values()) + fitted["host_slowdown"] * loop.clean_us for loop in loops]
+    assert predicted[-1] == pytest.approx(loops[-1].extra_us, rel=0.05)     # the largest workload, as models are
+
+
+def test_a_kind_no_workload_records_prices_nothing():
+    loops = [Loop("view", 35.0, 42.0, {"op": 50.0})]
+    assert fit_costs(loops, ("runtime",)) == {"runtime": 0.0}
 
 
 class FakeClock:

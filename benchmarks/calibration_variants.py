@@ -1,0 +1,175 @@
+"""Which calibration workloads price the profiler as full-size models pay it? (issue #9)
+
+The calibration fits per-record prices and a host slowdown on small workloads; the fidelity check then
+rebuilds full-size models with them. This script separates the two so that many workload sets can be tried
+against one machine's fidelity traces, offline:
+
+    # on the GPU machine: every candidate workload's clean/profiled contrast, `--repeats` times, as JSON
+    python benchmarks/calibration_variants.py measure --out loops.json --repeats 2
+    # on the GPU machine, after `make fidelity` with save_trace=true and NGBENCH_KEEP_BLOCK_TRACES=1:
+    # each cell's profiled iterations, parsed, with its per-block clean medians (a pickle, xz-compressed)
+    python benchmarks/calibration_variants.py pack outputs/sweeps/fidelity --out fidelity-windows.pkl.xz
+    # anywhere: fit each workload set on each repeat, rebuild every cell with those prices, count the cells
+    # within 0.95-1.05 (and, with --grid, the best single price set in hindsight: the ceiling of the method)
+    python benchmarks/calibration_variants.py evaluate loops.json fidelity-windows.pkl.xz [--grid]
+
+The counts are the fidelity check's (rebuild_costs.py computes rebuilt/clean the way a run does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import lzma
+import pickle
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# the calibration's workloads before issue #9's last change, and those it added (ngbench.measure.calibration)
+SMALL = ("view", "add", "linear", "mixed", "mixed_python", "conv_net", "attention_net")
+LARGER = ("wide_attention", "deep_conv", "module_stack", "long_mixed")
+SETS = {"small": SMALL, "small+larger": SMALL + LARGER, "larger": LARGER,
+        "small+larger but long_mixed": SMALL + LARGER[:-1]}
+RENAMED = {"modules_python": "module_stack"}     # its name in the first measurement (benchmarks/data/)
+
+
+def measure(args) -> int:
+    """The calibration's workloads as `calibration.mode=force` runs them, `--repeats` times."""
+    import tempfile
+
+    from ngbench.measure import calibration as cal
+
+    synchronize = cal._synchronizer(args.device)
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for repeat in range(args.repeats):
+            for name, call in cal._torch_workloads(args.device).items():
+                loop = cal.measure_loop(name, call, args.device, synchronize, workdir, *cal.LOOP_SIZES.get(name, ()))
+                rows.append({"repeat": repeat, **loop.__dict__})
+                print(f"{repeat} {name:15s} extra {loop.extra_us:9.1f} µs  clean {loop.clean_us:9.1f} µs  "
+                      + " ".join(f"{k} {v:.0f}" for k, v in loop.records.items()), flush=True)
+            fitted = cal.fit_costs([cal.Loop(r["name"], r["extra_us"], r["clean_us"], r["records"])
+                                    for r in rows if r["repeat"] == repeat], cal.TORCH_KINDS)
+            print(f"{repeat} the calibration's fit: {fitted}", flush=True)
+    Path(args.out).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+def fit_per_kind(loops, kinds=("op", "runtime", "driver")) -> dict[str, float]:
+    """The fit before (calibration method 1): a price per record kind and the slowdown, non-negative, Cauchy
+    loss."""
+    import numpy as np
+    from scipy.optimize import least_squares, nnls
+
+    used = [k for k in kinds if any(loop.records.get(k, 0) > 0 for loop in loops)] + ["host_slowdown"]
+    matrix = np.array([[loop.clean_us if k == "host_slowdown" else loop.records.get(k, 0.0) for k in used]
+                       for loop in loops])
+    target = np.array([max(loop.extra_us, 0.0) for loop in loops])
+    start, _ = nnls(matrix, target)
+    scale = max(float(np.median(target)) * 0.1, 1.0)
+    fitted = least_squares(lambda c: matrix @ c - target, start, bounds=(0.0, np.inf), loss="cauchy", f_scale=scale).x
+    return {k: round(float(v), 4) for k, v in zip(used, fitted, strict=True)}
+
+
+def _pack_cell(cell: Path):
+    import rebuild_costs as rc
+
+    summary = json.loads((cell / "summary.json").read_text())
+    name = f"{summary['model']} {summary['precision']} b{summary['batch_size']}"
+    return (name, summary["reconciliation"]["by_block"], rc.block_windows(cell),
+            summary["reconciliation"]["reconstructed_over_clean"], rc.run_prices(summary))
+
+
+def pack(args) -> int:
+    from multiprocessing import Pool
+
+    import rebuild_costs as rc
+
+    cells = rc.cells_under(args.dirs)
+    with Pool(args.jobs) as pool:
+        packed = pool.map(_pack_cell, cells)
+    with lzma.open(args.out, "wb", preset=6) as out:
+        pickle.dump(packed, out)
+    print(f"{len(packed)} cells into {args.out}")
+    return 0
+
+
+SWEEPS: dict = {}
+
+
+def _counts(job) -> tuple[int, int, float]:
+    """(within ±5%, within ±10%, median rebuilt/clean) of one sweep's cells with one price set."""
+    import rebuild_costs as rc
+
+    sweep, prices = job
+    ratios = [rc.ratio(windows, by_block, prices)["ratio"] for _, by_block, windows, *_ in SWEEPS[sweep]]
+    return (sum(abs(r - 1) <= 0.05 for r in ratios), sum(abs(r - 1) <= 0.10 for r in ratios),
+            statistics.median(ratios))
+
+
+def evaluate(args) -> int:
+    from multiprocessing import Pool
+
+    from ngbench.measure import calibration as cal
+
+    rows = json.loads(Path(args.loops).read_text()) if args.loops != "-" else []
+    sweeps = {}
+    for path in args.windows:
+        opener = lzma.open if path.endswith(".xz") else open
+        with opener(path, "rb") as handle:
+            sweeps[Path(path).name] = pickle.load(handle)
+    tried = {}
+    for repeat in sorted({r["repeat"] for r in rows}):
+        for set_name, names in SETS.items():
+            loops = [cal.Loop(RENAMED.get(r["name"], r["name"]), r["extra_us"], r["clean_us"], r["records"])
+                     for r in rows if r["repeat"] == repeat and RENAMED.get(r["name"], r["name"]) in names]
+            if loops:
+                tried[f"per kind, {set_name} (repeat {repeat})"] = fit_per_kind(loops)
+                tried[f"one price, {set_name} (repeat {repeat})"] = cal.fit_costs(loops, cal.TORCH_KINDS)
+    for sweep, cells in sweeps.items():
+        tried[f"{sweep}: the run's own"] = cells[0][4]
+    if args.grid:
+        for op, rt, slow in itertools.product((0.5, 1.0, 1.5, 2.0, 2.5), (0.0, 1.5, 3.0, 4.5),
+                                           (0.0, 0.1, 0.2, 0.3, 0.4)):
+            tried[f"grid op={op} rt=drv={rt} s={slow}"] = {"op": op, "runtime": rt, "driver": rt, "host_slowdown": slow}
+    jobs = [(sweep, prices) for prices in tried.values() for sweep in sweeps]
+    SWEEPS.update(sweeps)     # the forked workers read them from here
+    with Pool(args.jobs) as pool:
+        counted = iter(pool.map(_counts, jobs))
+    print(f"{'prices':48s} " + "  ".join(f"{s[:24]:>24s}" for s in sweeps))
+    for label, prices in tried.items():
+        cols = [next(counted) for _ in sweeps]
+        shown = {k: round(v, 3) for k, v in prices.items() if v}
+        print(f"{label:48s} " + "  ".join(f"{n5:2d}/{n10:2d} of {len(cells)} m{median:.3f}".rjust(24)
+                                         for (n5, n10, median), cells in zip(cols, sweeps.values(), strict=True))
+              + f"  {shown}", flush=True)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--out", required=True)
+    m.add_argument("--repeats", type=int, default=2)
+    m.add_argument("--device", default="cuda:0")
+    p = sub.add_parser("pack")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--jobs", type=int, default=8)
+    e = sub.add_parser("evaluate")
+    e.add_argument("loops", help="measure's JSON, or - for none")
+    e.add_argument("windows", nargs="+")
+    e.add_argument("--grid", action="store_true")
+    e.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    return {"measure": measure, "pack": pack, "evaluate": evaluate}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
