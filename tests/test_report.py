@@ -180,7 +180,7 @@ def test_html_page_renders_in_headless_chromium(report, tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
     # the page's own script sorts: two clicks on "clean ms" order the cells by descending clean latency
     clicked = tmp_path / "clicked.html"
-    click = "<script>var th = document.querySelectorAll('#cells thead th'); th[9].click(); th[9].click();</script>"
+    click = "<script>var th = document.querySelectorAll('#cells thead th'); th[10].click(); th[10].click();</script>"
     clicked.write_text((out / "index.html").read_text(encoding="utf-8").replace("</body>", click + "</body>"),
                        encoding="utf-8")
     dom = subprocess.run(["/usr/bin/chromium", *flags, "--dump-dom", clicked.as_uri()],
@@ -188,8 +188,8 @@ def test_html_page_renders_in_headless_chromium(report, tmp_path):
     page = Tables()
     page.feed(dom)
     header, *rows = page.tables["cells"]
-    assert header[9] == "clean ms (95% CI)" and len(rows) == 4
-    clean = [float(row[9].split()[0]) for row in rows]
+    assert header[8:11] == ["batch", "tokens", "clean ms (95% CI)"] and len(rows) == 4
+    clean = [float(row[10].split()[0]) for row in rows]
     assert clean == sorted(clean, reverse=True)
 
 
@@ -203,6 +203,26 @@ def test_view_paper_works_on_a_cpu_sweep(tmp_path):
     for row in breakdown.itertuples():
         assert row.pct == pytest.approx(runs[row.run_id]["groups"][row.op_group]["paper_pct"], abs=1e-9)
     assert "paper (host + device per operator, no idle)" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_cells_that_differ_only_in_sequence_length_are_told_apart(tmp_path):
+    """make fig9 sweeps model.seq_len and nothing else: the cells table has a tokens column, in order, and each
+    cell's heading names its tokens (they were five identical headings)."""
+    page = tmp_path / "fig9.md"
+    result = run_cli(str(ROOT / "docs" / "results" / "fig9-h100"), "--markdown", str(page), module="ngbench.report",
+                     timeout=300)
+    assert result.returncode == 0, result.stderr
+    text = page.read_text()
+    headings = re.findall(r"^### llama3 \| torch \| cuda:0 \| (fp16(?: int8)?) \| b1 \| (\d+) tokens$", text, re.M)
+    lengths = ["512", "1024", "2048", "4096", "8192"]
+    assert headings == [("fp16", n) for n in lengths] + [("fp16 int8", n) for n in lengths]
+    for section in ("Cells", "What each run did"):          # the cells table, and where each run's time went
+        lines = text.split(f"\n## {section}\n")[1].split("\n## ")[0].splitlines()
+        header = next(line for line in lines if line.startswith("| model |"))
+        assert "| batch | tokens |" in header, section
+        rows = [line.split(" | ") for line in lines if line.startswith("| llama3 | full |")]
+        assert [row[header.split(" | ").index("tokens")] for row in rows] == lengths * 2, section
 
 
 @pytest.mark.slow

@@ -24,6 +24,10 @@ def per_model_tables(report: Report) -> list[Table]:
 
     table = report.breakdown()
     keys = [k for k in KEY_COLUMNS if k not in ("model", "variant", "task")]
+    if report.cells["seq_len"].notna().any():   # a column of its own: a sweep over model.seq_len differs in nothing else
+        tokens = report.cells.set_index("run_id")["seq_len"].map(fmt.tokens)
+        table = table.assign(tokens=table["run_id"].map(tokens))
+        keys.insert(keys.index("batch_size") + 1, "tokens")
     text = table.assign(text=[fmt.share(p, lo, hi) for p, lo, hi in
                               zip(table["pct"], table["pct_ci95_lo"], table["pct_ci95_hi"])])
     # every model's cells at once, a column per group, sorted by model; each model's table keeps its groups

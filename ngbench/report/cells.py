@@ -4,7 +4,7 @@ and the top non-GEMM group in the report's view, warnings) and the failed-cells 
 from __future__ import annotations
 
 from ngbench.report import format as fmt
-from ngbench.report.load import FAILED_COLUMNS, KEY_COLUMNS
+from ngbench.report.load import FAILED_COLUMNS
 from ngbench.report.parts import Report, Table
 from ngbench.report.views import VIEW_TITLES
 
@@ -33,7 +33,7 @@ def view_figures(report: Report):
 def cells_table(report: Report) -> Table:
     cells = report.cells.merge(view_figures(report), on="run_id", how="left")
     frame = cells.drop(columns=["ops_path"]).assign(view=report.view)
-    display = cells[KEY_COLUMNS].copy()
+    display = fmt.keys_shown(cells)
     display["clean ms (95% CI)"] = [fmt.with_range(r.clean_ms, r.clean_ci95_lo_ms, r.clean_ci95_hi_ms, 3)
                                     for r in cells.itertuples()]
     display["rebuilt ms"] = cells["reconstructed_ms"].map(lambda v: fmt.number(v, 3))
@@ -46,7 +46,6 @@ def cells_table(report: Report) -> Table:
     display["stalled"] = [f"{fmt.number(s, 0)}/{fmt.number(n, 0)}" for s, n in
                           zip(cells["stalled_iterations"], cells["profiled_iterations"])]
     display["warnings"] = cells["warnings"].fillna("")
-    display = display.rename(columns={"batch_size": "batch"})
     note = (f"Shares in the {VIEW_TITLES[report.view]} view, ± the half-width of their 95% CI across profiled "
             "iterations; clean latency is the median with its 95% CI.")
     return Table("cells", "Reported cells", frame, display, note)

@@ -35,10 +35,35 @@ def share(pct, lo, hi, digits: int = 1) -> str:
 
 
 def cell_label(row) -> str:
-    """'gpt2 (tiny) | torch | cpu | fp32 | b1': what identifies a cell, in a line."""
+    """'gpt2 (tiny) | torch | cpu | fp32 | b1 | 128 tokens': what identifies a cell, in a line (the tokens where
+    the model takes a sequence: a sweep over model.seq_len differs in nothing else)."""
     variant = f" ({row['variant']})" if row.get("variant") not in (None, "", "full") else ""
     quant = f" {row['quant']}" if row.get("quant") else ""
-    return f"{row['model']}{variant} | {row['flow']} | {row['device']} | {row['precision']}{quant} | b{row['batch_size']}"
+    return (f"{row['model']}{variant} | {row['flow']} | {row['device']} | {row['precision']}{quant} | "
+            f"b{row['batch_size']}{tokens_suffix(row.get('seq_len'))}")
+
+
+def tokens(seq_len) -> str:
+    """A cell's sequence length as a table shows it: the number, or MISSING for a model without one."""
+    if seq_len is None or (isinstance(seq_len, float) and math.isnan(seq_len)):
+        return MISSING
+    return str(int(seq_len))
+
+
+def keys_shown(frame):
+    """A table's key columns as pages show them: the cell key (batch_size as batch) and, where any cell has a
+    sequence length, a tokens column after batch."""
+    from ngbench.record import CellKey
+
+    shown = frame[CellKey.names()].rename(columns={"batch_size": "batch"})
+    if "seq_len" in frame and frame["seq_len"].notna().any():
+        shown.insert(shown.columns.get_loc("batch") + 1, "tokens", frame["seq_len"].map(tokens))
+    return shown
+
+
+def tokens_suffix(seq_len) -> str:
+    text = tokens(seq_len)
+    return "" if text == MISSING else f" | {text} tokens"
 
 
 def rounded(frame, digits: int = 3):

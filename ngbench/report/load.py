@@ -80,7 +80,7 @@ def load_sweep(root: str | Path, skip: Path | None = None, found: list[Path] | N
         summaries[cells[-1]["dir"]] = summary
     cells_frame = pd.DataFrame(cells)
     if len(cells_frame):
-        cells_frame = cells_frame.sort_values(KEY_COLUMNS + ["run_id"], kind="stable").reset_index(drop=True)
+        cells_frame = cells_frame.sort_values(KEY_COLUMNS + ["seq_len", "run_id"], kind="stable").reset_index(drop=True)
     return Sweep(root=root, cells=cells_frame, failed=pd.DataFrame(failed, columns=FAILED_COLUMNS),
                  summaries=summaries)
 

@@ -36,7 +36,7 @@ def _row(key: dict, summary: dict) -> dict:
 def frame_of(report: Report):
     import pandas as pd
 
-    rows = [_row({k: getattr(cell, k) for k in KEY_COLUMNS}, report.sweep.summaries[cell.dir])
+    rows = [_row({**{k: getattr(cell, k) for k in KEY_COLUMNS}, "seq_len": cell.seq_len}, report.sweep.summaries[cell.dir])
             for cell in report.cells.itertuples()]
     return pd.DataFrame(rows)
 
@@ -53,7 +53,7 @@ def section(report: Report) -> list:
     frame = frame_of(report)
     if frame.empty:
         return []
-    display = frame[KEY_COLUMNS].rename(columns={"batch_size": "batch"})
+    display = fmt.keys_shown(frame)
     for name in STEPS + ("total_s",) + PREPARE_PARTS:
         if frame[name].notna().any():
             text = frame[name].map(lambda v: fmt.number(v, 1))
@@ -74,7 +74,7 @@ def section(report: Report) -> list:
                    "before the blocks (model build, export, quantization, session build).")]
     fallback = frame[frame["cpu_nodes"].notna()]
     if len(fallback):
-        shown = fallback[KEY_COLUMNS].rename(columns={"batch_size": "batch"})
+        shown = fmt.keys_shown(fallback)
         shown["nodes on CPU"] = fallback["cpu_nodes"].map(lambda v: fmt.number(v, 0))
         shown["CPU share of time %"] = fallback["cpu_wall_share"].map(lambda v: fmt.number(100 * v, 1))
         shown["Memcpy nodes"] = fallback["memcpy_nodes"].map(lambda v: fmt.number(v, 0))
