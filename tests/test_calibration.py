@@ -45,6 +45,12 @@ def test_one_price_for_every_record_kind_whatever_the_kinds_cost_apart():
     assert predicted[-1] == pytest.approx(loops[-1].extra_us, rel=0.05)     # the largest workload, as models are
 
 
+def test_the_larger_workloads_run_only_where_the_host_feeds_a_gpu():
+    """On the CPU the slowdown they price is not applied (slowed_host), and their compute would dominate."""
+    names = set(calibration._torch_workloads("cpu"))
+    assert names.isdisjoint(calibration.LARGER) and {"mixed", "attention_net"} <= names
+
+
 def test_a_kind_no_workload_records_prices_nothing():
     loops = [Loop("view", 35.0, 42.0, {"op": 50.0})]
     assert fit_costs(loops, ("runtime",)) == {"runtime": 0.0}

@@ -128,7 +128,8 @@ def _torch_workloads(device: str) -> dict[str, Callable[[], object]]:
     """Calibration workloads, none of them a zoo model: single ops in loops, a sequence of many distinct
     ops (also with Python between them, and 60 times over: about 25,000 records an iteration, as many as a
     full-size model's), conv nets and transformers written from torch.nn primitives, small and larger, and a
-    stack of small modules called with keyword options and returning dicts, as Hugging Face model code does.
+    stack of small modules called with keyword options and returning dicts, as Hugging Face model code does
+    (the larger ones only on a GPU host: LARGER).
     Fitted on the small ones alone, the prices under-priced what full-size models pay (a host slowdown of
     0.06 to 0.13 where they needed about 0.2 to 0.3, on an H200 host: docs/measurement.md)."""
     import torch
@@ -159,7 +160,7 @@ def _torch_workloads(device: str) -> dict[str, Callable[[], object]]:
             x = block(x, scale=0.5 + 0.01 * i)["hidden"]
         return x
 
-    return {
+    workloads = {
         "view": lambda: [a.view(4096) for _ in range(50)],
         "add": lambda: [torch.add(a, b) for _ in range(50)],
         "linear": lambda: [F.linear(a, weight) for _ in range(50)],
@@ -172,8 +173,15 @@ def _torch_workloads(device: str) -> dict[str, Callable[[], object]]:
         "module_stack": module_stack,
         "long_mixed": lambda: [mixed() for _ in range(60)],
     }
+    if not device.startswith("cuda"):   # see LARGER
+        workloads = {name: call for name, call in workloads.items() if name not in LARGER}
+    return workloads
 
 
+# The larger workloads, run only where the host feeds a GPU: that is where the host slowdown they price applies
+# (slowed_host), and on the CPU their compute would dominate (the calibration took 40 s on a 2-core machine
+# with them, most of it the width-384 transformer's 40 ms an iteration).
+LARGER = ("wide_attention", "deep_conv", "module_stack", "long_mixed")
 # workloads measured with fewer, shorter blocks than ITERS_PER_BLOCK x ROUNDS: one iteration of long_mixed
 # takes about 90 ms on an H100-class host, and its extra time is large enough to be measured in fewer
 LOOP_SIZES = {"long_mixed": (3, 8)}
