@@ -131,7 +131,7 @@ def _torch_workloads(device: str) -> dict[str, Callable[[], object]]:
     stack of small modules called with keyword options and returning dicts, as Hugging Face model code does
     (the larger ones only on a GPU host: LARGER).
     Fitted on the small ones alone, the prices under-priced what full-size models pay (a host slowdown of
-    0.06 to 0.13 where they needed about 0.2 to 0.3, on an H200 host: docs/measurement.md)."""
+    0.06 to 0.13 where they needed about 0.2 to 0.35, on an H200 and an H100 host: docs/measurement.md)."""
     import torch
     import torch.nn.functional as F
 

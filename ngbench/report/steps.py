@@ -36,7 +36,8 @@ def _row(key: dict, summary: dict) -> dict:
 def frame_of(report: Report):
     import pandas as pd
 
-    rows = [_row({**{k: getattr(cell, k) for k in KEY_COLUMNS}, "seq_len": cell.seq_len}, report.sweep.summaries[cell.dir])
+    rows = [_row({**{k: getattr(cell, k) for k in KEY_COLUMNS}, "seq_len": getattr(cell, "seq_len", None)},
+                 report.sweep.summaries[cell.dir])
             for cell in report.cells.itertuples()]
     return pd.DataFrame(rows)
 
