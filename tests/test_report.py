@@ -206,6 +206,23 @@ def test_view_paper_works_on_a_cpu_sweep(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_first_line_counts_the_cells_whose_rebuild_is_within_5_and_10_percent(tmp_path):
+    """Issue #9's check, on the page: counted here from the committed summaries, read there from the page."""
+    sweep = ROOT / "docs" / "results" / "fidelity-oneprice-h100"
+    ratios = [json.loads(p.read_text())["reconciliation"]["reconstructed_over_clean"]
+              for p in sweep.glob("*/summary.json")]
+    within5, within10 = (sum(abs(r - 1) <= limit for r in ratios) for limit in (0.05, 0.10))
+    median = sorted(ratios)[len(ratios) // 2 - 1: len(ratios) // 2 + 1]
+    page = tmp_path / "page.md"
+    result = run_cli(str(sweep), "--markdown", str(page), module="ngbench.report", timeout=300)
+    assert result.returncode == 0, result.stderr
+    line = page.read_text().splitlines()[2]
+    assert (f"within ±5% of the clean latency on {within5} of {len(ratios)} cells (within ±10% on {within10}; "
+            f"median {sum(median) / 2:.3f})") in line
+    assert (within5, len(ratios)) == (23, 24)     # docs/measurement.md and the README cite it
+
+
+@pytest.mark.slow
 def test_cells_that_differ_only_in_sequence_length_are_told_apart(tmp_path):
     """make fig9 sweeps model.seq_len and nothing else: the cells table has a tokens column, in order, and each
     cell's heading names its tokens (they were five identical headings)."""

@@ -54,8 +54,21 @@ def headline(report: Report) -> tuple[str, bool]:
     """The page's first line (cells reported, failed or unreadable; the view) and whether all cells are in."""
     ok, failed = len(report.cells), len(report.sweep.failed)
     text = (f"{ok} of {ok + failed} cells reported; {failed} failed or have missing or unreadable files. "
-            f"View: {VIEW_TITLES[report.view]}.")
+            f"View: {VIEW_TITLES[report.view]}.{fidelity(report.cells)}")
     return text, failed == 0
+
+
+def fidelity(cells) -> str:
+    """How many cells' rebuilt iteration is within ±5% (±10%) of their clean latency, issue #9's check: the
+    trust a reader can put in the wall view; '' where no cell has both (traces analysed without a clean run)."""
+    if "reconstructed_over_clean" not in cells:
+        return ""
+    ratios = cells["reconstructed_over_clean"].dropna()
+    if ratios.empty:
+        return ""
+    off = (ratios - 1.0).abs() - 1e-9      # 0.95 and 1.05 themselves count as within
+    return (f" The rebuilt timeline is within ±5% of the clean latency on {int((off <= 0.05).sum())} of "
+            f"{len(ratios)} cells (within ±10% on {int((off <= 0.10).sum())}; median {ratios.median():.3f}).")
 
 
 def _anchor(text: str) -> str:
