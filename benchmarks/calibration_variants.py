@@ -4,7 +4,7 @@ The calibration fits per-record prices and a host slowdown on small workloads; t
 rebuilds full-size models with them. This script separates the two so that many workload sets can be tried
 against one machine's fidelity traces, offline:
 
-    # on the GPU machine: every candidate workload's clean/profiled contrast, `--repeats` times, as JSON
+    # on the GPU machine: the calibration's workloads (calibrate_torch), `--repeats` times, as JSON
     python benchmarks/calibration_variants.py measure --out loops.json --repeats 2
     # on the GPU machine, after `make fidelity` with save_trace=true and NGBENCH_KEEP_BLOCK_TRACES=1:
     # each cell's profiled iterations, parsed, with its per-block clean medians (a pickle, xz-compressed)
@@ -30,49 +30,35 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ngbench.measure import calibration  # noqa: E402  (after the checkout is on the path)
+
 # the calibration's workloads before issue #9's last change, and those it added (ngbench.measure.calibration)
 SMALL = ("view", "add", "linear", "mixed", "mixed_python", "conv_net", "attention_net")
-LARGER = ("wide_attention", "deep_conv", "module_stack", "long_mixed")
+LARGER = calibration.LARGER
 SETS = {"small": SMALL, "small+larger": SMALL + LARGER, "larger": LARGER,
         "small+larger but long_mixed": SMALL + LARGER[:-1]}
 RENAMED = {"modules_python": "module_stack"}     # its name in the first measurement (benchmarks/data/)
 
 
 def measure(args) -> int:
-    """The calibration's workloads as `calibration.mode=force` runs them, `--repeats` times."""
-    import tempfile
-
-    from ngbench.measure import calibration as cal
-
-    synchronize = cal._synchronizer(args.device)
+    """The calibration as `calibration.mode=force` runs it (calibrate_torch), `--repeats` times."""
     rows = []
-    with tempfile.TemporaryDirectory() as workdir:
-        for repeat in range(args.repeats):
-            for name, call in cal._torch_workloads(args.device).items():
-                loop = cal.measure_loop(name, call, args.device, synchronize, workdir, *cal.LOOP_SIZES.get(name, ()))
-                rows.append({"repeat": repeat, **loop.__dict__})
-                print(f"{repeat} {name:15s} extra {loop.extra_us:9.1f} µs  clean {loop.clean_us:9.1f} µs  "
-                      + " ".join(f"{k} {v:.0f}" for k, v in loop.records.items()), flush=True)
-            fitted = cal.fit_costs([cal.Loop(r["name"], r["extra_us"], r["clean_us"], r["records"])
-                                    for r in rows if r["repeat"] == repeat], cal.TORCH_KINDS)
-            print(f"{repeat} the calibration's fit: {fitted}", flush=True)
+    for repeat in range(args.repeats):
+        fitted, loops = calibration.calibrate_torch(args.device)
+        for loop in loops:
+            rows.append({"repeat": repeat, **loop.__dict__})
+            print(f"{repeat} {loop.name:15s} extra {loop.extra_us:9.1f} µs  clean {loop.clean_us:9.1f} µs  "
+                  + " ".join(f"{k} {v:.0f}" for k, v in loop.records.items()), flush=True)
+        print(f"{repeat} the calibration's fit: {fitted}", flush=True)
     Path(args.out).write_text(json.dumps(rows, indent=1))
     return 0
 
 
 def fit_per_kind(loops, kinds=("op", "runtime", "driver")) -> dict[str, float]:
-    """The fit before (calibration method 1): a price per record kind and the slowdown, non-negative, Cauchy
-    loss."""
-    import numpy as np
-    from scipy.optimize import least_squares, nnls
-
+    """The fit before (calibration method 1): a price per record kind and the slowdown, by the same robust fit."""
     used = [k for k in kinds if any(loop.records.get(k, 0) > 0 for loop in loops)] + ["host_slowdown"]
-    matrix = np.array([[loop.clean_us if k == "host_slowdown" else loop.records.get(k, 0.0) for k in used]
-                       for loop in loops])
-    target = np.array([max(loop.extra_us, 0.0) for loop in loops])
-    start, _ = nnls(matrix, target)
-    scale = max(float(np.median(target)) * 0.1, 1.0)
-    fitted = least_squares(lambda c: matrix @ c - target, start, bounds=(0.0, np.inf), loss="cauchy", f_scale=scale).x
+    rows = [[loop.clean_us if k == "host_slowdown" else loop.records.get(k, 0.0) for k in used] for loop in loops]
+    fitted = calibration.robust_fit(rows, [loop.extra_us for loop in loops])
     return {k: round(float(v), 4) for k, v in zip(used, fitted, strict=True)}
 
 
@@ -115,8 +101,6 @@ def _counts(job) -> tuple[int, int, float]:
 def evaluate(args) -> int:
     from multiprocessing import Pool
 
-    from ngbench.measure import calibration as cal
-
     rows = json.loads(Path(args.loops).read_text()) if args.loops != "-" else []
     sweeps = {}
     for path in args.windows:
@@ -126,11 +110,12 @@ def evaluate(args) -> int:
     tried = {}
     for repeat in sorted({r["repeat"] for r in rows}):
         for set_name, names in SETS.items():
-            loops = [cal.Loop(RENAMED.get(r["name"], r["name"]), r["extra_us"], r["clean_us"], r["records"])
-                     for r in rows if r["repeat"] == repeat and RENAMED.get(r["name"], r["name"]) in names]
+            loops = [calibration.Loop(name, r["extra_us"], r["clean_us"], r["records"]) for r in rows
+                     if r["repeat"] == repeat and (name := RENAMED.get(r["name"], r["name"])) in names]
             if loops:
                 tried[f"per kind, {set_name} (repeat {repeat})"] = fit_per_kind(loops)
-                tried[f"one price, {set_name} (repeat {repeat})"] = cal.fit_costs(loops, cal.TORCH_KINDS)
+                tried[f"one price, {set_name} (repeat {repeat})"] = calibration.fit_costs(loops,
+                                                                                          calibration.TORCH_KINDS)
     for sweep, cells in sweeps.items():
         tried[f"{sweep}: the run's own"] = cells[0][4]
     if args.grid:

@@ -51,6 +51,17 @@ def test_the_larger_workloads_run_only_where_the_host_feeds_a_gpu():
     assert names.isdisjoint(calibration.LARGER) and {"mixed", "attention_net"} <= names
 
 
+def test_the_larger_workloads_run_wherever_they_are_built():
+    """Built on the CPU here (a GPU host builds them on its GPU): each runs, and the stack keeps its input's shape."""
+    import torch
+
+    made = calibration._larger_workloads("cpu", lambda: torch.ones(1), torch.randn(1, 3, 32, 32))
+    assert set(made) == set(calibration.LARGER)
+    with torch.inference_mode():
+        assert made["wide_attention"]().shape == (1, 96, 384) and made["deep_conv"]().shape == (1, 16, 32, 32)
+        assert made["module_stack"]().shape == (1, 64, 128) and len(made["long_mixed"]()) == 60
+
+
 def test_a_kind_no_workload_records_prices_nothing():
     loops = [Loop("view", 35.0, 42.0, {"op": 50.0})]
     assert fit_costs(loops, ("runtime",)) == {"runtime": 0.0}

@@ -139,9 +139,6 @@ def _torch_workloads(device: str) -> dict[str, Callable[[], object]]:
     index = torch.arange(16, device=device)
     conv, attention = _conv_net().to(device).eval(), _attention_net().to(device).eval()
     image, tokens = torch.randn(1, 3, 32, 32, device=device), torch.randn(1, 32, 64, device=device)
-    wide, deep = _attention_net(width=384, heads=6, layers=10).to(device).eval(), _deep_conv_net().to(device).eval()
-    wide_tokens = torch.randn(1, 96, 384, device=device)
-    blocks, states = _module_stack().to(device).eval(), torch.randn(1, 64, 128, device=device)
 
     def mixed(python: int = 0):
         x = F.gelu(F.layer_norm(F.linear(a, weight), (64,)))
@@ -154,12 +151,6 @@ def _torch_workloads(device: str) -> dict[str, Callable[[], object]]:
         _python_work(python)
         return torch.tanh(z).mean() + torch.rsqrt(z.abs() + 1).max()
 
-    def module_stack():
-        x = states
-        for i, block in enumerate(blocks):
-            x = block(x, scale=0.5 + 0.01 * i)["hidden"]
-        return x
-
     workloads = {
         "view": lambda: [a.view(4096) for _ in range(50)],
         "add": lambda: [torch.add(a, b) for _ in range(50)],
@@ -168,14 +159,28 @@ def _torch_workloads(device: str) -> dict[str, Callable[[], object]]:
         "mixed_python": lambda: [mixed(400) for _ in range(5)],
         "conv_net": lambda: conv(image),
         "attention_net": lambda: attention(tokens),
-        "wide_attention": lambda: wide(wide_tokens),
-        "deep_conv": lambda: deep(image),
-        "module_stack": module_stack,
-        "long_mixed": lambda: [mixed() for _ in range(60)],
     }
-    if not device.startswith("cuda"):   # see LARGER
-        workloads = {name: call for name, call in workloads.items() if name not in LARGER}
+    if device.startswith("cuda"):   # see LARGER
+        workloads.update(_larger_workloads(device, mixed, image))
     return workloads
+
+
+def _larger_workloads(device: str, mixed: Callable[[], object], image) -> dict[str, Callable[[], object]]:
+    """The LARGER workloads, built on `device`: `mixed` is the small mixed sequence, `image` the conv nets' input."""
+    import torch
+
+    wide, deep = _attention_net(width=384, heads=6, layers=10).to(device).eval(), _deep_conv_net().to(device).eval()
+    wide_tokens = torch.randn(1, 96, 384, device=device)
+    blocks, states = _module_stack().to(device).eval(), torch.randn(1, 64, 128, device=device)
+
+    def module_stack():
+        x = states
+        for i, block in enumerate(blocks):
+            x = block(x, scale=0.5 + 0.01 * i)["hidden"]
+        return x
+
+    return {"wide_attention": lambda: wide(wide_tokens), "deep_conv": lambda: deep(image),
+            "module_stack": module_stack, "long_mixed": lambda: [mixed() for _ in range(60)]}
 
 
 # The larger workloads, run only where the host feeds a GPU: that is where the host slowdown they price applies
@@ -335,18 +340,23 @@ def fit_costs(loops: list[Loop], kinds: tuple[str, ...]) -> dict[str, float]:
     every record kind in `kinds`, non-negative, fitted with a robust loss (Cauchy) so that one workload caught
     in a slow phase of the host does not set the prices. Returned per kind (each the same price), and
     host_slowdown."""
+    if not any(loop.records.get(k, 0) > 0 for loop in loops for k in kinds):
+        return {k: 0.0 for k in kinds}
+    price, slowdown = robust_fit([[sum(loop.records.get(k, 0.0) for k in kinds), loop.clean_us] for loop in loops],
+                                 [loop.extra_us for loop in loops])
+    return {**{k: round(float(price), 4) for k in kinds}, HOST_SLOWDOWN: round(float(slowdown), 4)}
+
+
+def robust_fit(rows: list[list[float]], extra_us: list[float]):
+    """Non-negative coefficients c with rows @ c ≈ extra_us (negative extras taken as 0): non-negative least
+    squares as the start, then a Cauchy loss scaled to a tenth of the median extra."""
     import numpy as np
     from scipy.optimize import least_squares, nnls
 
-    if not any(loop.records.get(k, 0) > 0 for loop in loops for k in kinds):
-        return {k: 0.0 for k in kinds}
-    matrix = np.array([[sum(loop.records.get(k, 0.0) for k in kinds), loop.clean_us] for loop in loops])
-    target = np.array([max(loop.extra_us, 0.0) for loop in loops])
+    matrix, target = np.array(rows, dtype=float), np.maximum(np.array(extra_us, dtype=float), 0.0)
     start, _ = nnls(matrix, target)
     scale = max(float(np.median(target)) * 0.1, 1.0)
-    price, slowdown = least_squares(lambda c: matrix @ c - target, start, bounds=(0.0, np.inf), loss="cauchy",
-                                    f_scale=scale).x
-    return {**{k: round(float(price), 4) for k in kinds}, HOST_SLOWDOWN: round(float(slowdown), 4)}
+    return least_squares(lambda c: matrix @ c - target, start, bounds=(0.0, np.inf), loss="cauchy", f_scale=scale).x
 
 
 def calibrate_torch(device: str) -> tuple[dict[str, float], list[Loop]]:

@@ -25,7 +25,7 @@ def per_model_tables(report: Report) -> list[Table]:
     table = report.breakdown()
     keys = [k for k in KEY_COLUMNS if k not in ("model", "variant", "task")]
     # tokens, a column of its own where cells have them: cells of a sweep over model.seq_len differ in nothing else
-    if "seq_len" in report.cells and report.cells["seq_len"].notna().any():
+    if fmt.has_tokens(report.cells):
         tokens = report.cells.set_index("run_id")["seq_len"].map(fmt.tokens)
         table = table.assign(tokens=table["run_id"].map(tokens))
         keys.insert(keys.index("batch_size") + 1, "tokens")

@@ -50,13 +50,18 @@ def tokens(seq_len) -> str:
     return str(int(seq_len))
 
 
+def has_tokens(cells) -> bool:
+    """Whether any of `cells` (a frame of cells) has a sequence length: then tables show a tokens column."""
+    return "seq_len" in cells and cells["seq_len"].notna().any()
+
+
 def keys_shown(frame):
     """A table's key columns as pages show them: the cell key (batch_size as batch) and, where any cell has a
     sequence length, a tokens column after batch."""
     from ngbench.record import CellKey
 
     shown = frame[CellKey.names()].rename(columns={"batch_size": "batch"})
-    if "seq_len" in frame and frame["seq_len"].notna().any():
+    if has_tokens(frame):
         shown.insert(shown.columns.get_loc("batch") + 1, "tokens", frame["seq_len"].map(tokens))
     return shown
 

@@ -66,9 +66,12 @@ def fidelity(cells) -> str:
     ratios = cells["reconstructed_over_clean"].dropna()
     if ratios.empty:
         return ""
+    from ngbench.summary import RATIO_TOLERANCE  # the tolerance a run warns beyond
+
     off = (ratios - 1.0).abs() - 1e-9      # 0.95 and 1.05 themselves count as within
-    return (f" The rebuilt timeline is within ±5% of the clean latency on {int((off <= 0.05).sum())} of "
-            f"{len(ratios)} cells (within ±10% on {int((off <= 0.10).sum())}; median {ratios.median():.3f}).")
+    return (f" The rebuilt timeline is within ±{RATIO_TOLERANCE:.0%} of the clean latency on "
+            f"{int((off <= RATIO_TOLERANCE).sum())} of {len(ratios)} cells (within ±{2 * RATIO_TOLERANCE:.0%} on "
+            f"{int((off <= 2 * RATIO_TOLERANCE).sum())}; median {ratios.median():.3f}).")
 
 
 def _anchor(text: str) -> str:
