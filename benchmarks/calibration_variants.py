@@ -12,6 +12,8 @@ against one machine's fidelity traces, offline:
     # anywhere: fit each workload set on each repeat, rebuild every cell with those prices, count the cells
     # within 0.95-1.05 (and, with --grid, the best single price set in hindsight: the ceiling of the method)
     python benchmarks/calibration_variants.py evaluate loops.json fidelity-windows.pkl.xz [--grid]
+    # or chosen price sets only (one price for every record kind, µs, and the host slowdown):
+    python benchmarks/calibration_variants.py evaluate - fidelity-windows.pkl.xz --costs 0,0.35 --costs 0.3,0.3
 
 The counts are the fidelity check's (rebuild_costs.py computes rebuilt/clean the way a run does).
 """
@@ -118,6 +120,9 @@ def evaluate(args) -> int:
                                                                                           calibration.TORCH_KINDS)
     for sweep, cells in sweeps.items():
         tried[f"{sweep}: the run's own"] = cells[0][4]
+    for text in args.costs:
+        price, slowdown = (float(v) for v in text.split(","))
+        tried[f"price={price} s={slowdown}"] = {"op": price, "runtime": price, "driver": price, "host_slowdown": slowdown}
     if args.grid:
         for op, rt, slow in itertools.product((0.5, 1.0, 1.5, 2.0, 2.5), (0.0, 1.5, 3.0, 4.5),
                                            (0.0, 0.1, 0.2, 0.3, 0.4)):
@@ -151,6 +156,8 @@ def main(argv=None) -> int:
     e.add_argument("loops", help="measure's JSON, or - for none")
     e.add_argument("windows", nargs="+")
     e.add_argument("--grid", action="store_true")
+    e.add_argument("--costs", action="append", default=[], metavar="PRICE,SLOWDOWN",
+                   help="one price for every record kind (µs) and the host slowdown, e.g. 0,0.35; repeatable")
     e.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     return {"measure": measure, "pack": pack, "evaluate": evaluate}[args.command](args)

@@ -1,5 +1,6 @@
 """The issue-#9 benchmark scripts run as their docstrings show them: calibration_variants.py pack and evaluate over
-a run's kept block traces, and int8_outliers.py on fig9's model (its tiny variant, on the CPU)."""
+a run's kept block traces, int8_outliers.py on fig9's model (its tiny variant, on the CPU), and reprice_summaries.py
+over hand-made and published summaries."""
 
 import json
 import re
@@ -54,3 +55,52 @@ def test_int8_outliers_counts_each_linear_layers_input_columns(tmp_path):
         assert all(0 <= v["outlier_columns"] <= v["columns"] for v in layers.values())
         assert row["outlier_columns"] == sum(v["outlier_columns"] for v in layers.values())
         assert {v["columns"] for k, v in layers.items() if k.endswith("down_proj")} == {128}   # intermediate_size
+
+
+def _reprice_cell(root, name: str, busy: float, blocks: list[dict]) -> None:
+    cell = root / name
+    cell.mkdir(parents=True)
+    summary = {"status": "ok", "calibration": {"costs_us": {"op": 1.0, "runtime": 1.0, "driver": 1.0}, "host_slowdown": 0.0},
+               "reconciliation": {"reconstructed_over_clean": blocks[0]["rebuilt_ms"] / blocks[0]["clean_ms"],
+                                  "device_busy_share": busy, "record_cost_ms": 2.0, "by_block": blocks}}
+    (cell / "summary.json").write_text(json.dumps(summary))
+
+
+def test_reprice_summaries_moves_host_bound_blocks_by_the_known_change(tmp_path):
+    """A host-bound cell, 2000 records priced at 1 µs with no slowdown, profiled 12 ms, rebuilt and clean 10 ms:
+    priced at nothing with a slowdown of 0.2 it rebuilds to 12 / 1.2 = 10 ms (1.0); at 0.25 µs a record with no
+    slowdown to 12 - 0.5 = 11.5 ms (1.15). A cell whose device was busy keeps its own 1.3."""
+    sweep = tmp_path / "sweep"
+    _reprice_cell(sweep, "host", 0.1, [{"profiled_ms": 12.0, "rebuilt_ms": 10.0, "clean_ms": 10.0}])
+    _reprice_cell(sweep, "device", 0.9, [{"profiled_ms": 14.0, "rebuilt_ms": 13.0, "clean_ms": 10.0}])
+    out = script("reprice_summaries.py", str(sweep), "--costs", "price=0,host_slowdown=0.2",
+                 "--costs", "price=0.25").stdout
+    rows = dict(re.findall(r"^(the run's own|price=\S+ s=\S+)\s+(.+)$", out, re.M))
+    assert rows["the run's own"].split() == ["1/", "1", "of", "2", "m1.150"]
+    assert rows["price=0.0 s=0.2"].split() == ["1/", "1", "of", "2", "m1.150"]     # 1.0 and 1.3
+    assert rows["price=0.25 s=0.0"].split() == ["0/", "0", "of", "2", "m1.225"]    # 1.15 and 1.3
+
+
+def test_reprice_summaries_gives_back_a_published_sweeps_own_counts():
+    """As its docstring shows it: at the run's own prices, each sweep's counts are its summaries' own."""
+    sweeps = ["docs/results/holdout-oneprice-h100", "docs/results/fidelity-oneprice2-h100"]
+    out = script("reprice_summaries.py", *sweeps).stdout
+    own = re.search(r"^the run's own\s+(.+)$", out, re.M)[1]
+    expected = []
+    for sweep in sweeps:
+        ratios = [json.loads(p.read_text())["reconciliation"]["reconstructed_over_clean"]
+                  for p in (ROOT / sweep).rglob("summary.json")]
+        expected.append((sum(abs(r - 1) <= 0.05 for r in ratios), sum(abs(r - 1) <= 0.10 for r in ratios), len(ratios)))
+    assert [tuple(map(int, m)) for m in re.findall(r"(\d+)/\s*(\d+) of (\d+)", own)] == expected
+    chosen = script("reprice_summaries.py", "docs/results/fidelity-oneprice3-h100", "--costs",
+                    "price=0,host_slowdown=0.35").stdout
+    assert re.search(r"^price=0.0 s=0.35\s+\d+/\s*\d+ of 24 m[\d.]+$", chosen, re.M)
+
+
+def test_reprice_summaries_bad_input_is_one_line():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "reprice_summaries.py"), "docs/results/holdout-oneprice-h100",
+                           "--costs", "prize=1"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode != 0 and "unknown name 'prize'; valid: price, host_slowdown" in done.stderr
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "reprice_summaries.py"), "tests"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stderr.startswith("no ok cell with a one-price calibration under tests")
