@@ -15,6 +15,10 @@ iteration follows the kernels, not the host.
     python benchmarks/reprice_summaries.py docs/results/holdout-oneprice-h100 docs/results/fidelity-oneprice2-h100
     python benchmarks/reprice_summaries.py docs/results/fidelity-oneprice3-h100 --costs price=0,host_slowdown=0.35
 
+With --scale-by-probe, each block's price (the tried one; the run's own stays as the run used it) is multiplied by
+the host's speed probed before that block over the speed probed at calibration (`host_probe_us`, in summaries
+made since 2026-11-27's sixth session; cells without them are left as the run made them).
+
 At the run's own prices it returns the run's own counts; elsewhere it is a first-order estimate (the kept traces
 of fidelity-oneprice3-h100 check it: see benchmarks/data/h100-reprice.txt).
 """
@@ -53,9 +57,13 @@ def cells(sweep: Path) -> list[dict]:
     return found
 
 
-def ratio(cell: dict, price: float, slowdown: float, busy_max: float) -> float:
-    """rebuilt/clean of one cell with other prices: each block's rebuilt median moved by the host-bound formula."""
+def ratio(cell: dict, price: float, slowdown: float, busy_max: float, by_probe: bool = False) -> float:
+    """rebuilt/clean of one cell with other prices: each block's rebuilt median moved by the host-bound formula;
+    `by_probe`: the price scaled by each block's host speed over the calibration's."""
     rec = cell["summary"]["reconciliation"]
+    calibrated = (cell["summary"].get("calibration") or {}).get("host_probe_us")
+    if by_probe and not (calibrated and all(block.get("host_probe_us") for block in rec["by_block"])):
+        return rec["reconstructed_over_clean"]
     if rec["device_busy_share"] > busy_max or not cell["price"]:
         return rec["reconstructed_over_clean"]
     records = rec["record_cost_ms"] / cell["price"]            # records per iteration, in thousands (ms/µs)
@@ -63,8 +71,11 @@ def ratio(cell: dict, price: float, slowdown: float, busy_max: float) -> float:
     def host_bound(profiled: float, p: float, s: float) -> float:
         return (profiled - records * p) / (1.0 + s)
 
+    def scale(block: dict) -> float:
+        return block["host_probe_us"] / calibrated if by_probe else 1.0
+
     return statistics.median(
-        (block["rebuilt_ms"] + host_bound(block["profiled_ms"], price, slowdown)
+        (block["rebuilt_ms"] + host_bound(block["profiled_ms"], price * scale(block), slowdown)
          - host_bound(block["profiled_ms"], cell["price"], cell["slowdown"])) / block["clean_ms"]
         for block in rec["by_block"])
 
@@ -74,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweeps", nargs="+", help="sweep directories of a one-price (method 2) calibration")
     parser.add_argument("--costs", action="append", default=[], help="price=<µs>,host_slowdown=<s>; repeatable")
     parser.add_argument("--busy-max", type=float, default=0.3)
+    parser.add_argument("--scale-by-probe", action="store_true",
+                        help="each block's price times its host_probe_us over the calibration's")
     args = parser.parse_args(argv)
     sweeps = {Path(s).name: cells(Path(s)) for s in args.sweeps}
     empty = [name for name, found in sweeps.items() if not found]
@@ -82,11 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tried = [("the run's own", None)] + [(f"price={p} s={s}", (p, s))
                                          for p, s in (map(parse_costs, args.costs) if args.costs else DEFAULT_PRICES)]
+    if args.scale_by_probe:
+        for name, found in sweeps.items():
+            unprobed = sum(not (c["summary"].get("calibration") or {}).get("host_probe_us")
+                           or not all(b.get("host_probe_us") for b in c["summary"]["reconciliation"]["by_block"])
+                           for c in found)
+            if unprobed:
+                print(f"{name}: {unprobed} of {len(found)} cells have no host_probe_us (made before it was "
+                      "recorded): left as the run made them")
     print(f"{'prices':22s}" + "".join(f"{name[:26]:>28s}" for name in sweeps))
     for label, prices in tried:
         row = ""
         for found in sweeps.values():
-            ratios = [ratio(c, *(prices or (c["price"], c["slowdown"])), args.busy_max) for c in found]
+            ratios = [ratio(c, *(prices or (c["price"], c["slowdown"])), args.busy_max, args.scale_by_probe and bool(prices))
+                      for c in found]
             n5, n10 = sum(abs(r - 1) <= 0.05 for r in ratios), sum(abs(r - 1) <= 0.10 for r in ratios)
             row += f"{n5:2d}/{n10:2d} of {len(ratios)} m{statistics.median(ratios):.3f}".rjust(28)
         print(f"{label:22s}{row}")

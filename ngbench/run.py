@@ -103,7 +103,7 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     setup_peak = peak_rss_bytes()   # build, export, quantize, compile, session build: before any block resets it
     with flow.profiler() as profiler:
         began = time.perf_counter()
-        clean_blocks, energy, memory = _blocks(cfg, sampling, ctx, flow, profiler, devices)
+        clean_blocks, energy, memory, probes = _blocks(cfg, sampling, ctx, flow, profiler, devices)
         memory["setup_host_peak_bytes"] = setup_peak
         steps["timing_and_profiling_s"] = time.perf_counter() - began
         began = time.perf_counter()
@@ -115,7 +115,7 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     host = {"before": host_before, "after": host_state(), **({"pinned_cpus": pinned} if pinned else {})}
     environment = {**describe(ctx.device), "bandwidth": bandwidth}
     summary, ops, kernels = _summarise(cfg, ctx, key, facts, flow, profile, clean_blocks, energy, memory, steps,
-                                       calibration, host, environment, sampling)
+                                       calibration, host, environment, sampling, probes)
     if ctx.trace_path and profile.saved_trace_ops is not None:  # ngbench's groups on the trace's events
         from ngbench.trace.saved_trace import mark_saved_trace
 
@@ -146,15 +146,16 @@ def _plan(cfg: DictConfig, ctx, flow) -> dict:
 
 def _blocks(cfg: DictConfig, sampling: dict, ctx, flow, profiler, devices):
     """Clean and profiled blocks, alternating, so host drift cancels out of their ratio. Energy and memory
-    are read over the clean blocks only."""
+    are read over the clean blocks only; the host's speed (host_probe_us) between each clean block and its
+    profiled one, outside both."""
     from ngbench.measure.energy import EnergyTracker
-    from ngbench.measure.timing import gc_paused, time_block
+    from ngbench.measure.timing import gc_paused, host_probe_us, time_block
 
     blocks = sampling["blocks"]
     clean_iters, profiled_iters = split(sampling["iters"], blocks), split(sampling["profile_iters"], blocks)
     min_time_s = cfg.min_time_s / blocks
     use_events = flow.clean_timer == "events" and ctx.is_cuda
-    clean_blocks, block_joules, block_seconds, peaks, by_device = [], [], [], [], {}
+    clean_blocks, block_joules, block_seconds, peaks, by_device, probes = [], [], [], [], {}, []
     for block in range(blocks):
         log.info("block %d of %d: %d+ clean inferences, then %d profiled", block + 1, blocks,
                  clean_iters[block], profiled_iters[block])
@@ -166,6 +167,7 @@ def _blocks(cfg: DictConfig, sampling: dict, ctx, flow, profiler, devices):
         peaks.append(memory.peak_bytes)
         for device, peak in memory.by_device.items():
             by_device[device] = max(by_device.get(device, 0), peak)
+        probes.append(host_probe_us())
         profiler.block(profiled_iters[block])
     joules = None if None in block_joules else sum(block_joules)
     inferences = sum(len(b) for b in clean_blocks)
@@ -175,11 +177,11 @@ def _blocks(cfg: DictConfig, sampling: dict, ctx, flow, profiler, devices):
               "note": energy.note}
     memory = {"peak_bytes": max((p for p in peaks if p is not None), default=None), "kind": memory.kind,
               **({"by_device": by_device} if len(by_device) > 1 else {})}
-    return clean_blocks, energy, memory
+    return clean_blocks, energy, memory, probes
 
 
 def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks, energy, memory, steps,
-               calibration, host, environment, sampling) -> tuple[Summary, object, object]:
+               calibration, host, environment, sampling, probes=None) -> tuple[Summary, object, object]:
     import numpy as np
 
     from ngbench.measure.timing import latency_stats
@@ -200,7 +202,7 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
     kernels = owned_kernels(profile.kernels, ops)
     inside = inside_operators(ops, kernels, key.device, key.precision, key.quant, environment)
     kept = profile.kept
-    recon = reconciliation(profile.iterations, clean_blocks)
+    recon = reconciliation(profile.iterations, clean_blocks, probes)
     groups = group_totals(ops, device_is_host=not ctx.is_cuda)
     notes = dict(profile.notes)
     if profile.busy_us_by_device:

@@ -99,7 +99,7 @@ def profile_flow(flow, iters: int, blocks: int = 1):
 def check_ratios_against_their_inputs(summary: dict) -> None:
     """reconciliation's ratios from the summary's own iteration rows and per-block clean medians: each block's
     rebuilt and profiled medians over its kept iterations, divided by that block's clean median; the run's
-    ratios are the medians over blocks."""
+    ratios are the medians over blocks. Each block carries the host probe taken before it."""
     import numpy as np
     import pandas as pd
 
@@ -114,6 +114,7 @@ def check_ratios_against_their_inputs(summary: dict) -> None:
         assert entry["profiled_ms"] == pytest.approx(mine["profiled_us"].median() / 1000, rel=1e-12)
         assert entry["reconstructed_over_clean"] == pytest.approx(entry["rebuilt_ms"] / entry["clean_ms"], rel=1e-12)
         assert entry["profiled_over_clean"] == pytest.approx(entry["profiled_ms"] / entry["clean_ms"], rel=1e-12)
+        assert 0.0 < entry["host_probe_us"] < 10_000.0     # the host's speed, probed before the profiled block
     for ratio in ("reconstructed_over_clean", "profiled_over_clean"):
         assert recon[ratio] == pytest.approx(float(np.median([b[ratio] for b in recon["by_block"]])), rel=1e-12)
     assert summary["profiled_ms"] == pytest.approx(kept["profiled_us"].median() / 1000, rel=1e-12)

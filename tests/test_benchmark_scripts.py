@@ -81,6 +81,23 @@ def test_reprice_summaries_moves_host_bound_blocks_by_the_known_change(tmp_path)
     assert rows["price=0.25 s=0.0"].split() == ["0/", "0", "of", "2", "m1.225"]    # 1.15 and 1.3
 
 
+def test_reprice_summaries_scales_each_blocks_price_by_its_host_probe(tmp_path):
+    """The host cell again, calibrated on a host probed at 2 µs a call, its block run at 3: priced at 0.25 µs a
+    record, scaled by 3 / 2, the block rebuilds to 12 - 0.75 = 11.25 ms (1.125). A cell without probes (made
+    before they were recorded) keeps its own ratio, and is counted as such."""
+    sweep = tmp_path / "sweep"
+    _reprice_cell(sweep, "host", 0.1, [{"profiled_ms": 12.0, "rebuilt_ms": 10.0, "clean_ms": 10.0, "host_probe_us": 3.0}])
+    summary_path = sweep / "host" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["calibration"]["host_probe_us"] = 2.0
+    summary_path.write_text(json.dumps(summary))
+    _reprice_cell(sweep, "old", 0.1, [{"profiled_ms": 12.0, "rebuilt_ms": 10.25, "clean_ms": 10.0}])
+    out = script("reprice_summaries.py", str(sweep), "--costs", "price=0.25", "--scale-by-probe").stdout
+    assert "sweep: 1 of 2 cells have no host_probe_us (made before it was recorded): left as the run made them" in out
+    row = re.search(r"^price=0.25 s=0.0\s+(.+)$", out, re.M)[1]
+    assert row.split() == ["1/", "1", "of", "2", "m1.075"]     # median of 1.125 and 1.025
+
+
 def test_reprice_summaries_gives_back_a_published_sweeps_own_counts():
     """As its docstring shows it: at the run's own prices, each sweep's counts are its summaries' own."""
     sweeps = ["docs/results/holdout-oneprice-h100", "docs/results/fidelity-oneprice2-h100"]

@@ -139,15 +139,21 @@ def test_costs_are_cached_per_host_refreshed_on_force_and_off_prices_nothing(mon
         calls.append(device)
         return {"op": 1.5, "runtime": 0.0, "driver": 0.0, "host_slowdown": 0.05}, []
 
+    import ngbench.measure.timing
+
+    speeds = iter([2.0, 3.0, 5.0, 7.0])  # the host's speed before and after the workloads, each time they run
+    monkeypatch.setattr(ngbench.measure.timing, "host_probe_us", lambda: next(speeds))
     monkeypatch.setattr(calibration, "calibrate_torch", fake_torch)
     costs, note = costs_for("cached", str(tmp_path), "cpu", ("op", "runtime", "driver"))
     # the slowdown is stored, but the CPU is the host: its operators' compute is not slowed (slowed_host)
     assert costs.of("op") == 1.5 and costs.host_slowdown == 0.0 and note["measured_now"] and calls == ["cpu"]
     assert json.loads(Path(note["file"]).read_text())["costs_us"]["host_slowdown"] == 0.05
+    assert note["host_probe_us"] == 2.5 and json.loads(Path(note["file"]).read_text())["host_probe_us"] == 2.5
     again, note = costs_for("cached", str(tmp_path), "cpu", ("op", "runtime", "driver"))
     assert again == costs and not note["measured_now"] and calls == ["cpu"]          # read from the cache
-    costs_for("force", str(tmp_path), "cpu", ("op",))
-    assert calls == ["cpu", "cpu"]
+    assert note["host_probe_us"] == 2.5
+    _, note = costs_for("force", str(tmp_path), "cpu", ("op",))
+    assert calls == ["cpu", "cpu"] and note["host_probe_us"] == 6.0
     off, note = costs_for("off", str(tmp_path), "cpu", ("op",))
     assert off.of("op") == 0.0 and off.host_slowdown == 0.0 and note["mode"] == "off"
 

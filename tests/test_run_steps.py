@@ -72,14 +72,19 @@ def test_energy_per_inference_is_over_the_clean_inferences(monkeypatch):
     monkeypatch.setattr(ngbench.measure.energy, "EnergyTracker", FakeEnergy)
     monkeypatch.setattr(ngbench.measure.timing, "time_block",
                         lambda infer, sync, events, iters, min_time_s: timed.append(iters) or [1000.0] * iters)
+    speeds = iter([2.5, 4.0])      # the host's speed, probed between each clean block and its profiled one
+    order = []
+    monkeypatch.setattr(ngbench.measure.timing, "host_probe_us", lambda: order.append("probe") or next(speeds))
     peaks = iter([100, 300])
     flow = SimpleNamespace(clean_timer="wall", infer=None, synchronize=None,
                            memory_probe=lambda devices: FakeMemory(next(peaks)))
-    profiler = SimpleNamespace(block=profiled.append)
+    profiler = SimpleNamespace(block=lambda n: order.append("profiled") or profiled.append(n))
     cfg = OmegaConf.create({"min_time_s": 0.0})
     sampling = {"blocks": 2, "iters": 7, "profile_iters": 3}
-    clean, energy, memory = run_module._blocks(cfg, sampling, SimpleNamespace(is_cuda=False), flow, profiler, ["cpu"])
+    clean, energy, memory, probes = run_module._blocks(cfg, sampling, SimpleNamespace(is_cuda=False), flow, profiler,
+                                                       ["cpu"])
     assert (timed, profiled) == ([4, 3], [2, 1])
+    assert probes == [2.5, 4.0] and order == ["probe", "profiled"] * 2
     # 0.7 J over 7 clean inferences; the power is over the two windows' 10 ms, not the 7 ms of inferences
     assert energy["joules_per_inference"] == pytest.approx(0.1)
     assert energy["avg_power_w"] == pytest.approx(70.0) and energy["seconds"] == pytest.approx(0.01)

@@ -111,6 +111,15 @@ def test_reconciliation_ratios_are_medians_over_blocks_of_each_block_against_its
     assert recon["record_cost_ms"] == pytest.approx(0.020) and recon["blocking_waits"] == 2
 
 
+def test_reconciliation_carries_each_blocks_host_probe():
+    """The host's speed probed before each profiled block goes with that block; a block left out (no clean
+    times) takes its probe with it."""
+    recon = reconciliation(ITERATIONS, CLEAN_BLOCKS_US, [2.0, 3.5])
+    assert [b["host_probe_us"] for b in recon["by_block"]] == [2.0, 3.5]
+    assert [b.get("host_probe_us") for b in reconciliation(ITERATIONS, [[], [1250.0]], [2.0, 3.5])["by_block"]] == [3.5]
+    assert "host_probe_us" not in reconciliation(ITERATIONS, CLEAN_BLOCKS_US)["by_block"][0]
+
+
 def test_reconciliation_skips_a_block_without_iterations_or_clean_times():
     recon = reconciliation(ITERATIONS, [[1000.0], []])
     assert [b["block"] for b in recon["by_block"]] == [0]

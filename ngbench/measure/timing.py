@@ -19,6 +19,7 @@ MAX_BLOCK_ITERS = 100_000
 MIN_BLOCKS = 3                 # a capped plan keeps at least this many blocks (a spread for the CI, drift)
 MIN_WARMUP = 2                 # the first inference pays one-time costs; the second is the estimate
 WARMUP_SHARE = 0.25            # warm-up stops early (after MIN_WARMUP) once it has used this much of max_time_s
+PROBE_CALLS = 200              # host_probe_us: calls per repeat (about 1 ms in all on an H100 host)
 
 
 @contextmanager
@@ -116,6 +117,26 @@ def _one(infer, synchronize, use_cuda_events: bool) -> float:
     infer()
     synchronize()
     return (time.perf_counter_ns() - begin) / 1000.0
+
+
+def host_probe_us(calls: int = PROBE_CALLS, repeats: int = 3) -> float:
+    """The host's speed now: µs per call of a one-element CPU tensor add (PyTorch's dispatch, the host work
+    that the profiler's records ride on), the median of `repeats` loops of `calls`. Run beside each profiled
+    block and at calibration, outside both, so that the price of a record can be set against how fast the host
+    was (docs/measurement.md: on a slower host the same records cost more)."""
+    import statistics
+
+    import torch
+
+    a, out = torch.ones(1), torch.empty(1)
+    per_call = []
+    with torch.inference_mode():
+        for _ in range(repeats):
+            began = time.perf_counter_ns()
+            for _ in range(calls):
+                torch.add(a, a, out=out)
+            per_call.append((time.perf_counter_ns() - began) / 1000.0 / calls)
+    return statistics.median(per_call)
 
 
 def median_ci(values, confidence: float = 0.95) -> tuple[float, float]:
