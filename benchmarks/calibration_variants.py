@@ -14,6 +14,8 @@ against one machine's fidelity traces, offline:
     python benchmarks/calibration_variants.py evaluate loops.json fidelity-windows.pkl.xz [--grid]
     # or chosen price sets only (one price for every record kind, µs, and the host slowdown):
     python benchmarks/calibration_variants.py evaluate - fidelity-windows.pkl.xz --costs 0,0.35 --costs 0.3,0.3
+    # each set also priced by the host's speed before each block over the calibration's (runs since host_probe_us):
+    python benchmarks/calibration_variants.py evaluate - fidelity-windows.pkl.xz --costs 0.667,0.165 --scale-by-probe
 
 The counts are the fidelity check's (rebuild_costs.py computes rebuilt/clean the way a run does).
 """
@@ -70,7 +72,8 @@ def _pack_cell(cell: Path):
     summary = json.loads((cell / "summary.json").read_text())
     name = f"{summary['model']} {summary['precision']} b{summary['batch_size']}"
     return (name, summary["reconciliation"]["by_block"], rc.block_windows(cell),
-            summary["reconciliation"]["reconstructed_over_clean"], rc.run_prices(summary))
+            summary["reconciliation"]["reconstructed_over_clean"], rc.run_prices(summary),
+            (summary.get("calibration") or {}).get("host_probe_us"))
 
 
 def pack(args) -> int:
@@ -90,12 +93,25 @@ def pack(args) -> int:
 SWEEPS: dict = {}
 
 
+def probe_scale(cell: tuple) -> dict[int, float] | None:
+    """block -> the host's speed probed before it over the speed probed at calibration; None where the cell was
+    packed from a run made before the probes were recorded (packs of then have five fields)."""
+    calibrated = cell[5] if len(cell) > 5 else None
+    probes = {b["block"]: b.get("host_probe_us") for b in cell[1]}
+    if not calibrated or not all(probes.values()):
+        return None
+    return {block: probe / calibrated for block, probe in probes.items()}
+
+
 def _counts(job) -> tuple[int, int, float]:
     """(within ±5%, within ±10%, median rebuilt/clean) of one sweep's cells with one price set."""
     import rebuild_costs as rc
 
-    sweep, prices = job
-    ratios = [rc.ratio(windows, by_block, prices)["ratio"] for _, by_block, windows, *_ in SWEEPS[sweep]]
+    sweep, prices, by_probe = job
+    ratios = []
+    for cell in SWEEPS[sweep]:
+        _, by_block, windows, *_ = cell
+        ratios.append(rc.ratio(windows, by_block, prices, probe_scale(cell) if by_probe else None)["ratio"])
     return (sum(abs(r - 1) <= 0.05 for r in ratios), sum(abs(r - 1) <= 0.10 for r in ratios),
             statistics.median(ratios))
 
@@ -127,7 +143,14 @@ def evaluate(args) -> int:
         for op, rt, slow in itertools.product((0.5, 1.0, 1.5, 2.0, 2.5), (0.0, 1.5, 3.0, 4.5),
                                            (0.0, 0.1, 0.2, 0.3, 0.4)):
             tried[f"grid op={op} rt=drv={rt} s={slow}"] = {"op": op, "runtime": rt, "driver": rt, "host_slowdown": slow}
-    jobs = [(sweep, prices) for prices in tried.values() for sweep in sweeps]
+    if args.scale_by_probe:
+        for sweep, cells in sweeps.items():
+            unprobed = sum(probe_scale(cell) is None for cell in cells)
+            if unprobed:
+                print(f"{sweep}: {unprobed} of {len(cells)} cells have no host_probe_us: priced unscaled")
+        tried.update({f"{label} x probe": prices for label, prices in list(tried.items())
+                      if not label.endswith(": the run's own")})
+    jobs = [(sweep, prices, label.endswith(" x probe")) for label, prices in tried.items() for sweep in sweeps]
     SWEEPS.update(sweeps)     # the forked workers read them from here
     with Pool(args.jobs) as pool:
         counted = iter(pool.map(_counts, jobs))
@@ -158,6 +181,8 @@ def main(argv=None) -> int:
     e.add_argument("--grid", action="store_true")
     e.add_argument("--costs", action="append", default=[], metavar="PRICE,SLOWDOWN",
                    help="one price for every record kind (µs) and the host slowdown, e.g. 0,0.35; repeatable")
+    e.add_argument("--scale-by-probe", action="store_true",
+                   help="each set also with its record prices times each block's host_probe_us over the calibration's")
     e.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     return {"measure": measure, "pack": pack, "evaluate": evaluate}[args.command](args)

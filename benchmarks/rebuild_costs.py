@@ -65,14 +65,22 @@ def block_windows(cell: Path) -> list[tuple[int, object]]:
     return found
 
 
-def ratio(windows: list[tuple[int, object]], by_block: list[dict], prices: dict[str, float]) -> dict:
-    """rebuilt/clean as the run computes it, with `prices`; and the rebuilt iteration's median in ms."""
+def ratio(windows: list[tuple[int, object]], by_block: list[dict], prices: dict[str, float],
+          scale: dict[int, float] | None = None) -> dict:
+    """rebuilt/clean as the run computes it, with `prices`; and the rebuilt iteration's median in ms. `scale`
+    (block -> factor) multiplies each block's per-record prices, not the slowdown."""
     from ngbench.trace.reconstruct import rebuild
 
-    costs = costs_of(prices)
+    def block_costs(block: int):
+        factor = (scale or {}).get(block, 1.0)
+        return costs_of({k: v if k == "host_slowdown" else v * factor for k, v in prices.items()})
+
+    costs = {}
     rebuilt: dict[int, list[float]] = {}
     for block, window in windows:
-        new = rebuild(window, costs).window
+        if block not in costs:
+            costs[block] = block_costs(block)
+        new = rebuild(window, costs[block]).window
         rebuilt.setdefault(block, []).append(new.hi - new.lo)
     ratios = [statistics.median(rebuilt[b["block"]]) / 1000.0 / b["clean_ms"] for b in by_block if b["block"] in rebuilt]
     every = [v for values in rebuilt.values() for v in values]

@@ -41,6 +41,20 @@ def test_calibration_variants_pack_and_evaluate_a_runs_kept_traces(tmp_path):
     labels = re.findall(r"^(per kind|one price), (.+) \(repeat (\d)\)", out, re.M)
     assert len(labels) == 2 * 4 * 2      # two fits x four workload sets x two repeats
 
+    # every block run on a host probed twice as slow as at calibration: prices scaled by the probes are doubled
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert all(block["host_probe_us"] > 0 for block in summary["reconciliation"]["by_block"])
+    summary["calibration"]["host_probe_us"] = 1.5
+    for block in summary["reconciliation"]["by_block"]:
+        block["host_probe_us"] = 3.0
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    assert "1 cells into" in script("calibration_variants.py", "pack", str(tmp_path / "sweep"), "--out", str(packed),
+                                    "--jobs", "1").stdout
+    out = script("calibration_variants.py", "evaluate", "-", str(packed), "--costs", "1,0", "--costs", "2,0",
+                 "--scale-by-probe", "--jobs", "1").stdout
+    rows = dict(re.findall(r"^(price=\S+ s=\S+(?: x probe)?)\s+(\S+ \S+ of 1 m[\d.]+)", out, re.M))
+    assert rows["price=1.0 s=0.0 x probe"] == rows["price=2.0 s=0.0"] != rows["price=1.0 s=0.0"]
+
 
 @pytest.mark.slow
 def test_int8_outliers_counts_each_linear_layers_input_columns(tmp_path):
