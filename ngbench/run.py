@@ -146,10 +146,10 @@ def _plan(cfg: DictConfig, ctx, flow) -> dict:
 
 def _blocks(cfg: DictConfig, sampling: dict, ctx, flow, profiler, devices):
     """Clean and profiled blocks, alternating, so host drift cancels out of their ratio. Energy and memory
-    are read over the clean blocks only; the host's speed (host_probe_us) between each clean block and its
+    are read over the clean blocks only; the host's speed (host_probe) between each clean block and its
     profiled one, outside both."""
     from ngbench.measure.energy import EnergyTracker
-    from ngbench.measure.timing import gc_paused, host_probe_us, time_block
+    from ngbench.measure.timing import gc_paused, host_probe, time_block
 
     blocks = sampling["blocks"]
     clean_iters, profiled_iters = split(sampling["iters"], blocks), split(sampling["profile_iters"], blocks)
@@ -167,7 +167,7 @@ def _blocks(cfg: DictConfig, sampling: dict, ctx, flow, profiler, devices):
         peaks.append(memory.peak_bytes)
         for device, peak in memory.by_device.items():
             by_device[device] = max(by_device.get(device, 0), peak)
-        probes.append(host_probe_us())
+        probes.append(host_probe())
         profiler.block(profiled_iters[block])
     joules = None if None in block_joules else sum(block_joules)
     inferences = sum(len(b) for b in clean_blocks)

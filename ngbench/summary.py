@@ -78,10 +78,11 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
-def reconciliation(iterations, clean_blocks_us: list[list[float]], probes_us: list[float] | None = None) -> dict:
+def reconciliation(iterations, clean_blocks_us: list[list[float]], probes: list[dict] | None = None) -> dict:
     """Rebuilt and profiled iteration times against clean timing, block by block (clean and profiled blocks
     alternate, so host drift cancels out of each block's ratio); the ratios are medians over blocks. With
-    `probes_us` (the host's speed measured before each profiled block), each block carries its own."""
+    `probes` (the host's speed measured before each profiled block, measure.timing.host_probe), each block
+    carries its own."""
     kept = iterations[~iterations["stalled"]]
     per_block = []
     for block, clean in enumerate(clean_blocks_us):
@@ -94,7 +95,7 @@ def reconciliation(iterations, clean_blocks_us: list[list[float]], probes_us: li
                           "profiled_ms": float(mine["profiled_us"].median()) / 1000.0,
                           "reconstructed_over_clean": _ratio(float(mine["rebuilt_us"].median()), clean_median),
                           "profiled_over_clean": _ratio(float(mine["profiled_us"].median()), clean_median),
-                          **({"host_probe_us": probes_us[block]} if probes_us and block < len(probes_us) else {})})
+                          **(probes[block] if probes and block < len(probes) else {})})
     clean_medians = [b["clean_ms"] for b in per_block]
     window = float(kept["rebuilt_us"].sum())
     return {

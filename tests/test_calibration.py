@@ -141,14 +141,16 @@ def test_costs_are_cached_per_host_refreshed_on_force_and_off_prices_nothing(mon
 
     import ngbench.measure.timing
 
-    speeds = iter([2.0, 3.0, 5.0, 7.0])  # the host's speed before and after the workloads, each time they run
-    monkeypatch.setattr(ngbench.measure.timing, "host_probe_us", lambda: next(speeds))
+    # the host's speed before and after the workloads, each time they run
+    speeds = iter({"host_probe_us": v, "host_probe_mean_us": v + 1} for v in (2.0, 3.0, 5.0, 7.0))
+    monkeypatch.setattr(ngbench.measure.timing, "host_probe", lambda: next(speeds))
     monkeypatch.setattr(calibration, "calibrate_torch", fake_torch)
     costs, note = costs_for("cached", str(tmp_path), "cpu", ("op", "runtime", "driver"))
     # the slowdown is stored, but the CPU is the host: its operators' compute is not slowed (slowed_host)
     assert costs.of("op") == 1.5 and costs.host_slowdown == 0.0 and note["measured_now"] and calls == ["cpu"]
     assert json.loads(Path(note["file"]).read_text())["costs_us"]["host_slowdown"] == 0.05
-    assert note["host_probe_us"] == 2.5 and json.loads(Path(note["file"]).read_text())["host_probe_us"] == 2.5
+    assert (note["host_probe_us"], note["host_probe_mean_us"]) == (2.5, 3.5)
+    assert json.loads(Path(note["file"]).read_text())["host_probe_us"] == 2.5
     again, note = costs_for("cached", str(tmp_path), "cpu", ("op", "runtime", "driver"))
     assert again == costs and not note["measured_now"] and calls == ["cpu"]          # read from the cache
     assert note["host_probe_us"] == 2.5

@@ -225,14 +225,17 @@ def test_warm_up_stops_early_only_when_inferences_are_slow(monkeypatch):
         assert timing.warm_up(lambda: None, lambda: None, 3, max_time_s) == pytest.approx([step_s] * expected)
 
 
-def test_the_host_probe_is_the_median_per_call_time_of_its_repeats(monkeypatch):
-    """Three repeats of 4 calls on a fake clock taking 8, 20 and 12 µs: 2, 5 and 3 µs a call, median 3."""
+def test_the_host_probe_is_the_median_and_mean_per_call_time_of_its_loops(monkeypatch):
+    """Three loops of 4 calls on a fake clock taking 8, 20 and 12 µs: 2, 5 and 3 µs a call, median 3, mean 10/3."""
     import ngbench.measure.timing as timing
 
     ticks = iter([0, 8_000, 100_000, 120_000, 200_000, 212_000])
     monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: next(ticks))
-    assert timing.host_probe_us(calls=4, repeats=3) == 3.0
+    assert timing.host_probe(calls=4, repeats=3) == {"host_probe_us": 3.0, "host_probe_mean_us": 3.3333}
 
 
 def test_the_host_probe_measures_this_host():
-    assert 0.0 < __import__("ngbench.measure.timing", fromlist=["x"]).host_probe_us(calls=20) < 10_000.0
+    from ngbench.measure.timing import host_probe
+
+    probe = host_probe(calls=20)
+    assert 0.0 < probe["host_probe_us"] < 10_000.0 and 0.0 < probe["host_probe_mean_us"] < 10_000.0

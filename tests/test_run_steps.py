@@ -72,9 +72,9 @@ def test_energy_per_inference_is_over_the_clean_inferences(monkeypatch):
     monkeypatch.setattr(ngbench.measure.energy, "EnergyTracker", FakeEnergy)
     monkeypatch.setattr(ngbench.measure.timing, "time_block",
                         lambda infer, sync, events, iters, min_time_s: timed.append(iters) or [1000.0] * iters)
-    speeds = iter([2.5, 4.0])      # the host's speed, probed between each clean block and its profiled one
+    speeds = iter([{"host_probe_us": 2.5}, {"host_probe_us": 4.0}])   # probed between each clean and profiled block
     order = []
-    monkeypatch.setattr(ngbench.measure.timing, "host_probe_us", lambda: order.append("probe") or next(speeds))
+    monkeypatch.setattr(ngbench.measure.timing, "host_probe", lambda: order.append("probe") or next(speeds))
     peaks = iter([100, 300])
     flow = SimpleNamespace(clean_timer="wall", infer=None, synchronize=None,
                            memory_probe=lambda devices: FakeMemory(next(peaks)))
@@ -84,7 +84,7 @@ def test_energy_per_inference_is_over_the_clean_inferences(monkeypatch):
     clean, energy, memory, probes = run_module._blocks(cfg, sampling, SimpleNamespace(is_cuda=False), flow, profiler,
                                                        ["cpu"])
     assert (timed, profiled) == ([4, 3], [2, 1])
-    assert probes == [2.5, 4.0] and order == ["probe", "profiled"] * 2
+    assert probes == [{"host_probe_us": 2.5}, {"host_probe_us": 4.0}] and order == ["probe", "profiled"] * 2
     # 0.7 J over 7 clean inferences; the power is over the two windows' 10 ms, not the 7 ms of inferences
     assert energy["joules_per_inference"] == pytest.approx(0.1)
     assert energy["avg_power_w"] == pytest.approx(70.0) and energy["seconds"] == pytest.approx(0.01)

@@ -114,9 +114,10 @@ def test_reconciliation_ratios_are_medians_over_blocks_of_each_block_against_its
 def test_reconciliation_carries_each_blocks_host_probe():
     """The host's speed probed before each profiled block goes with that block; a block left out (no clean
     times) takes its probe with it."""
-    recon = reconciliation(ITERATIONS, CLEAN_BLOCKS_US, [2.0, 3.5])
-    assert [b["host_probe_us"] for b in recon["by_block"]] == [2.0, 3.5]
-    assert [b.get("host_probe_us") for b in reconciliation(ITERATIONS, [[], [1250.0]], [2.0, 3.5])["by_block"]] == [3.5]
+    probes = [{"host_probe_us": 2.0, "host_probe_mean_us": 2.2}, {"host_probe_us": 3.5, "host_probe_mean_us": 3.6}]
+    recon = reconciliation(ITERATIONS, CLEAN_BLOCKS_US, probes)
+    assert [(b["host_probe_us"], b["host_probe_mean_us"]) for b in recon["by_block"]] == [(2.0, 2.2), (3.5, 3.6)]
+    assert [b.get("host_probe_us") for b in reconciliation(ITERATIONS, [[], [1250.0]], probes)["by_block"]] == [3.5]
     assert "host_probe_us" not in reconciliation(ITERATIONS, CLEAN_BLOCKS_US)["by_block"][0]
 
 

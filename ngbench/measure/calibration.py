@@ -103,15 +103,16 @@ def costs_for(mode: str, directory: str, device: str, kinds: tuple[str, ...], pr
     needed = [wanted(kind) or kind for kind in kinds]
     measured_now = False
     if any(k not in stored["costs_us"] for k in needed if k in TORCH_KINDS):
-        from ngbench.measure.timing import host_probe_us
+        from ngbench.measure.timing import host_probe
 
-        before = host_probe_us()
+        before = host_probe()
         costs, loops = calibrate_torch(device)
         stored["costs_us"].update(costs)
         stored["loops"]["torch"] = [loop.__dict__ for loop in loops]
         # the host's speed while the prices were measured (before and after the workloads), to set against
-        # each profiled block's (reconciliation.by_block[].host_probe_us)
-        stored["host_probe_us"] = round((before + host_probe_us()) / 2, 4)
+        # each profiled block's (reconciliation.by_block[].host_probe_us, host_probe_mean_us)
+        after = host_probe()
+        stored.update({k: round((before[k] + after[k]) / 2, 4) for k in before})
         measured_now = True
     node_kind = wanted("node")
     if node_kind in needed and node_kind not in stored["costs_us"]:
@@ -126,7 +127,8 @@ def costs_for(mode: str, directory: str, device: str, kinds: tuple[str, ...], pr
     slowdown = float(stored["costs_us"].get(HOST_SLOWDOWN, 0.0)) if slowed_host(device, provider) else 0.0
     return Costs(costs, slowdown), {"mode": mode, "file": str(path), "measured_now": measured_now,
                                     "measured_at": stored.get("measured_at"), "costs_us": costs,
-                                    "host_slowdown": slowdown, "host_probe_us": stored.get("host_probe_us")}
+                                    "host_slowdown": slowdown, "host_probe_us": stored.get("host_probe_us"),
+                                    "host_probe_mean_us": stored.get("host_probe_mean_us")}
 
 
 # ----------------------------------------------------------------------------- torch workloads

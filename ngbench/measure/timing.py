@@ -19,7 +19,8 @@ MAX_BLOCK_ITERS = 100_000
 MIN_BLOCKS = 3                 # a capped plan keeps at least this many blocks (a spread for the CI, drift)
 MIN_WARMUP = 2                 # the first inference pays one-time costs; the second is the estimate
 WARMUP_SHARE = 0.25            # warm-up stops early (after MIN_WARMUP) once it has used this much of max_time_s
-PROBE_CALLS = 200              # host_probe_us: calls per repeat (about 1 ms in all on an H100 host)
+PROBE_CALLS = 200              # host_probe_us: calls per loop, and loops (about 1.5 ms in all on the 2-core machine;
+PROBE_LOOPS = 5                # idle there, 30 probes' medians varied with a CV of 0.09-0.15 at 5 loops, 0.27 at 3)
 
 
 @contextmanager
@@ -119,11 +120,14 @@ def _one(infer, synchronize, use_cuda_events: bool) -> float:
     return (time.perf_counter_ns() - begin) / 1000.0
 
 
-def host_probe_us(calls: int = PROBE_CALLS, repeats: int = 3) -> float:
+def host_probe(calls: int = PROBE_CALLS, repeats: int = PROBE_LOOPS) -> dict[str, float]:
     """The host's speed now: µs per call of a one-element CPU tensor add (PyTorch's dispatch, the host work
-    that the profiler's records ride on), the median of `repeats` loops of `calls`. Run beside each profiled
-    block and at calibration, outside both, so that the price of a record can be set against how fast the host
-    was (docs/measurement.md: on a slower host the same records cost more)."""
+    that the profiler's records ride on), over `repeats` loops of `calls`: `host_probe_us` the median over the
+    loops (the speed while the probe ran), `host_probe_mean_us` the mean (which also counts loops the scheduler
+    cut into: with three busy processes beside it on the 2-core machine, the median of 30 probes' medians went
+    from 1.32 to 1.37 µs, of their means from 1.40 to 1.65).
+    Run beside each profiled block and at calibration, outside both, so that the price of a record can be set
+    against how fast the host was (docs/measurement.md: on a slower host the same records cost more)."""
     import statistics
 
     import torch
@@ -136,7 +140,8 @@ def host_probe_us(calls: int = PROBE_CALLS, repeats: int = 3) -> float:
             for _ in range(calls):
                 torch.add(a, a, out=out)
             per_call.append((time.perf_counter_ns() - began) / 1000.0 / calls)
-    return statistics.median(per_call)
+    return {"host_probe_us": round(statistics.median(per_call), 4),
+            "host_probe_mean_us": round(statistics.fmean(per_call), 4)}
 
 
 def median_ci(values, confidence: float = 0.95) -> tuple[float, float]:
