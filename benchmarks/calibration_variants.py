@@ -27,7 +27,6 @@ import itertools
 import json
 import lzma
 import pickle
-import statistics
 import sys
 from pathlib import Path
 
@@ -94,13 +93,10 @@ SWEEPS: dict = {}
 
 
 def probe_scale(cell: tuple) -> dict[int, float] | None:
-    """block -> the host's speed probed before it over the speed probed at calibration; None where the cell was
-    packed from a run made before the probes were recorded (packs of then have five fields)."""
-    calibrated = cell[5] if len(cell) > 5 else None
-    probes = {b["block"]: b.get("host_probe_us") for b in cell[1]}
-    if not calibrated or not all(probes.values()):
-        return None
-    return {block: probe / calibrated for block, probe in probes.items()}
+    """rebuild_costs.probe_scale of a packed cell (packs made before the probes were recorded have five fields)."""
+    import rebuild_costs as rc
+
+    return rc.probe_scale(cell[5] if len(cell) > 5 else None, cell[1])
 
 
 def _counts(job) -> tuple[int, int, float]:
@@ -112,8 +108,7 @@ def _counts(job) -> tuple[int, int, float]:
     for cell in SWEEPS[sweep]:
         _, by_block, windows, *_ = cell
         ratios.append(rc.ratio(windows, by_block, prices, probe_scale(cell) if by_probe else None)["ratio"])
-    return (sum(abs(r - 1) <= 0.05 for r in ratios), sum(abs(r - 1) <= 0.10 for r in ratios),
-            statistics.median(ratios))
+    return rc.within(ratios)
 
 
 def evaluate(args) -> int:

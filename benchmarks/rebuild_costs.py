@@ -50,6 +50,21 @@ def run_prices(summary: dict) -> dict[str, float]:
     return {**calibration.get("costs_us", {}), "host_slowdown": float(calibration.get("host_slowdown", 0.0))}
 
 
+def probe_scale(calibrated_us: float | None, by_block: list[dict]) -> dict[int, float] | None:
+    """block -> the host's speed probed before it over the speed probed at calibration (`host_probe_us`); None
+    where the run was made before the probes were recorded."""
+    probes = {b["block"]: b.get("host_probe_us") for b in by_block}
+    if not calibrated_us or not all(probes.values()):
+        return None
+    return {block: probe / calibrated_us for block, probe in probes.items()}
+
+
+def within(ratios: list[float]) -> tuple[int, int, float]:
+    """(within ±5%, within ±10%, median) of rebuilt/clean ratios: the fidelity check's counts."""
+    return (sum(abs(r - 1) <= 0.05 for r in ratios), sum(abs(r - 1) <= 0.10 for r in ratios),
+            statistics.median(ratios))
+
+
 def block_windows(cell: Path) -> list[tuple[int, object]]:
     """(block, Window) of every profiled iteration in the cell's kept block traces."""
     from ngbench.trace import kineto

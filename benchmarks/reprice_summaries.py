@@ -31,6 +31,8 @@ import statistics
 import sys
 from pathlib import Path
 
+import rebuild_costs as rc  # beside this script, on the path when it runs
+
 DEFAULT_PRICES = ((0.667, 0.165), (0.216, 0.376), (0.059, 0.35), (0.3, 0.3), (0.0, 0.30), (0.0, 0.33),
                   (0.0, 0.35), (0.0, 0.37), (0.0, 0.40))
 
@@ -53,7 +55,9 @@ def cells(sweep: Path) -> list[dict]:
         prices = set((calibration.get("costs_us") or {}).values())
         if summary.get("status") != "ok" or len(prices) != 1:
             continue
-        found.append({"summary": summary, "price": prices.pop(), "slowdown": float(calibration.get("host_slowdown", 0))})
+        found.append({"summary": summary, "price": prices.pop(), "slowdown": float(calibration.get("host_slowdown", 0)),
+                      "probe_scale": rc.probe_scale(calibration.get("host_probe_us"),
+                                                    summary["reconciliation"]["by_block"])})
     return found
 
 
@@ -61,8 +65,7 @@ def ratio(cell: dict, price: float, slowdown: float, busy_max: float, by_probe: 
     """rebuilt/clean of one cell with other prices: each block's rebuilt median moved by the host-bound formula;
     `by_probe`: the price scaled by each block's host speed over the calibration's."""
     rec = cell["summary"]["reconciliation"]
-    calibrated = (cell["summary"].get("calibration") or {}).get("host_probe_us")
-    if by_probe and not (calibrated and all(block.get("host_probe_us") for block in rec["by_block"])):
+    if by_probe and cell["probe_scale"] is None:
         return rec["reconstructed_over_clean"]
     if rec["device_busy_share"] > busy_max or not cell["price"]:
         return rec["reconstructed_over_clean"]
@@ -72,7 +75,7 @@ def ratio(cell: dict, price: float, slowdown: float, busy_max: float, by_probe: 
         return (profiled - records * p) / (1.0 + s)
 
     def scale(block: dict) -> float:
-        return block["host_probe_us"] / calibrated if by_probe else 1.0
+        return cell["probe_scale"][block["block"]] if by_probe else 1.0
 
     return statistics.median(
         (block["rebuilt_ms"] + host_bound(block["profiled_ms"], price * scale(block), slowdown)
@@ -97,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                                          for p, s in (map(parse_costs, args.costs) if args.costs else DEFAULT_PRICES)]
     if args.scale_by_probe:
         for name, found in sweeps.items():
-            unprobed = sum(not (c["summary"].get("calibration") or {}).get("host_probe_us")
-                           or not all(b.get("host_probe_us") for b in c["summary"]["reconciliation"]["by_block"])
-                           for c in found)
+            unprobed = sum(c["probe_scale"] is None for c in found)
             if unprobed:
                 print(f"{name}: {unprobed} of {len(found)} cells have no host_probe_us (made before it was "
                       "recorded): left as the run made them")
@@ -109,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         for found in sweeps.values():
             ratios = [ratio(c, *(prices or (c["price"], c["slowdown"])), args.busy_max, args.scale_by_probe and bool(prices))
                       for c in found]
-            n5, n10 = sum(abs(r - 1) <= 0.05 for r in ratios), sum(abs(r - 1) <= 0.10 for r in ratios)
-            row += f"{n5:2d}/{n10:2d} of {len(ratios)} m{statistics.median(ratios):.3f}".rjust(28)
+            n5, n10, median = rc.within(ratios)
+            row += f"{n5:2d}/{n10:2d} of {len(ratios)} m{median:.3f}".rjust(28)
         print(f"{label:22s}{row}")
     return 0
 

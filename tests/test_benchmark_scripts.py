@@ -76,7 +76,8 @@ def _reprice_cell(root, name: str, busy: float, blocks: list[dict]) -> None:
     cell.mkdir(parents=True)
     summary = {"status": "ok", "calibration": {"costs_us": {"op": 1.0, "runtime": 1.0, "driver": 1.0}, "host_slowdown": 0.0},
                "reconciliation": {"reconstructed_over_clean": blocks[0]["rebuilt_ms"] / blocks[0]["clean_ms"],
-                                  "device_busy_share": busy, "record_cost_ms": 2.0, "by_block": blocks}}
+                                  "device_busy_share": busy, "record_cost_ms": 2.0,
+                                  "by_block": [{"block": k, **block} for k, block in enumerate(blocks)]}}
     (cell / "summary.json").write_text(json.dumps(summary))
 
 

@@ -19,7 +19,7 @@ MAX_BLOCK_ITERS = 100_000
 MIN_BLOCKS = 3                 # a capped plan keeps at least this many blocks (a spread for the CI, drift)
 MIN_WARMUP = 2                 # the first inference pays one-time costs; the second is the estimate
 WARMUP_SHARE = 0.25            # warm-up stops early (after MIN_WARMUP) once it has used this much of max_time_s
-PROBE_CALLS = 200              # host_probe_us: calls per loop, and loops (about 1.5 ms in all on the 2-core machine;
+PROBE_CALLS = 200              # host_probe: calls per loop, and loops (about 1.5 ms in all on the 2-core machine;
 PROBE_LOOPS = 5                # idle there, 30 probes' medians varied with a CV of 0.09-0.15 at 5 loops, 0.27 at 3)
 
 
