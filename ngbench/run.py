@@ -78,6 +78,10 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     if cfg.platform.threads:
         torch.set_num_threads(cfg.platform.threads)
     pinned = pin_cpus(cfg.pin_cpus)
+    if pinned and not cfg.platform.threads:
+        # one intra-op thread per pinned CPU: torch's default (every core) spun 16 threads on 2 pinned CPUs and
+        # made a maskformer iteration on the H100 host take 5.1 s instead of 0.13 s (docs/measurement.md)
+        torch.set_num_threads(len(pinned))
     steps = {}
     began = time.perf_counter()
     log.info("building %s on %s (%s)", cfg.model.name, ctx.device, ctx.precision)

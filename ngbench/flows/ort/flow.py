@@ -85,6 +85,9 @@ class OrtSession:
         options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[str(flow.cfg.graph_optimization)])
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL   # node events never overlap
         options.log_severity_level = 3        # warnings such as "the optimized model may be hardware specific"
+        allowed = len(os.sched_getaffinity(0))
+        if allowed < (os.cpu_count() or allowed):      # pinned (pin_cpus, taskset): one thread per CPU it may use
+            options.intra_op_num_threads = allowed
         if profile_prefix:
             options.enable_profiling = True
             options.profile_file_prefix = profile_prefix
