@@ -136,3 +136,42 @@ def test_reprice_summaries_bad_input_is_one_line():
     done = subprocess.run([sys.executable, str(BENCHMARKS / "reprice_summaries.py"), "tests"], capture_output=True,
                           text=True, cwd=ROOT)
     assert done.returncode == 2 and done.stderr.startswith("no ok cell with a one-price calibration under tests")
+
+
+def _blocks(clean: list[float], check: list[float]) -> list[dict]:
+    return [{"clean_ms": c, "rebuilt_ms": c * r, "reconstructed_over_clean": r, "profiled_ms": 2 * c}
+            for c, r in zip(clean, check, strict=True)]
+
+
+def test_noise_floor_counts_cells_whose_halves_agree(tmp_path):
+    """Three cells of four blocks. steady: halves equal. drifting: even blocks 10 ms, odd 11 ms (0.909: outside
+    ±5%, inside ±10%), its check 1.0 and 1.2 in turn (0.833: outside both). two-blocks: too few, left out.
+    As run, the summaries' own ratios 1.0, 1.03 and 1.2 count 2 within ±5%."""
+    sweep = tmp_path / "sweep"
+    for name, clean, check in (("steady", [10, 10, 10, 10], [1.0] * 4),
+                               ("drifting", [10, 11, 10, 11], [1.0, 1.2, 1.0, 1.2]),
+                               ("two-blocks", [10, 20], [1.0, 2.0])):
+        _reprice_cell(sweep, name, 0.1, _blocks(clean, check))
+    for name, ratio in (("steady", 1.0), ("drifting", 1.03)):
+        path = sweep / name / "summary.json"
+        summary = json.loads(path.read_text())
+        summary["reconciliation"]["reconstructed_over_clean"] = ratio
+        path.write_text(json.dumps(summary))
+    out = script("noise_floor.py", str(sweep)).stdout
+    row = re.search(r"^sweep\s+(\d+) \|\s+(\d+)\s+(\d+) \|\s+(\d+)\s+(\d+) \|\s+(\d+)\s+(\d+)$", out, re.M)
+    assert row, out
+    assert [int(v) for v in row.groups()] == [2, 1, 2, 1, 1, 2, 2]
+
+
+def test_host_speed_maps_each_cpu_and_picks_among_them(tmp_path):
+    """A short map: a row per CPU this process may use, a pick of CPUs among them, the samples in the JSON."""
+    import os
+
+    out_json = tmp_path / "host-speed.json"
+    out = script("host_speed.py", "--seconds", "0.3", "--per-cpu-s", "0.2", "--pick", "1", "--out",
+                 str(out_json)).stdout
+    cpus = sorted(os.sched_getaffinity(0))
+    saved = json.loads(out_json.read_text())
+    assert sorted(int(c) for c in saved["pinned"]) == cpus
+    assert len(saved["pick"]) == 1 and saved["pick"][0] in cpus
+    assert f"pick: {saved['pick'][0]}" in out and saved["unpinned"] and all(s["us"] > 0 for s in saved["unpinned"])
