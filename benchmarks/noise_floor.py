@@ -15,21 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rebuild_costs import within  # noqa: E402
 
-
-def halves(by_block: list[dict], key: str) -> float | None:
-    """median of `key` over the even blocks / over the odd blocks; None under four blocks."""
-    if len(by_block) < 4:
-        return None
-    even, odd = by_block[0::2], by_block[1::2]
-    return statistics.median(b[key] for b in even) / statistics.median(b[key] for b in odd)
+from ngbench.summary import halves  # noqa: E402
 
 
 def sweep_rows(sweep: Path) -> dict:

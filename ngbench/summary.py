@@ -114,6 +114,16 @@ def reconciliation(iterations, clean_blocks_us: list[list[float]], probes: list[
     }
 
 
+def halves(by_block: list[dict], key: str = "clean_ms") -> float | None:
+    """How well a cell repeats itself within its run: the median of `key` over its even blocks over that over
+    its odd ones (clean latency by default: the host's own noise, the floor under the ±5% check); None under
+    four blocks."""
+    if len(by_block) < 4:
+        return None
+    even, odd = by_block[0::2], by_block[1::2]
+    return _ratio(float(np.median([b[key] for b in even])), float(np.median([b[key] for b in odd])))
+
+
 def warnings_for(recon: dict, unmatched_ops: int) -> list[str]:
     out = []
     ratio = recon["reconstructed_over_clean"]

@@ -6,6 +6,7 @@ import json
 import math
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -86,6 +87,7 @@ def test_cells_csv_carries_clean_latency_ci_and_ratios(report):
         assert row["reconstructed_over_clean"] == pytest.approx(summary["reconciliation"]["reconstructed_over_clean"])
         assert row["profiled_over_clean"] == pytest.approx(summary["reconciliation"]["profiled_over_clean"])
         assert row["warnings"] == "; ".join(summary["warnings"]) and row["variant"] == "tiny"
+        assert row["clean_halves"] == ""      # the fixture's cells have under four blocks: no halves to compare
 
 
 class Tables(HTMLParser):
@@ -220,6 +222,14 @@ def test_the_first_line_counts_the_cells_whose_rebuild_is_within_5_and_10_percen
     assert (f"within ±5% of the clean latency on {within5} of {len(ratios)} cells (within ±10% on {within10}; "
             f"median {sum(median) / 2:.3f})") in line
     assert (within5, len(ratios)) == (23, 24)     # docs/measurement.md and the README cite it
+    halves = []                                   # the noise floor: even blocks' clean median over odd blocks'
+    for path in sweep.glob("*/summary.json"):
+        blocks = json.loads(path.read_text())["reconciliation"]["by_block"]
+        even, odd = ([b["clean_ms"] for b in blocks[k::2]] for k in (0, 1))
+        halves.append(statistics.median(even) / statistics.median(odd))
+    repeat = sum(abs(h - 1) <= 0.05 for h in halves)
+    assert f"within ±5% of that over its odd ones on {repeat} of 24 cells" in line
+    assert repeat == 15                            # benchmarks/data/h100-noise-floor.txt
 
 
 @pytest.mark.slow

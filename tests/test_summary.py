@@ -13,6 +13,7 @@ from ngbench.summary import (
     coverage_warnings,
     gemm_kinds,
     group_totals,
+    halves,
     kernel_class_totals,
     reconciliation,
     roofline_block,
@@ -257,3 +258,14 @@ def test_roofline_gigabytes_and_gigaflops_are_exact():
     ops = pd.DataFrame({"op_group": ["GEMM"], "device_us": [1000.0], "bytes": [3e9], "flops": [8e9]})
     gemm = roofline_totals(ops, iterations=1, bandwidth_gbs=None, peak_tflops=None)["GEMM"]
     assert (gemm["gbytes"], gemm["gflops"], gemm["achieved_gbs"], gemm["achieved_tflops"]) == (3.0, 8.0, 3000.0, 8.0)
+
+
+def test_halves_compares_the_even_blocks_with_the_odd_ones():
+    """Even blocks 10 and 12 ms (median 11), odd 11 and 11: 1.0; with odd at 10 and 12 against even 11 and 13
+    (medians 12 and 11): 12 / 11. Under four blocks there are no halves to compare."""
+    def blocks(*clean):
+        return [{"block": k, "clean_ms": c} for k, c in enumerate(clean)]
+
+    assert halves(blocks(10, 11, 12, 11)) == pytest.approx(1.0)
+    assert halves(blocks(11, 10, 13, 12)) == pytest.approx(12 / 11)
+    assert halves(blocks(10, 20, 30)) is None

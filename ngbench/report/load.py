@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ngbench.errors import UserError, first_line
 from ngbench.record import OPS_FILE, SUMMARY_FILE, CellKey, read_summary
+from ngbench.summary import halves
 
 KEY_COLUMNS = CellKey.names()
 # Without these an ops.parquet cannot be reported on (files of schema_version 1 name the group `group`).
@@ -147,6 +148,7 @@ def cell_row(summary: dict, run_dir: Path, root: Path, ops_path: Path) -> dict:
         "profiled_ms": summary.get("profiled_ms"),
         "reconstructed_over_clean": recon.get("reconstructed_over_clean"),
         "profiled_over_clean": recon.get("profiled_over_clean"), "device_busy_share": recon.get("device_busy_share"),
+        "clean_halves": halves(recon.get("by_block") or []),
         "stalled_iterations": recon.get("stalled_iterations"), "profiled_iterations": recon.get("profiled_iterations"),
         "energy_j": (summary.get("energy") or {}).get("joules_per_inference"),
         "peak_memory_bytes": (summary.get("memory") or {}).get("peak_bytes"),
