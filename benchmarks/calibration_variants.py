@@ -72,7 +72,8 @@ def _pack_cell(cell: Path):
     name = f"{summary['model']} {summary['precision']} b{summary['batch_size']}"
     return (name, summary["reconciliation"]["by_block"], rc.block_windows(cell),
             summary["reconciliation"]["reconstructed_over_clean"], rc.run_prices(summary),
-            (summary.get("calibration") or {}).get("host_probe_us"))
+            (summary.get("calibration") or {}).get("host_probe_us"),
+            bool((summary.get("calibration") or {}).get("scaled_by_probe")))
 
 
 def pack(args) -> int:
@@ -93,7 +94,8 @@ SWEEPS: dict = {}
 
 
 def probe_scale(cell: tuple) -> dict[int, float] | None:
-    """rebuild_costs.probe_scale of a packed cell (packs made before the probes were recorded have five fields)."""
+    """rebuild_costs.probe_scale of a packed cell (packs made before the probes were recorded have five fields,
+    before the rebuild used them six)."""
     import rebuild_costs as rc
 
     return rc.probe_scale(cell[5] if len(cell) > 5 else None, cell[1])
@@ -103,11 +105,12 @@ def _counts(job) -> tuple[int, int, float]:
     """(within ±5%, within ±10%, median rebuilt/clean) of one sweep's cells with one price set."""
     import rebuild_costs as rc
 
-    sweep, prices, by_probe = job
+    sweep, prices, by_probe = job     # by_probe "own": as the run did (scaled where its summary says so)
     ratios = []
     for cell in SWEEPS[sweep]:
         _, by_block, windows, *_ = cell
-        ratios.append(rc.ratio(windows, by_block, prices, probe_scale(cell) if by_probe else None)["ratio"])
+        scaled = (len(cell) > 6 and cell[6]) if by_probe == "own" else by_probe
+        ratios.append(rc.ratio(windows, by_block, prices, probe_scale(cell) if scaled else None)["ratio"])
     return rc.within(ratios)
 
 
@@ -145,7 +148,8 @@ def evaluate(args) -> int:
                 print(f"{sweep}: {unprobed} of {len(cells)} cells have no host_probe_us: priced unscaled")
         tried.update({f"{label} x probe": prices for label, prices in list(tried.items())
                       if not label.endswith(": the run's own")})
-    jobs = [(sweep, prices, label.endswith(" x probe")) for label, prices in tried.items() for sweep in sweeps]
+    jobs = [(sweep, prices, "own" if label.endswith(": the run's own") else label.endswith(" x probe"))
+            for label, prices in tried.items() for sweep in sweeps]
     SWEEPS.update(sweeps)     # the forked workers read them from here
     with Pool(args.jobs) as pool:
         counted = iter(pool.map(_counts, jobs))

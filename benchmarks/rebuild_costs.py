@@ -17,6 +17,7 @@ It reads files only (no GPU needed): the prices are tried on the CPU machine ove
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -50,13 +51,20 @@ def run_prices(summary: dict) -> dict[str, float]:
     return {**calibration.get("costs_us", {}), "host_slowdown": float(calibration.get("host_slowdown", 0.0))}
 
 
-def probe_scale(calibrated_us: float | None, by_block: list[dict]) -> dict[int, float] | None:
-    """block -> the host's speed probed before it over the speed probed at calibration (`host_probe_us`); None
-    where the run was made before the probes were recorded."""
-    probes = {b["block"]: b.get("host_probe_us") for b in by_block}
-    if not calibrated_us or not all(probes.values()):
+def run_scale(summary: dict) -> dict[int, float] | None:
+    """The probe scale the run priced its blocks by (calibration.scaled_by_probe), None where it did not."""
+    calibration = summary.get("calibration") or {}
+    if not calibration.get("scaled_by_probe"):
         return None
-    return {block: probe / calibrated_us for block, probe in probes.items()}
+    return probe_scale(calibration.get("host_probe_us"), summary["reconciliation"]["by_block"])
+
+
+def probe_scale(calibrated_us: float | None, by_block: list[dict]) -> dict[int, float] | None:
+    """ngbench.measure.calibration.probe_scale over a summary's blocks; None where the run was made before the
+    probes were recorded."""
+    from ngbench.measure.calibration import probe_scale as scale
+
+    return scale(calibrated_us, {b["block"]: b.get("host_probe_us") for b in by_block}) or None
 
 
 def within(ratios: list[float]) -> tuple[int, int, float]:
@@ -87,8 +95,7 @@ def ratio(windows: list[tuple[int, object]], by_block: list[dict], prices: dict[
     from ngbench.trace.reconstruct import rebuild
 
     def block_costs(block: int):
-        factor = (scale or {}).get(block, 1.0)
-        return costs_of({k: v if k == "host_slowdown" else v * factor for k, v in prices.items()})
+        return dataclasses.replace(costs_of(prices), block_scale=scale or {}).for_block(block)
 
     costs = {}
     rebuilt: dict[int, list[float]] = {}
@@ -132,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         row = {"cell": f"{summary['model']} {summary['precision']} b{summary['batch_size']}",
                "summary_ratio": summary["reconciliation"]["reconstructed_over_clean"]}
         for name, prices in tried.items():
-            row[name] = ratio(windows, by_block, prices or run_prices(summary))["ratio"]
+            row[name] = ratio(windows, by_block, prices or run_prices(summary),
+                              None if prices else run_scale(summary))["ratio"]
         rows.append(row)
         print("  ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()), flush=True)
     for name in tried:

@@ -57,7 +57,8 @@ def cells(sweep: Path) -> list[dict]:
             continue
         found.append({"summary": summary, "price": prices.pop(), "slowdown": float(calibration.get("host_slowdown", 0)),
                       "probe_scale": rc.probe_scale(calibration.get("host_probe_us"),
-                                                    summary["reconciliation"]["by_block"])})
+                                                    summary["reconciliation"]["by_block"]),
+                      "scaled": bool(calibration.get("scaled_by_probe"))})
     return found
 
 
@@ -69,18 +70,22 @@ def ratio(cell: dict, price: float, slowdown: float, busy_max: float, by_probe: 
         return rec["reconstructed_over_clean"]
     if rec["device_busy_share"] > busy_max or not cell["price"]:
         return rec["reconstructed_over_clean"]
-    records = rec["record_cost_ms"] / cell["price"]            # records per iteration, in thousands (ms/µs)
+    def scale(block: int, scaled: bool) -> float:
+        return cell["probe_scale"][block] if scaled and cell["probe_scale"] else 1.0
+
+    if cell["scaled"]:   # the run priced each block by its probe: count its records block by block
+        records = statistics.median(it["record_cost_us"] / (cell["price"] * scale(it["block"], True)) / 1000.0
+                                    for it in cell["summary"]["iterations"] if not it["stalled"])
+    else:
+        records = rec["record_cost_ms"] / cell["price"]        # records per iteration, in thousands (ms/µs)
 
     def host_bound(profiled: float, p: float, s: float) -> float:
         return (profiled - records * p) / (1.0 + s)
 
-    def scale(block: dict) -> float:
-        return cell["probe_scale"][block["block"]] if by_probe else 1.0
-
     return statistics.median(
-        (block["rebuilt_ms"] + host_bound(block["profiled_ms"], price * scale(block), slowdown)
-         - host_bound(block["profiled_ms"], cell["price"], cell["slowdown"])) / block["clean_ms"]
-        for block in rec["by_block"])
+        (block["rebuilt_ms"] + host_bound(block["profiled_ms"], price * scale(block["block"], by_probe), slowdown)
+         - host_bound(block["profiled_ms"], cell["price"] * scale(block["block"], cell["scaled"]), cell["slowdown"]))
+        / block["clean_ms"] for block in rec["by_block"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ attribute (raw and rebuilt timelines) -> classify -> write -> print the breakdow
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -68,7 +69,7 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
     from hydra.utils import get_class
 
     from ngbench.measure.bandwidth import bandwidth_for
-    from ngbench.measure.calibration import costs_for
+    from ngbench.measure.calibration import costs_for, probe_scale
     from ngbench.measure.memory import peak_rss_bytes
     from ngbench.measure.timing import host_state, pin_cpus
     from ngbench.models import build_bundle
@@ -111,6 +112,11 @@ def _measure(cfg: DictConfig, ctx, flow_cfg, run_dir: Path) -> dict:
         memory["setup_host_peak_bytes"] = setup_peak
         steps["timing_and_profiling_s"] = time.perf_counter() - began
         began = time.perf_counter()
+        if cfg.calibration.scale_by_probe:     # each block's prices times its probe over the calibration's
+            scale = probe_scale(calibration.get("host_probe_us"),
+                                {block: probe.get("host_probe_us") for block, probe in enumerate(probes)})
+            costs = dataclasses.replace(costs, block_scale=scale)
+        calibration["scaled_by_probe"] = bool(costs.block_scale)
         profile = profiler.result(costs)
         steps["attribution_s"] = time.perf_counter() - began
     key = CellKey(model=cfg.model.name, variant=CellKey.variant_of(cfg.model), task=task, flow=flow.name,

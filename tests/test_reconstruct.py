@@ -1,6 +1,8 @@
 """Known-answer tests of the rebuilt timeline: hand-made traces with a known profiler cost per record
 (op records 2 µs, runtime calls 6 µs; half paid at a record's start, half at its end). Times in µs."""
 
+from dataclasses import replace
+
 import pytest
 
 from ngbench.schema import IDLE_OP
@@ -295,3 +297,22 @@ def test_kept_block_traces_rebuild_offline_to_the_runs_own_ratio(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert row["run's own"] == pytest.approx(summary["reconciliation"]["reconstructed_over_clean"], rel=1e-9)
     assert row["op=0,runtime=0,driver=0"] > row["run's own"]
+
+
+def test_each_block_is_priced_by_its_probe_scale():
+    """Two blocks of two host-only iterations, each a step and a relu (two op records at 2 µs): block 1, probed
+    twice as slow as at calibration, pays twice the price a record and block 0 (scale 0.5) half, both in what is
+    priced and in what the rebuild removes; a block the scale does not name pays the calibrated price, and the
+    slowdown is never scaled."""
+    events = []
+    for k, start in enumerate((0, 100, 200, 300)):
+        events += [step(k, start, 100), op("aten::relu", start + 10, 20)]
+    windows = kineto.windows(events_from_trace(events), device_is_host=True)
+    plain = attribute_windows(windows, COSTS, [0, 0, 1, 1]).iterations
+    scaled = attribute_windows(windows, replace(COSTS, block_scale={0: 0.5, 1: 2.0}), [0, 0, 1, 1]).iterations
+    assert (scaled["record_cost_us"] / plain["record_cost_us"]).tolist() == pytest.approx([0.5, 0.5, 2.0, 2.0])
+    removed = plain["profiled_us"] - plain["rebuilt_us"]
+    assert (scaled["profiled_us"] - scaled["rebuilt_us"]).tolist() == pytest.approx((removed * [0.5, 0.5, 2, 2]).tolist())
+    assert COSTS.for_block(3) is COSTS
+    assert replace(COSTS, block_scale={0: 2.0}).for_block(1).per_kind_us == COSTS.per_kind_us
+    assert replace(COSTS, block_scale={0: 2.0}).for_block(0).host_slowdown == COSTS.host_slowdown

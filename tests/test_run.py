@@ -129,3 +129,25 @@ def test_pin_cpus_pins_the_run_and_its_threads(tmp_path):
     summary = read_summary(run_dir)
     assert summary["host"]["before"]["affinity"] == [0] and summary["host"]["after"]["affinity"] == [0]
     assert summary["environment"]["torch_threads"] == 1
+
+
+@pytest.mark.slow
+def test_each_block_is_priced_by_the_hosts_speed_unless_told_not_to(tmp_path):
+    """As typed, twice on one calibration: by default a block's records cost the calibrated price times its
+    host probe over the calibration's, so record cost / scale is one figure (records x price) in every
+    iteration; with calibration.scale_by_probe=false every iteration costs that same figure, unscaled."""
+    calibration_dir = f"calibration.dir={tmp_path / 'calibration'}"
+    runs = {}
+    for name, extra in (("scaled", []), ("plain", ["calibration.scale_by_probe=false"])):
+        run_dir = tmp_path / name
+        done = run_cli("model=gpt2", *TINY, calibration_dir, *extra, f"hydra.run.dir={run_dir}")
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[name] = read_summary(run_dir)
+    scaled, plain = runs["scaled"], runs["plain"]
+    assert scaled["calibration"]["scaled_by_probe"] and not plain["calibration"]["scaled_by_probe"]
+    calibrated = scaled["calibration"]["host_probe_us"]
+    scale = {b["block"]: b["host_probe_us"] / calibrated for b in scaled["reconciliation"]["by_block"]}
+    unit = [it["record_cost_us"] / scale[it["block"]] for it in scaled["iterations"]]
+    flat = [it["record_cost_us"] for it in plain["iterations"]]
+    assert unit == pytest.approx([unit[0]] * len(unit), rel=1e-6) and unit[0] > 0
+    assert flat == pytest.approx([unit[0]] * len(flat), rel=1e-6)

@@ -131,6 +131,16 @@ def costs_for(mode: str, directory: str, device: str, kinds: tuple[str, ...], pr
                                     "host_probe_mean_us": stored.get("host_probe_mean_us")}
 
 
+def probe_scale(calibrated_us: float | None, probes: dict[int, float | None]) -> dict[int, float]:
+    """block -> the host's speed probed before that profiled block (`host_probe_us`) over the speed probed at
+    calibration: how many times its calibrated price a record costs in that block, the profiler's work being
+    host work (docs/measurement.md). {} where either side was not probed (a cache or a run from before the
+    probes)."""
+    if not calibrated_us or not probes or not all(probes.values()):
+        return {}
+    return {block: float(probe) / float(calibrated_us) for block, probe in probes.items()}
+
+
 # ----------------------------------------------------------------------------- torch workloads
 def _torch_workloads(device: str) -> dict[str, Callable[[], object]]:
     """Calibration workloads, none of them a zoo model: single ops in loops, a sequence of many distinct

@@ -48,9 +48,19 @@ class Costs:
 
     per_kind_us: dict = field(default_factory=dict)
     host_slowdown: float = 0.0
+    # block -> the host's speed probed before that profiled block over the speed probed at calibration
+    # (calibration.scale_by_probe): a record costs that many times its calibrated price in that block
+    block_scale: dict = field(default_factory=dict)
 
     def of(self, kind: str) -> float:
         return float(self.per_kind_us.get(kind, 0.0))
+
+    def for_block(self, block: int) -> Costs:
+        """The prices of one profiled block: the calibrated ones times the block's probe scale (1 without)."""
+        scale = self.block_scale.get(block)
+        if scale is None:
+            return self if not self.block_scale else Costs(self.per_kind_us, self.host_slowdown)
+        return Costs({kind: float(us) * scale for kind, us in self.per_kind_us.items()}, self.host_slowdown)
 
     @property
     def is_free(self) -> bool:

@@ -66,10 +66,11 @@ def attribute_windows(windows: list[Window], costs: Costs, blocks: list[int] | N
     frames, kernel_frames, iteration_rows, by_device = [], [], [], {}
     for position, window in enumerate(windows):
         raw = attribute_window(window)
-        if costs.is_free:  # nothing to take off: the rebuilt timeline is the profiled one
+        priced = costs.for_block(blocks[position] if blocks else 0)
+        if priced.is_free:  # nothing to take off: the rebuilt timeline is the profiled one
             rebuilt, clean = Rebuilt(window, 0.0, 0.0, 0), raw
         else:
-            rebuilt = rebuild(window, costs)
+            rebuilt = rebuild(window, priced)
             clean = attribute_window(rebuilt.window)
         rows = raw.rows.rename(columns={"wall_us": "wall_profiled_us", "name": "op"})
         rows["wall_us"] = clean.rows["wall_us"].to_numpy()
