@@ -62,10 +62,12 @@ def cells(sweep: Path) -> list[dict]:
     return found
 
 
-def ratio(cell: dict, price: float, slowdown: float, busy_max: float, by_probe: bool = False) -> float:
+def ratio(cell: dict, price: float, slowdown: float, busy_max: float, by_probe: bool | None = False) -> float:
     """rebuilt/clean of one cell with other prices: each block's rebuilt median moved by the host-bound formula;
-    `by_probe`: the price scaled by each block's host speed over the calibration's."""
+    `by_probe`: the price scaled by each block's host speed over the calibration's (None: as the run did)."""
     rec = cell["summary"]["reconciliation"]
+    if by_probe is None:
+        by_probe = cell["scaled"]
     if by_probe and cell["probe_scale"] is None:
         return rec["reconstructed_over_clean"]
     if rec["device_busy_share"] > busy_max or not cell["price"]:
@@ -113,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, prices in tried:
         row = ""
         for found in sweeps.values():
-            ratios = [ratio(c, *(prices or (c["price"], c["slowdown"])), args.busy_max, args.scale_by_probe and bool(prices))
-                      for c in found]
+            ratios = [ratio(c, *(prices or (c["price"], c["slowdown"])), args.busy_max,
+                            args.scale_by_probe if prices else None) for c in found]
             n5, n10, median = rc.within(ratios)
             row += f"{n5:2d}/{n10:2d} of {len(ratios)} m{median:.3f}".rjust(28)
         print(f"{label:22s}{row}")
