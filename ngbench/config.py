@@ -129,7 +129,7 @@ class CalibrationConfig:
 
     mode: CalibrationMode = CalibrationMode.cached
     dir: str = "outputs/calibration"
-    scale_by_probe: bool = True   # each profiled block's prices times the host's speed then over at calibration
+    scale_by_probe: bool = False  # each profiled block's prices times the host's speed then over at calibration
 
 
 @dataclass

@@ -132,13 +132,13 @@ def test_pin_cpus_pins_the_run_and_its_threads(tmp_path):
 
 
 @pytest.mark.slow
-def test_each_block_is_priced_by_the_hosts_speed_unless_told_not_to(tmp_path):
-    """As typed, twice on one calibration: by default a block's records cost the calibrated price times its
-    host probe over the calibration's, so record cost / scale is one figure (records x price) in every
-    iteration; with calibration.scale_by_probe=false every iteration costs that same figure, unscaled."""
+def test_each_block_is_priced_by_the_hosts_speed_when_told_to(tmp_path):
+    """As typed, twice on one calibration: with calibration.scale_by_probe=true a block's records cost the
+    calibrated price times its host probe over the calibration's, so record cost / scale is one figure
+    (records x price) in every iteration; by default every iteration costs that same figure, unscaled."""
     calibration_dir = f"calibration.dir={tmp_path / 'calibration'}"
     runs = {}
-    for name, extra in (("scaled", []), ("plain", ["calibration.scale_by_probe=false"])):
+    for name, extra in (("scaled", ["calibration.scale_by_probe=true"]), ("plain", [])):
         run_dir = tmp_path / name
         done = run_cli("model=gpt2", *TINY, calibration_dir, *extra, f"hydra.run.dir={run_dir}")
         assert done.returncode == 0, done.stderr[-2000:]
