@@ -101,6 +101,16 @@ def probe_scale(cell: tuple) -> dict[int, float] | None:
     return rc.probe_scale(cell[5] if len(cell) > 5 else None, cell[1])
 
 
+def run_probe_scale(cell: tuple) -> dict[int, float] | None:
+    """Each block's probe over the run's own median probe: the host's swings within the run corrected, the
+    price level left to the calibration."""
+    import statistics
+
+    import rebuild_costs as rc
+
+    return rc.probe_scale(statistics.median(b.get("host_probe_us") or 0.0 for b in cell[1]), cell[1])
+
+
 def _counts(job) -> tuple[int, int, float]:
     """(within ±5%, within ±10%, median rebuilt/clean) of one sweep's cells with one price set."""
     import rebuild_costs as rc
@@ -110,7 +120,8 @@ def _counts(job) -> tuple[int, int, float]:
     for cell in SWEEPS[sweep]:
         _, by_block, windows, *_ = cell
         scaled = (len(cell) > 6 and cell[6]) if by_probe == "own" else by_probe
-        ratios.append(rc.ratio(windows, by_block, prices, probe_scale(cell) if scaled else None)["ratio"])
+        scale = run_probe_scale(cell) if scaled == "run" else probe_scale(cell) if scaled else None
+        ratios.append(rc.ratio(windows, by_block, prices, scale)["ratio"])
     return rc.within(ratios)
 
 
@@ -141,15 +152,22 @@ def evaluate(args) -> int:
         for op, rt, slow in itertools.product((0.5, 1.0, 1.5, 2.0, 2.5), (0.0, 1.5, 3.0, 4.5),
                                            (0.0, 0.1, 0.2, 0.3, 0.4)):
             tried[f"grid op={op} rt=drv={rt} s={slow}"] = {"op": op, "runtime": rt, "driver": rt, "host_slowdown": slow}
-    if args.scale_by_probe:
+    if args.scale_by_probe or args.scale_by_run_probe:
         for sweep, cells in sweeps.items():
             unprobed = sum(probe_scale(cell) is None for cell in cells)
             if unprobed:
                 print(f"{sweep}: {unprobed} of {len(cells)} cells have no host_probe_us: priced unscaled")
-        tried.update({f"{label} x probe": prices for label, prices in list(tried.items())
-                      if not label.endswith(": the run's own")})
-    jobs = [(sweep, prices, "own" if label.endswith(": the run's own") else label.endswith(" x probe"))
-            for label, prices in tried.items() for sweep in sweeps]
+    plain = [(label, prices) for label, prices in tried.items() if not label.endswith(": the run's own")]
+    if args.scale_by_probe:
+        tried.update({f"{label} x probe": prices for label, prices in plain})
+    if args.scale_by_run_probe:
+        tried.update({f"{label} x run probe": prices for label, prices in plain})
+
+    def how(label: str):
+        return ("own" if label.endswith(": the run's own") else "run" if label.endswith(" x run probe")
+                else label.endswith(" x probe"))
+
+    jobs = [(sweep, prices, how(label)) for label, prices in tried.items() for sweep in sweeps]
     SWEEPS.update(sweeps)     # the forked workers read them from here
     with Pool(args.jobs) as pool:
         counted = iter(pool.map(_counts, jobs))
@@ -182,6 +200,8 @@ def main(argv=None) -> int:
                    help="one price for every record kind (µs) and the host slowdown, e.g. 0,0.35; repeatable")
     e.add_argument("--scale-by-probe", action="store_true",
                    help="each set also with its record prices times each block's host_probe_us over the calibration's")
+    e.add_argument("--scale-by-run-probe", action="store_true",
+                   help="each set also with its record prices times each block's host_probe_us over the run's median")
     e.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     return {"measure": measure, "pack": pack, "evaluate": evaluate}[args.command](args)

@@ -51,9 +51,11 @@ def test_calibration_variants_pack_and_evaluate_a_runs_kept_traces(tmp_path):
     assert "1 cells into" in script("calibration_variants.py", "pack", str(tmp_path / "sweep"), "--out", str(packed),
                                     "--jobs", "1").stdout
     out = script("calibration_variants.py", "evaluate", "-", str(packed), "--costs", "1,0", "--costs", "2,0",
-                 "--scale-by-probe", "--jobs", "1").stdout
-    rows = dict(re.findall(r"^(price=\S+ s=\S+(?: x probe)?)\s+(\S+ \S+ of 1 m[\d.]+)", out, re.M))
+                 "--scale-by-probe", "--scale-by-run-probe", "--jobs", "1").stdout
+    rows = dict(re.findall(r"^(price=\S+ s=\S+(?: x probe| x run probe)?)\s+(\S+ \S+ of 1 m[\d.]+)", out, re.M))
     assert rows["price=1.0 s=0.0 x probe"] == rows["price=2.0 s=0.0"] != rows["price=1.0 s=0.0"]
+    # over the run's own median probe, every block probed alike: the calibrated prices, unscaled
+    assert rows["price=1.0 s=0.0 x run probe"] == rows["price=1.0 s=0.0"]
 
 
 @pytest.mark.slow
