@@ -10,6 +10,7 @@ of them (then pinning cannot help), and prints the CPUs it would pin to.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -59,16 +60,8 @@ def main(argv=None) -> int:
     print(f"unpinned, {len(free)} probes over {args.seconds:.0f} s: median {statistics.median(values):.2f} µs, "
           f"p10 {statistics.quantiles(values, n=10)[0]:.2f}, p90 {statistics.quantiles(values, n=10)[-1]:.2f}, "
           f"min {fast:.2f}; slow (> {slow_at:.2f} µs): {sum(v > slow_at for v in values)} of {len(values)}")
-    runs, last, length = [], None, 0                               # how long the slow/fast spells last
-    for s in free:
-        state = s["us"] > slow_at
-        if state == last:
-            length += 1
-        else:
-            if last is not None:
-                runs.append((last, length))
-            last, length = state, 1
-    runs.append((last, length))
+    # how long the slow/fast spells last: (slow?, probes in a row)
+    runs = [(state, len(list(group))) for state, group in itertools.groupby(s["us"] > slow_at for s in free)]
     spell = {k: [n for state, n in runs if state == k] for k in (False, True)}
     print("spells (probes in a row): fast " + (f"median {statistics.median(spell[False])}, max {max(spell[False])}"
           if spell[False] else "none") + "; slow " +

@@ -94,15 +94,10 @@ def ratio(windows: list[tuple[int, object]], by_block: list[dict], prices: dict[
     (block -> factor) multiplies each block's per-record prices, not the slowdown."""
     from ngbench.trace.reconstruct import rebuild
 
-    def block_costs(block: int):
-        return dataclasses.replace(costs_of(prices), block_scale=scale or {}).for_block(block)
-
-    costs = {}
+    costs = dataclasses.replace(costs_of(prices), block_scale=scale or {})
     rebuilt: dict[int, list[float]] = {}
     for block, window in windows:
-        if block not in costs:
-            costs[block] = block_costs(block)
-        new = rebuild(window, costs[block]).window
+        new = rebuild(window, costs.for_block(block)).window
         rebuilt.setdefault(block, []).append(new.hi - new.lo)
     ratios = [statistics.median(rebuilt[b["block"]]) / 1000.0 / b["clean_ms"] for b in by_block if b["block"] in rebuilt]
     every = [v for values in rebuilt.values() for v in values]

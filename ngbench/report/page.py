@@ -68,16 +68,17 @@ def fidelity(cells) -> str:
         return ""
     from ngbench.summary import RATIO_TOLERANCE  # the tolerance a run warns beyond
 
-    off = (ratios - 1.0).abs() - 1e-9      # 0.95 and 1.05 themselves count as within
+    def within(values, tolerance: float) -> int:
+        return int(((values - 1.0).abs() - 1e-9 <= tolerance).sum())    # 0.95 and 1.05 themselves count as within
+
     text = (f" The rebuilt timeline is within ±{RATIO_TOLERANCE:.0%} of the clean latency on "
-            f"{int((off <= RATIO_TOLERANCE).sum())} of {len(ratios)} cells (within ±{2 * RATIO_TOLERANCE:.0%} on "
-            f"{int((off <= 2 * RATIO_TOLERANCE).sum())}; median {ratios.median():.3f}).")
-    halves = cells["clean_halves"].dropna() if "clean_halves" in cells else ratios.iloc[:0]
-    if not halves.empty:
-        repeat = int(((halves - 1.0).abs() - 1e-9 <= RATIO_TOLERANCE).sum())
+            f"{within(ratios, RATIO_TOLERANCE)} of {len(ratios)} cells (within ±{2 * RATIO_TOLERANCE:.0%} on "
+            f"{within(ratios, 2 * RATIO_TOLERANCE)}; median {ratios.median():.3f}).")
+    halves = cells["clean_halves"].dropna() if "clean_halves" in cells else None
+    if halves is not None and not halves.empty:
         text += (f" The host's own noise, the floor under that check: a cell's clean latency over its even blocks "
-                 f"is within ±{RATIO_TOLERANCE:.0%} of that over its odd ones on {repeat} of {len(halves)} cells "
-                 "(docs/measurement.md).")
+                 f"is within ±{RATIO_TOLERANCE:.0%} of that over its odd ones on {within(halves, RATIO_TOLERANCE)} "
+                 f"of {len(halves)} cells (docs/measurement.md).")
     return text
 
 

@@ -59,7 +59,7 @@ class Costs:
         """The prices of one profiled block: the calibrated ones times the block's probe scale (1 without)."""
         scale = self.block_scale.get(block)
         if scale is None:
-            return self if not self.block_scale else Costs(self.per_kind_us, self.host_slowdown)
+            return self
         return Costs({kind: float(us) * scale for kind, us in self.per_kind_us.items()}, self.host_slowdown)
 
     @property
