@@ -112,11 +112,15 @@ def test_max_time_cuts_the_inferences_of_a_slow_cell(run_dir):
     sampling = summary["sampling"]
     assert {k: sampling[k] for k in ("iters", "profile_iters", "blocks", "profile_warmup", "capped", "warmup")} == \
         {"iters": 3, "profile_iters": 3, "blocks": 3, "profile_warmup": 1, "capped": True, "warmup": 2}
-    assert len(summary["iterations"]) == 3 and len(summary["reconciliation"]["by_block"]) == 3
+    # one profiled inference a block: a block whose only inference stalled (the 2-core host at times takes
+    # 1.6x as long once) has none left to compare, and the ops keep only the unstalled ones
+    stalled = summary["reconciliation"]["stalled_iterations"]
+    assert len(summary["iterations"]) == 3 and stalled <= 1
+    assert len(summary["reconciliation"]["by_block"]) == 3 - stalled
     assert summary["clean"]["iters"] == 3
     assert any(w.startswith("measured 3 clean and 3 profiled inferences in 3 blocks, fewer than configured")
                for w in summary["warnings"])
-    assert pd.read_parquet(run_dir / "ops.parquet")["iteration"].nunique() == 3
+    assert pd.read_parquet(run_dir / "ops.parquet")["iteration"].nunique() == 3 - stalled
 
 
 @pytest.mark.slow
