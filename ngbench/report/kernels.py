@@ -172,6 +172,16 @@ def operator_points(run_dir: Path, summary: dict):
     return points
 
 
+def _roof(lo: float, hi: float, bandwidth: float, peak: float | None) -> tuple[list[float], list[float]]:
+    """The roof's vertices from intensity `lo` to `hi`: bandwidth x intensity (B/s x FLOP/B) up to `peak`
+    (FLOP/s; None: no peak), flat after the corner."""
+    if peak is None or bandwidth * hi <= peak:
+        return [lo, hi], [bandwidth * lo, bandwidth * hi]
+    if bandwidth * lo >= peak:
+        return [lo, hi], [peak, peak]
+    return [lo, peak / bandwidth, hi], [bandwidth * lo, peak, peak]
+
+
 def roofline_figure(cells: list[tuple[Path, dict]], out_dir: Path, name: str = "roofline") -> list[Path]:
     """Achieved FLOP/s against arithmetic intensity, one panel per cell, one point per operator signature
     (coloured by group, sized by device time), with the memory roof and the compute peak(s)."""
@@ -179,7 +189,6 @@ def roofline_figure(cells: list[tuple[Path, dict]], out_dir: Path, name: str = "
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from ngbench.report.figures import group_legend, palette, save_figure
 
@@ -195,21 +204,20 @@ def roofline_figure(cells: list[tuple[Path, dict]], out_dir: Path, name: str = "
         sizes = 10 + 200 * points["device_us"] / points["device_us"].max()
         ax.scatter(points["intensity"], points["flops_per_s"], s=sizes, alpha=0.7, linewidths=0,
                    c=[colours.get(g, colours["Other"]) for g in points["op_group"]])
-        intensity = np.logspace(np.log10(points["intensity"].min() / 4), np.log10(points["intensity"].max() * 4), 64)
+        # the roof's ends and corner, by arithmetic alone: a line is straight on log-log axes, and numpy's
+        # power/log10 differ by an ulp between its SIMD paths (AVX-512 or not), enough to move anti-aliased pixels
+        lo, hi = float(points["intensity"].min()) / 4, float(points["intensity"].max()) * 4
         roofline = summary.get("roofline") or {}
         bandwidth = roofline.get("bandwidth_gbs")
         peaks = {roofline.get("peak"): roofline.get("peak_tflops"),
                  "fp32": ((roofline.get("spec") or {}).get("peak_tflops") or {}).get("fp32")}
-        roof = np.full_like(intensity, np.inf)
-        if bandwidth:
-            roof = np.minimum(roof, bandwidth * 1e9 * intensity)
         for label, tflops in peaks.items():
             if tflops:
                 ax.axhline(tflops * 1e12, color="0.5", lw=0.8, ls=":")
-                ax.text(intensity[0], tflops * 1e12, f" {label} peak", fontsize=6, va="bottom", color="0.35")
+                ax.text(lo, tflops * 1e12, f" {label} peak", fontsize=6, va="bottom", color="0.35")
         top = max((t for t in peaks.values() if t), default=None)
         if bandwidth:
-            ax.plot(intensity, np.minimum(roof, top * 1e12) if top else roof, color="k", lw=1.0,
+            ax.plot(*_roof(lo, hi, bandwidth * 1e9, top * 1e12 if top else None), color="k", lw=1.0,
                     label=f"{bandwidth:.0f} GB/s")
             ax.legend(fontsize=6, loc="lower right")
         ax.set_xscale("log")
