@@ -14,25 +14,47 @@ GEMM_KERNEL_CLASSES = ("gemm", "conv", "attention")
 VIEW_COLUMNS = {"wall": "wall_us", "wall_profiled": "wall_profiled_us", "device": "device_us", "host": "host_us"}
 
 
-def t_half_width(std, count, confidence: float = 0.95):
-    """Half-width of the Student-t confidence interval of a mean, from the sample standard deviation (ddof=1)
-    and the sample size; vectorised over arrays, 0 where there are fewer than two values."""
-    from scipy.special import stdtrit  # Student-t quantile (scipy.stats.t.ppf) without importing scipy.stats
+# Student-t 0.975 quantiles for 1-30 degrees of freedom: scipy.special.stdtrit(df, 0.975), written out because
+# importing scipy.special costs a report 0.3 s (tests/test_summary.py checks every one against scipy)
+T_975 = (12.706204736174694, 4.302652729749462, 3.1824463052837078, 2.7764451051977934, 2.5705818356363146,
+         2.4469118511449786, 2.364624251592784, 2.306004135204166, 2.262157162798205, 2.228138851986274,
+         2.200985160091639, 2.1788128296672284, 2.1603686564627913, 2.144786687917804, 2.131449545559776,
+         2.1199052992212546, 2.1098155778333156, 2.1009220402410382, 2.0930240544083087, 2.085963447265864,
+         2.0796138447276795, 2.0738730679040254, 2.0686576104190486, 2.0638985616280245, 2.0595385527532972,
+         2.0555294386428735, 2.0518305164802846, 2.0484071417952454, 2.045229642132703, 2.0422724563012378)
+Z_975 = 1.959963984540054   # the normal quantile the t-quantiles tend to
 
+
+def t_975(df):
+    """The Student-t 0.975 quantile at integer degrees of freedom `df` >= 1 (vectorised): T_975 up to 30, beyond
+    it the Cornish-Fisher expansion in 1/df (Abramowitz & Stegun 26.7.5, four terms; relative error < 2e-8)."""
+    df = np.asarray(df, dtype=float)
+    z = Z_975
+    terms = ((z**3 + z) / 4, (5 * z**5 + 16 * z**3 + 3 * z) / 96, (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
+             (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160)
+    far = np.maximum(df, len(T_975) + 1)
+    expansion = z + sum(g / far ** (k + 1) for k, g in enumerate(terms))
+    near = np.asarray(T_975)[np.clip(df.astype(int), 1, len(T_975)) - 1]
+    return np.where(df <= len(T_975), near, expansion)
+
+
+def t_half_width(std, count):
+    """Half-width of the 95% Student-t confidence interval of a mean, from the sample standard deviation
+    (ddof=1) and the sample size; vectorised over arrays, 0 where there are fewer than two values."""
     std, count = np.asarray(std, dtype=float), np.asarray(count, dtype=float)
     several = count >= 2
     safe = np.where(several, count, 2.0)
-    half = stdtrit(safe - 1, 0.5 + confidence / 2) * np.nan_to_num(std) / np.sqrt(safe)
+    half = t_975(safe - 1) * np.nan_to_num(std) / np.sqrt(safe)
     return np.where(several, half, 0.0)
 
 
-def t_interval(values, confidence: float = 0.95) -> list[float]:
-    """Student-t confidence interval of the mean of `values` ([v, v] for a single value)."""
+def t_interval(values) -> list[float]:
+    """95% Student-t confidence interval of the mean of `values` ([v, v] for a single value)."""
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         mean = float(values.mean()) if len(values) else float("nan")
         return [mean, mean]
-    half = float(t_half_width(values.std(ddof=1), len(values), confidence))
+    half = float(t_half_width(values.std(ddof=1), len(values)))
     return [float(values.mean() - half), float(values.mean() + half)]
 
 

@@ -269,3 +269,21 @@ def test_the_console_breakdown_aligns_group_names_left_and_figures_right(capsys,
     assert [cells[0].lstrip(" ")[:4] for cells in rows] == ["GEMM", "Elem"]       # left: one space of padding
     assert {len(cells[0]) - len(cells[0].lstrip()) for cells in rows} == {1}
     assert {len(cells[1]) - len(cells[1].rstrip()) for cells in rows} == {1}       # right
+
+
+def test_report_csv_is_the_text_pandas_writes(tmp_path):
+    """The report's CSV writer (DuckDB's) gives DataFrame.to_csv's bytes: empty strings and missing values as
+    empty fields, booleans True/False, floats in their shortest round-trip form, quotes where a field needs them."""
+    from ngbench.report.__main__ import _write_csv
+
+    frame = pd.DataFrame({
+        "model": pd.Series(["gpt2", "", None, 'say "hi", twice'], dtype="str"),
+        "ok": [True, False, True, False],
+        "n": [1, 2, 3, 4],
+        "maybe": pd.array([1, None, 3, None], dtype="Int64"),
+        "ms": [0.1, 9.96347112163145e-05, float("nan"), 1e16],
+        "batch_sizes": ["1,2,4,8", "1", "", "8"],
+    })
+    path = _write_csv(tmp_path / "it's" / "t.csv", frame)   # a quote in the path, too
+    assert path.read_text() == frame.to_csv(index=False)
+    assert _write_csv(tmp_path / "empty.csv", frame.iloc[:0]).read_text() == frame.iloc[:0].to_csv(index=False)

@@ -18,6 +18,7 @@ from ngbench.summary import (
     reconciliation,
     roofline_block,
     roofline_totals,
+    t_975,
     t_interval,
     warnings_for,
 )
@@ -154,6 +155,16 @@ def test_t_interval_known_answers():
     assert (lo, hi) == (pytest.approx(2 - 4.302653 / 3 ** 0.5), pytest.approx(2 + 4.302653 / 3 ** 0.5))
     assert t_interval([7.0]) == [7.0, 7.0]
     assert all(math.isnan(v) for v in t_interval([]))
+
+
+def test_t_975_is_scipys_quantile_without_importing_scipy():
+    """The written-out quantiles (1-30 degrees of freedom) and the expansion beyond against scipy's, to 2e-8."""
+    import numpy as np
+    from scipy.special import stdtrit
+
+    df = np.array([*range(1, 200), 500, 1000, 10**4, 10**6])
+    assert t_975(df) == pytest.approx(stdtrit(df, 0.975), rel=2e-8)
+    assert t_975(np.arange(1, 31)) == pytest.approx(stdtrit(np.arange(1, 31), 0.975), rel=1e-15)
 
 
 def test_coverage_leaves_out_unattributed_and_replayed_device_time():

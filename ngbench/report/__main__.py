@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import cache
 from pathlib import Path
 
 from ngbench.errors import UserError
@@ -67,10 +68,46 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def _write_csv(path: Path, frame) -> Path:
+    """`frame` as DataFrame.to_csv(index=False) writes it (floats in their shortest round-trip form, missing
+    values and empty strings as empty fields, booleans True/False), written by DuckDB in a tenth of the time
+    (0.4 s of a 10^6-row report's main process otherwise)."""
     from ngbench.output import atomic_write_bytes
 
-    atomic_write_bytes(path, lambda tmp: frame.to_csv(tmp, index=False))
+    if not len(frame.columns):
+        atomic_write_bytes(path, lambda tmp: frame.to_csv(tmp, index=False))
+        return path
+    connection = _csv_connection()
+    connection.register("frame", frame)
+
+    def column(name: str, kind: str) -> str:
+        quoted = '"' + name.replace('"', '""') + '"'
+        if kind == "VARCHAR":   # DuckDB quotes an empty string ("") to tell it from a missing value; pandas does not
+            return f"nullif({quoted}, '') AS {quoted}"
+        if kind == "BOOLEAN":
+            return f"CASE WHEN {quoted} THEN 'True' WHEN NOT {quoted} THEN 'False' END AS {quoted}"
+        return quoted
+
+    columns = ", ".join(column(name, kind) for name, kind, *_ in connection.execute("DESCRIBE frame").fetchall())
+    def copy(tmp) -> None:
+        target = str(tmp).replace("'", "''")
+        connection.execute(f"COPY (SELECT {columns} FROM frame) TO '{target}' (FORMAT csv, HEADER)")
+
+    try:
+        atomic_write_bytes(path, copy)
+    finally:
+        connection.unregister("frame")
     return path
+
+
+@cache
+def _csv_connection():
+    """The DuckDB connection _write_csv uses, one thread (a connection costs 50 ms to make; a report writes ten
+    CSV files while the figures are drawn on the other CPU)."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute("SET threads = 1")
+    return connection
 
 
 def _require_cells(report, failed_csv: Path | None) -> None:

@@ -98,12 +98,27 @@ def prerender(parts: list) -> None:
 def _table_html(table: Table) -> str:
     if table.html:
         return table.html
-    body = table.display.to_html(index=False, border=0, table_id=table.name, classes="sortable", escape=True,
-                                 na_rep=fmt.MISSING)
+    body = _html_rows(table.display, table.name)
     note = f'<p class="note">{html.escape(table.note)}</p>\n' if table.note else ""
     if len(table.display) > SCROLL_ROWS:
         body = f'<div class="scroll">{body}</div>'
     return f"<h3>{html.escape(table.title)}</h3>\n{note}{body}\n"
+
+
+def _html_rows(frame, table_id: str) -> str:
+    """`frame` (text and integer columns: a Table's display) as an HTML table, cells escaped, missing ones shown
+    as fmt.MISSING. Written here rather than by DataFrame.to_html, which formats and escapes cell by cell in
+    Python at about ten times the cost (half a second of a 10^6-row report's main process)."""
+    def escaped(k: int) -> list[str]:
+        values = frame.iloc[:, k]
+        return [fmt.MISSING if gone else html.escape(str(value), quote=False)
+                for value, gone in zip(values.tolist(), values.isna().tolist())]
+
+    columns = [escaped(k) for k in range(frame.shape[1])]
+    head = "".join(f"<th>{html.escape(str(c), quote=False)}</th>" for c in frame.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>\n" for row in zip(*columns))
+    return (f'<table class="sortable" id="{html.escape(table_id)}">\n<thead>\n<tr>{head}</tr>\n</thead>\n'
+            f"<tbody>\n{rows}</tbody>\n</table>")
 
 
 def _figure_html(figure: Figure) -> str:

@@ -61,8 +61,8 @@ def all_breakdowns(sums, views: tuple[str, ...] = VIEWS):
 
 def all_shares(sums, views: tuple[str, ...] = VIEWS):
     """all_breakdowns without the CIs: ms and pct per cell, group and view (BREAKDOWN_COLUMNS but the CI's,
-    with SPREAD_COLUMNS, from which with_cis makes them). What the figures read, and quicker to make: the
-    t-quantiles of the CIs need scipy, whose import costs more than this."""
+    with SPREAD_COLUMNS, from which with_cis makes them). What the figures read, made first so that the drawing
+    process has its plans sooner."""
     import numpy as np
     import pandas as pd
 
