@@ -88,6 +88,7 @@ def _write_csv(path: Path, frame) -> Path:
         return quoted
 
     columns = ", ".join(column(name, kind) for name, kind, *_ in connection.execute("DESCRIBE frame").fetchall())
+
     def copy(tmp) -> None:
         target = str(tmp).replace("'", "''")
         connection.execute(f"COPY (SELECT {columns} FROM frame) TO '{target}' (FORMAT csv, HEADER)")
