@@ -94,6 +94,65 @@ def test_export_is_cached_and_keeps_module_scopes(cache_dir):
     assert other_shape.path != first.path
 
 
+def test_contiguous_initializers_copies_strided_views_to_the_same_values(tmp_path):
+    import ml_dtypes
+    import onnx
+    import onnx_ir as ir
+    from onnx import numpy_helper
+
+    from ngbench.flows.onnx.export import contiguous_initializers
+
+    weight = np.arange(12, dtype=np.float32).reshape(3, 4)
+    half = np.arange(6, dtype=ml_dtypes.bfloat16).reshape(2, 3)          # a dtype torch.from_numpy refuses
+    given = {"w": weight.T, "b": half.T, "kept": weight}
+    values = [ir.Value(name=name, shape=ir.Shape(array.shape), type=ir.TensorType(ir.DataType.from_numpy(array.dtype)),
+                       const_value=ir.Tensor(array, name=name)) for name, array in given.items()]
+    out = ir.Value(name="y")
+    graph = ir.Graph([], [out], nodes=[ir.Node("", "Identity", [values[0]], outputs=[out])], initializers=values,
+                     opset_imports={"": 18})
+    model = ir.Model(graph, ir_version=10)
+    kept = model.graph.initializers["kept"].const_value
+
+    assert contiguous_initializers(model) == 2                 # the two views, not the C-ordered one
+    assert model.graph.initializers["kept"].const_value is kept
+    for name in ("w", "b"):
+        tensor = model.graph.initializers[name].const_value
+        assert tensor.raw.flags.c_contiguous and tensor.name == name
+    assert model.graph.initializers["b"].const_value.dtype == ir.DataType.BFLOAT16
+    ir.save(model, str(tmp_path / "m.onnx"))
+    saved = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / "m.onnx")).graph.initializer}
+    assert np.array_equal(saved["w"], weight.T)
+    assert np.array_equal(saved["b"].astype(np.float32), half.T.astype(np.float32))
+    assert contiguous_initializers(model) == 0                 # nothing left to copy
+
+
+@pytest.mark.slow
+def test_export_then_release_leaves_no_reference_to_the_torch_weights(tmp_path):
+    """The exported graph wrapped the model's parameters and stayed reachable through onnxscript's rewrite
+    rules, so the weights outlived `release_weights` (on CUDA, ONNX Runtime then ran out of memory)."""
+    import gc
+
+    from ngbench.flows.onnx.export import export_onnx
+    from ngbench.flows.onnx.flow import release_weights
+
+    bundle = _sequential_bundle()
+    storages = {param.untyped_storage().data_ptr() for param in bundle.model.parameters()}
+
+    def alive() -> int:
+        def storage(obj):
+            try:
+                return obj.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):   # fake and meta tensors have no data
+                return None
+        return sum(1 for obj in gc.get_objects()
+                   if type(obj) in (torch.Tensor, torch.nn.Parameter) and storage(obj) in storages)
+
+    assert alive() == len(storages)
+    export_onnx(bundle, model_name="seq", model_cfg={}, precision="fp32", opset=18, cache_dir=str(tmp_path))
+    release_weights(bundle)
+    assert alive() == 0
+
+
 @pytest.mark.slow
 def test_export_failure_is_one_user_line(cache_dir):
     from ngbench.flows.onnx.export import export_onnx
@@ -137,6 +196,23 @@ def test_ort_cpu_sequential(tmp_path, cache_dir):
     # and the nodes are most of each run (the rest is ORT's own work between them, the [idle] row)
     nodes_us = ops[ops["op"] != IDLE_OP].groupby("iteration")["host_us"].sum()
     assert (nodes_us / result.kept.set_index("iteration")["profiled_us"]).min() > 0.2
+
+
+@pytest.mark.slow
+def test_arena_shrinkage_passes_the_run_option_to_both_sessions(tmp_path, cache_dir):
+    ctx = _ctx(tmp_path, "seq")
+    plain = _flow(ctx, cache_dir)
+    plain.prepare(_sequential_bundle())
+    assert plain.clean.run_options is None and plain.facts()["arena_shrinkage"] is False
+    flow = _flow(ctx, cache_dir, arena_shrinkage=True)
+    flow.prepare(_sequential_bundle())
+    options = flow.clean.run_options
+    assert options.get_run_config_entry("memory.enable_memory_arena_shrinkage") == "cpu:0"
+    assert np.array_equal(flow.infer()[0], plain.infer()[0])     # the same model, the same outputs
+    result = profile_flow(flow, 2)                               # the profiled session runs with it too
+    ops = _check_table(result)
+    assert set(ops["op"]) == {"Gemm", "LayerNormalization", "Div", "Erf", "Add", "Mul", "Softmax", IDLE_OP}
+    assert flow.facts()["arena_shrinkage"] is True
 
 
 @pytest.mark.slow

@@ -98,6 +98,11 @@ class OrtSession:
         except Exception as exc:  # noqa: BLE001
             raise UserError(f"ONNX Runtime could not load {model_path} on provider={flow.provider}: "
                             f"{first_line(exc)[:300]}") from exc
+        self.run_options = None
+        if flow.cfg.arena_shrinkage:
+            self.run_options = ort.RunOptions()
+            arena = "cpu:0" if flow.provider == "cpu" else f"gpu:{flow.ctx.device_index}"
+            self.run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", arena)
         wanted = {i.name for i in self.session.get_inputs()}
         feeds = {k: v for k, v in flow.inputs.items() if k in wanted}
         self.binding = None
@@ -124,9 +129,9 @@ class OrtSession:
 
     def run(self) -> Any:
         if self.binding is not None:
-            self.session.run_with_iobinding(self.binding)
+            self.session.run_with_iobinding(self.binding, self.run_options)
             return self.binding
-        return self.session.run(None, self.feeds)
+        return self.session.run(None, self.feeds, self.run_options)
 
 
 class OrtFlow(OnnxFlow):
@@ -155,7 +160,8 @@ class OrtFlow(OnnxFlow):
         import onnxruntime as ort
 
         self._facts.update(ort_version=ort.__version__, providers=self.clean.session.get_providers(),
-                           graph_optimization=str(self.cfg.graph_optimization))
+                           graph_optimization=str(self.cfg.graph_optimization),
+                           arena_shrinkage=self.cfg.arena_shrinkage)
 
     def _quantize(self, source: str) -> str:
         """Dynamic int8 (onnxruntime.quantization.quantize_dynamic), cached beside the fp32 export."""
