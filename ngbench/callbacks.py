@@ -199,6 +199,17 @@ class RunReport(Callback):
                  config.hydra.job.override_dirname or "(no overrides)")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """The sweep's last lines and exit code. Hydra turns an exception raised by a callback into a warning and
+        exits 0, so an error here is reported and ends the sweep with exit code 1 (on the H100 a missing module
+        failed every cell and, again in the check of the cells, the sweep then exited 0)."""
+        try:
+            self._check_cells(config)
+        except Exception as error:  # noqa: BLE001 - any error of the check is a failed sweep
+            print(f"could not check the sweep's cells: {type(error).__name__}: {error} "
+                  f"(see {shown(config.hydra.sweep.dir)})", file=sys.stderr, flush=True)
+            raise SystemExit(1) from error
+
+    def _check_cells(self, config: DictConfig) -> None:
         sweep = Path(config.hydra.sweep.dir)
         sweep_file = sweep / SWEEP_FILE  # its time comes from the clock that stamps the cells' files too
         cells = cells_since(sweep, sweep_file.stat().st_mtime if sweep_file.exists() else self.started_s)

@@ -253,3 +253,21 @@ def test_failed_cells_are_counted_when_cells_run_in_other_processes(tmp_path):
     assert result.returncode == 1
     assert last_line(result.stderr) == f"2 of 2 cells failed (see {sweep})"
     assert "batch_size=-1 is not valid" in result.stderr
+
+
+def test_a_sweep_whose_cells_cannot_be_checked_exits_1(tmp_path, capsys):
+    """Hydra turns an exception raised in a callback into a warning and exits 0: on the H100 every cell of a
+    sweep failed on a missing module, the check of the cells failed on it again, and the sweep exited 0. Here a
+    cell's summary.json is JSON but not an object, which the check cannot read."""
+    from ngbench.callbacks import SWEEP_FILE, RunReport
+
+    sweep = tmp_path / "sweep"
+    (sweep / "cell").mkdir(parents=True)
+    (sweep / SWEEP_FILE).write_text("hydra: {}\n")
+    (sweep / "cell" / "summary.json").write_text("[1, 2]")
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
+    with pytest.raises(SystemExit) as ended:
+        RunReport().on_multirun_end(config)
+    assert ended.value.code == 1
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said[-1] == f"could not check the sweep's cells: AttributeError: 'list' object has no attribute 'get' (see {sweep})"
