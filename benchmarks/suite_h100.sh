@@ -15,6 +15,7 @@
 #   holdout  the fidelity sweep over six models that are not in it (issue #9: the check repeated elsewhere)
 #   traces   each fidelity/holdout cell's per-block raw traces (made when TRACES=1: save_trace=true and
 #            NGBENCH_KEEP_BLOCK_TRACES=1) with its summary, into $OUT/traces.tgz (benchmarks/rebuild_costs.py)
+#   fig7llama2  fig7's four ONNX Runtime cells of Llama-2 (LLAMA_BATCHES), each export removed after its cell
 #   pack     each sweep's directory and the user and repeat runs, traces left out, into $OUT
 # Each step's start, end and exit code go to $OUT/suite.log (benchmarks/suite_table.py reads it).
 #   PARTS="install tests user" OUT=$OUT bash benchmarks/suite_h100.sh
@@ -64,6 +65,12 @@ print('calibration', note['costs_us'], note.get('host_slowdown'))"
     cprofile) step cprofile 300 python -m cProfile -o "$OUT/mask_rcnn.prof" -m ngbench model=mask_rcnn \
                platform=cuda save_trace=true hydra.run.dir=outputs/cprofile/mask_rcnn
              gzip -c outputs/cprofile/mask_rcnn/trace.json > "$OUT/mask_rcnn-trace.json.gz" 2>/dev/null || true ;;
+    fig7llama2)  # fig7's ONNX Runtime cells of Llama-2, one batch size a step: each fp32 export is 27 GB and the
+             # host's 64 GB disk holds one, so it is removed after its cell (LLAMA_BATCHES="1 2" picks some)
+             for b in ${LLAMA_BATCHES:-1 2 4 8}; do
+               step "fig7-llama2-ort-b$b" "${FIG7_T:-540}" $SWEEP --config-name flows model=llama2 flow=ort batch_size="$b" ${ARGS:-}
+               rm -rf outputs/onnx_cache/llama2-*
+             done ;;
     traces)  (cd outputs/sweeps && find fidelity holdout -name "trace-block*.json" -o -name summary.json 2>/dev/null \
                | tar czf "$OUT/traces.tgz" -T -) ; ls -la "$OUT/traces.tgz" | tee -a "$LOG" ;;
     pack)    ls -d outputs/runs/*llama2*ort* >/dev/null 2>&1 && \
