@@ -153,6 +153,26 @@ def test_export_then_release_leaves_no_reference_to_the_torch_weights(tmp_path):
     assert alive() == 0
 
 
+def test_release_weights_keeps_an_input_that_shares_a_buffer():
+    from ngbench.flows.onnx.flow import release_weights
+    from ngbench.models.base import ModelBundle
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.full((3,), 2.0))
+            self.register_buffer("offset", torch.arange(3.0))
+
+        def forward(self, x):
+            return x * self.scale + self.offset
+
+    model = Scaled()
+    bundle = ModelBundle(model=model, args=(model.offset,))          # the input is the model's own buffer
+    release_weights(bundle)
+    assert bundle.args[0].tolist() == [0.0, 1.0, 2.0]
+    assert all(t.device.type == "meta" for t in [*model.parameters(), *model.buffers()])
+
+
 @pytest.mark.slow
 def test_export_failure_is_one_user_line(cache_dir):
     from ngbench.flows.onnx.export import export_onnx

@@ -50,9 +50,13 @@ def release_weights(bundle) -> None:
 
     import torch
 
+    inputs = {tensor.untyped_storage().data_ptr() for tensor in flat_inputs(bundle)[0]}   # kept: they are fed
     for tensor in itertools.chain(bundle.model.parameters(), bundle.model.buffers()):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() in inputs:
+            continue
         try:
-            tensor.untyped_storage().resize_(0)
+            storage.resize_(0)
         except RuntimeError:            # a storage torch does not own (from numpy, say): .to("meta") below
             pass
     bundle.model.to("meta")
