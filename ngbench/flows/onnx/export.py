@@ -179,9 +179,9 @@ def contiguous_initializers(model) -> int:
 
 def release_initializers(model) -> None:
     """Drop the exported graph's weights. onnxscript's rewrite rules keep the nodes they last matched in
-    module-level state, and through them the graph and its initializers, which wrap the torch model's own
-    parameters: Llama-2-7B's 27 GB stayed on the GPU after `release_weights`, and ONNX Runtime's CUDA session
-    then ran out of memory building its copy (H100, 2026-11-27)."""
+    module-level state, and through them the graph and its initializers: the torch model's own parameters and
+    the contiguous copies above (26 GB of host memory for Llama-2-7B fp32). The device memory of the
+    parameters is freed by OnnxFlow's `release_weights`, which shrinks their storage whoever holds them."""
     for value in model.graph.initializers.values():
         value.const_value = None
 

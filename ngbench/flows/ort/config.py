@@ -41,7 +41,7 @@ class OrtConfig(OnnxConfig):
     # at once. A run holds two sessions, each with its own copy of the weights, so Llama-2-7B fp32 at batch 4 ran
     # out of an 80 GB GPU without it. It costs time inside every run, clean ones included: the activations are
     # freed at its end and allocated again by the next. At Llama-2 batch 4 and 8 on the H100, the [idle] row
-    # (run time outside any node) was 19.5% of the rebuilt run, against 0.2-0.5% at batch 1 and 2 without it.
+    # (run time outside any node) was 19.5-19.6% of the rebuilt run, against 0.2-0.5% at batch 1 and 2 without it.
     arena_shrinkage: bool = False
 
     def resolved_provider(self, ctx: RunContext) -> str:
