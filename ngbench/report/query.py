@@ -31,18 +31,19 @@ GROUP_SUMS_SQL = _group_sums_sql()
 # The same per file (`filename`), to be cut down to some of the files afterwards (PendingSums)
 GROUP_SUMS_BY_FILE_SQL = _group_sums_sql(", filename")
 # Table I: non-GEMM operators per model with their count and time, and their most common input shapes
-# (ties broken by the shapes' text, so that the table is the same on every run; only distinct shapes are cast).
+# (ties broken by the shapes' text, so that the table is the same on every run). One pass over the rows, grouped
+# by the shapes' hash rather than by the nested lists, and only one shape per distinct hash cast to text: at
+# 10^6 rows on one DuckDB thread (2-core machine) 0.81-0.92 s of CPU against 0.99-1.02 s for two passes (two
+# shapes with one 64-bit hash would count as one).
 OPERATORS_SQL = """
-WITH rows AS (SELECT model, variant, op_group, op, wall_us, input_shapes FROM {source}
-              WHERE NOT is_gemm AND op_group <> 'Idle'),
-totals AS (SELECT model, variant, op_group, op, count(*) AS rows, sum(wall_us) AS wall_us FROM rows GROUP BY ALL),
-shapes AS (SELECT model, variant, op_group, op, input_shapes, count(*) AS n FROM rows
-           WHERE len(input_shapes) > 0 GROUP BY ALL),
-common AS (SELECT model, variant, op_group, op,
-                  first(CAST(input_shapes AS VARCHAR) ORDER BY n DESC, CAST(input_shapes AS VARCHAR)) AS shape
-           FROM shapes GROUP BY ALL)
-SELECT model, variant, op_group, op, rows, wall_us, coalesce(shape, '') AS example_input_shape
-FROM totals LEFT JOIN common USING (model, variant, op_group, op) ORDER BY ALL
+WITH shapes AS (SELECT model, variant, op_group, op, hash(input_shapes) AS shape_hash,
+                       any_value(input_shapes) AS input_shapes, count(*) AS n, sum(wall_us) AS wall_us
+                FROM {source} WHERE NOT is_gemm AND op_group <> 'Idle'
+                GROUP BY model, variant, op_group, op, shape_hash)
+SELECT model, variant, op_group, op, sum(n)::BIGINT AS rows, sum(wall_us) AS wall_us,
+       coalesce(first(CAST(input_shapes AS VARCHAR) ORDER BY n DESC, CAST(input_shapes AS VARCHAR))
+                FILTER (WHERE len(input_shapes) > 0), '') AS example_input_shape
+FROM shapes GROUP BY ALL ORDER BY ALL
 """
 
 # The names in each file's schema (its footer: the columns and the fields nested in them), for load.load_sweep's check
