@@ -219,10 +219,11 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         window = float(kept["rebuilt_us"].sum())
         notes["device_busy_share_by_device"] = {f"gpu{pid}": busy / window
                                                 for pid, busy in sorted(profile.busy_us_by_device.items())}
+    clean = latency_stats(np.concatenate(clean_blocks))
     summary = Summary(
         status="ok", key=key, config=OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), host=host,
         model_facts=facts,
-        flow_facts=flow.facts(), steps=steps, clean=latency_stats(np.concatenate(clean_blocks)),
+        flow_facts=flow.facts(), steps=steps, clean=clean,
         profiled_ms=float(kept["profiled_us"].median()) / 1000.0,
         reconstructed_ms=float(kept["rebuilt_us"].median()) / 1000.0,
         iterations=profile.iterations.to_dict("records"), groups=groups, gemm_kinds_ms=gemm_kinds(ops),
@@ -231,7 +232,7 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         idle_ms=groups.get("Idle", {}).get("wall_ms", 0.0), reconciliation=recon, calibration=calibration,
         energy=energy, memory=memory, unmapped_ops=unmapped_ops(ops), profile_notes=notes,
         **inside, environment=environment, sampling=sampling,
-        warnings=(sampling_warnings(sampling) + warnings_for(recon, notes.get("annotation_unmatched_ops", 0))
+        warnings=(sampling_warnings(sampling) + ci_warnings(clean) + warnings_for(recon, notes.get("annotation_unmatched_ops", 0))
                   + coverage_warnings(inside["coverage"]) + flow.warnings() + power_warnings(energy)))
     return summary, ops, kernels
 
@@ -242,6 +243,15 @@ def sampling_warnings(sampling: dict) -> list[str]:
     return [f"measured {sampling['iters']} clean and {sampling['profile_iters']} profiled inferences in "
             f"{sampling['blocks']} blocks, fewer than configured: an inference took {sampling['warmup_s'][-1]:.2f} s "
             f"in warm-up and max_time_s={sampling['max_time_s']:g} (the CIs are wider)"]
+
+
+def ci_warnings(clean: dict) -> list[str]:
+    """A clean median whose interval cannot reach 95% (fewer than 6 inferences: it is their range) says how sure it is."""
+    coverage = clean.get("ci95_coverage", 1.0)
+    if coverage >= 0.95:
+        return []
+    return [f"the clean median's interval is the range of only {clean['iters']} inferences: it holds the median "
+            f"with {100 * coverage:.1f}% confidence, not 95%"]
 
 
 def power_warnings(energy: dict) -> list[str]:

@@ -239,3 +239,46 @@ def test_the_host_probe_measures_this_host():
 
     probe = host_probe(calls=20)
     assert 0.0 < probe["host_probe_us"] < 10_000.0 and 0.0 < probe["host_probe_mean_us"] < 10_000.0
+
+
+@pytest.mark.parametrize("n,coverage", [(2, 0.5), (3, 0.75), (4, 0.875), (5, 0.9375), (6, 0.96875)])
+def test_the_median_interval_of_few_values_is_their_range_and_says_its_confidence(n, coverage):
+    """Below 6 values no pair of order statistics reaches 95%: median_ci is then their range, and
+    median_ci_coverage its exact confidence (1 - 2 * 0.5^n), the same the report prints (format.range_coverage)."""
+    from ngbench.measure.timing import median_ci, median_ci_coverage
+    from ngbench.report.format import RANGE_ONLY, range_coverage
+
+    values = [float(v) for v in range(10, 10 + n)][::-1]
+    assert median_ci_coverage(n) == pytest.approx(coverage)
+    if n < RANGE_ONLY:
+        assert median_ci(values) == (10.0, 10.0 + n - 1)
+        assert range_coverage(n) == pytest.approx(coverage)
+    else:
+        assert median_ci_coverage(n) >= 0.95
+
+
+def test_the_median_interval_holds_the_median_as_often_as_its_coverage_says():
+    """Simulated: samples of an exponential distribution (median ln 2); the share of median_ci's intervals that
+    hold ln 2 matches median_ci_coverage, 0.75 at 3 values, at least 0.95 at 30."""
+    import math
+
+    import numpy as np
+
+    from ngbench.measure.timing import median_ci, median_ci_coverage
+
+    rng = np.random.default_rng(7)
+    for n in (3, 30):
+        held = [lo <= math.log(2) <= hi for lo, hi in (median_ci(rng.exponential(size=n)) for _ in range(4000))]
+        assert np.mean(held) == pytest.approx(median_ci_coverage(n), abs=0.025)
+    assert median_ci_coverage(30) >= 0.95
+
+
+def test_a_clean_median_of_few_inferences_warns_how_sure_it_is():
+    from ngbench.measure.timing import latency_stats
+    from ngbench.run import ci_warnings
+
+    few, many = latency_stats([30e6, 36e6, 38e6]), latency_stats([float(v) for v in range(100, 130)])
+    assert few["ci95_coverage"] == 0.75 and few["ci95_ms"] == [30000.0, 38000.0]
+    assert ci_warnings(few) == ["the clean median's interval is the range of only 3 inferences: it holds the "
+                                "median with 75.0% confidence, not 95%"]
+    assert many["ci95_coverage"] >= 0.95 and ci_warnings(many) == []

@@ -180,3 +180,15 @@ def test_table4_has_one_row_per_model_in_model_order():
     frame = tables.table4(report).frame
     assert frame[["model", "top_non_gemm_group"]].values.tolist() == [["alpha", "Activation"], ["zeta", "Memory"]]
     assert frame["latency_pct"].tolist() == [pytest.approx(100 * 25 / 30), pytest.approx(75.0)]
+
+
+def test_a_clean_latency_from_few_inferences_shows_its_range_and_confidence():
+    """The cells table's clean latency: a median with its 95% CI, and where fewer than 6 inferences were timed,
+    the CI is their range and says how sure it is (ngbench.measure.timing.median_ci)."""
+    from ngbench.report.format import with_range
+
+    assert with_range(36084.2981, 30160.6, 38214.7, 3, count=3) == "36084.298 (30160.600–38214.700; range of 3, 75%)"
+    assert with_range(68695.16, 68623.9, 68766.4, 1, count=2) == "68695.2 (68623.9–68766.4; range of 2, 50%)"
+    assert with_range(1.25, 1.2, 1.3, 2, count=5) == "1.25 (1.20–1.30; range of 5, 93.75%)"
+    assert with_range(1.25, 1.2, 1.3, 2, count=30) == with_range(1.25, 1.2, 1.3, 2) == "1.25 (1.20–1.30)"
+    assert with_range(1.25, 1.2, 1.3, 2, count=float("nan")) == "1.25 (1.20–1.30)"   # an old summary without iters

@@ -34,8 +34,8 @@ def cells_table(report: Report) -> Table:
     cells = report.cells.merge(view_figures(report), on="run_id", how="left")
     frame = cells.drop(columns=["ops_path"]).assign(view=report.view)
     display = fmt.keys_shown(cells)
-    display["clean ms (95% CI)"] = [fmt.with_range(r.clean_ms, r.clean_ci95_lo_ms, r.clean_ci95_hi_ms, 3)
-                                    for r in cells.itertuples()]
+    display["clean ms (95% CI)"] = [fmt.with_range(r.clean_ms, r.clean_ci95_lo_ms, r.clean_ci95_hi_ms, 3,
+                                                   count=r.clean_iters) for r in cells.itertuples()]
     display["rebuilt ms"] = cells["reconstructed_ms"].map(lambda v: fmt.number(v, 3))
     display["rebuilt/clean"] = cells["reconstructed_over_clean"].map(fmt.number)
     display["profiled/clean"] = cells["profiled_over_clean"].map(fmt.number)
@@ -47,7 +47,8 @@ def cells_table(report: Report) -> Table:
                           zip(cells["stalled_iterations"], cells["profiled_iterations"])]
     display["warnings"] = cells["warnings"].fillna("")
     note = (f"Shares in the {VIEW_TITLES[report.view]} view, ± the half-width of their 95% CI across profiled "
-            "iterations; clean latency is the median with its 95% CI.")
+            "iterations; clean latency is the median with its 95% CI (from fewer than "
+            f"{fmt.RANGE_ONLY} inferences, their range and the confidence it has).")
     return Table("cells", "Reported cells", frame, display, note)
 
 
