@@ -19,11 +19,11 @@ sweep = $(SWEEP) --config-name $(1) $(2) $(ARGS); s=$$?; $(call report,$(1))
 help:  ## list the targets
 	@awk -F':.*## ' '/^[a-z0-9-]+:.*## /{printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-test-fast:  ## the quick CPU tests (no `slow`, no `gpu` mark; one real CLI run), under a minute: before each commit
-	$(PY) -m pytest -q -p no:cacheprovider -p no:hypothesispytest -m "not slow and not gpu"
+test-fast:  ## the quick CPU tests (no `slow`, no `gpu` mark; one real CLI run), about 75 s on 2 cores: before each commit
+	$(PY) -m pytest -q -p no:cacheprovider -p no:hypothesispytest -n auto --maxprocesses 4 -m "not slow and not gpu"
 
 test:  ## the whole CPU suite (tiny models end to end, sweeps, docs): before a merge
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4
 
 test-gpu:  ## the GPU tier (tests/test_gpu.py) on a CUDA machine; benchmarks/gpu_tests.sh runs it in one device call
 	$(PY) -m pytest -v -p no:cacheprovider -m gpu
