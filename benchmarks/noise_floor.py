@@ -10,6 +10,11 @@ reconstruction does. Under independent blocks a half-against-half ratio spreads 
 estimate over all blocks, so its ±10% column is the one to set beside the check's ±5%.
 
     python benchmarks/noise_floor.py docs/results/fidelity-probe-h100 [more sweeps...]
+    python benchmarks/noise_floor.py --by-noise docs/results/*-h100 docs/results/*-h200
+
+--by-noise splits each sweep's cells by their clean halves (within ±10% of each other, "quiet", or not) and
+counts in each part the cells whose rebuilt/clean as run is within ±5%: if the check's misses were the host's
+noise, the quiet cells would pass and the others fail.
 """
 from __future__ import annotations
 
@@ -43,7 +48,11 @@ def sweep_rows(sweep: Path) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", type=Path)
+    parser.add_argument("--by-noise", action="store_true",
+                        help="the check as run, counted apart for cells whose clean halves agree within ±10% and the others")
     args = parser.parse_args(argv)
+    if args.by_noise:
+        return by_noise([s for s in args.sweeps if s.is_dir()])
     print(f"{'sweep':28s} {'cells':>5s} | {'clean even/odd ±5% ±10%':>24s} | {'check even/odd ±5% ±10%':>24s} | "
           f"{'as run ±5% ±10%':>16s}")
     for sweep in args.sweeps:
@@ -54,6 +63,27 @@ def main(argv=None) -> int:
         parts = [within(rows[k])[:2] for k in ("clean", "check", "as_run")]
         print(f"{sweep.name[:28]:28s} {rows['cells']:5d} | {parts[0][0]:17d} {parts[0][1]:5d} | "
               f"{parts[1][0]:17d} {parts[1][1]:5d} | {parts[2][0]:9d} {parts[2][1]:5d}")
+    return 0
+
+
+def by_noise(sweeps: list[Path]) -> int:
+    """Per sweep and in all: of the cells whose clean halves agree within ±10% (quiet) and of the others
+    (noisy), how many read rebuilt/clean within ±5% as run."""
+    print(f"{'sweep':28s} {'quiet: pass of':>15s} | {'noisy: pass of':>15s}")
+    total = {True: [0, 0], False: [0, 0]}
+    for sweep in sweeps:
+        rows = sweep_rows(sweep)
+        if not rows["cells"]:
+            continue
+        counts = {True: [0, 0], False: [0, 0]}
+        for clean, as_run in zip(rows["clean"], rows["as_run"], strict=True):
+            part = counts[abs(clean - 1.0) <= 0.10]
+            part[0] += abs(as_run - 1.0) <= 0.05
+            part[1] += 1
+        for quiet in (True, False):
+            total[quiet] = [a + b for a, b in zip(total[quiet], counts[quiet], strict=True)]
+        print(f"{sweep.name[:28]:28s} {counts[True][0]:8d} {counts[True][1]:6d} | {counts[False][0]:8d} {counts[False][1]:6d}")
+    print(f"{'all':28s} {total[True][0]:8d} {total[True][1]:6d} | {total[False][0]:8d} {total[False][1]:6d}")
     return 0
 
 

@@ -177,3 +177,19 @@ def test_host_speed_maps_each_cpu_and_picks_among_them(tmp_path):
     assert sorted(int(c) for c in saved["pinned"]) == cpus
     assert len(saved["pick"]) == 1 and saved["pick"][0] in cpus
     assert f"pick: {saved['pick'][0]}" in out and saved["unpinned"] and all(s["us"] > 0 for s in saved["unpinned"])
+
+
+def test_noise_floor_by_noise_counts_the_check_apart_for_quiet_and_noisy_cells(tmp_path):
+    """Three cells of four blocks: steady (halves equal) and drifting (0.909, inside ±10%) are quiet; noisy (even
+    blocks 10 ms, odd 13 ms: 0.77) is not. As run they read 1.0 (pass), 1.2 (miss) and 1.03 (pass)."""
+    sweep = tmp_path / "sweep"
+    for name, clean, ratio in (("steady", [10, 10, 10, 10], 1.0), ("drifting", [10, 11, 10, 11], 1.2),
+                               ("noisy", [10, 13, 10, 13], 1.03)):
+        _reprice_cell(sweep, name, 0.1, _blocks(clean, [ratio] * 4))
+        path = sweep / name / "summary.json"
+        summary = json.loads(path.read_text())
+        summary["reconciliation"]["reconstructed_over_clean"] = ratio
+        path.write_text(json.dumps(summary))
+    out = script("noise_floor.py", "--by-noise", str(sweep), str(tmp_path / "missing")).stdout
+    assert re.search(r"^sweep\s+1\s+2 \|\s+1\s+1$", out, re.M), out
+    assert re.search(r"^all\s+1\s+2 \|\s+1\s+1$", out, re.M), out
