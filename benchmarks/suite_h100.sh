@@ -65,12 +65,13 @@ print('calibration', note['costs_us'], note.get('host_slowdown'))"
     cprofile) step cprofile 300 python -m cProfile -o "$OUT/mask_rcnn.prof" -m ngbench model=mask_rcnn \
                platform=cuda save_trace=true hydra.run.dir=outputs/cprofile/mask_rcnn
              gzip -c outputs/cprofile/mask_rcnn/trace.json > "$OUT/mask_rcnn-trace.json.gz" 2>/dev/null || true ;;
-    fig7llama2)  # fig7's ONNX Runtime cells of Llama-2, one batch size a step: each fp32 export is 27 GB and the
-             # host's 64 GB disk holds one, so it is removed after its cell (LLAMA_BATCHES="1 2" picks some)
+    fig7llama2)  # fig7's ONNX Runtime cells of Llama-2, one batch size a step (LLAMA_BATCHES="1 2" picks some): the
+             # paper sweeps export a symbolic batch axis (flow.dynamic_batch), so the first step's 27 GB fp32 export
+             # serves the others; the host's 64 GB disk holds one, so it is removed after the last (KEEP_EXPORT=1 keeps it)
              for b in ${LLAMA_BATCHES:-1 2 4 8}; do
                step "fig7-llama2-ort-b$b" "${FIG7_T:-540}" $SWEEP --config-name flows model=llama2 flow=ort batch_size="$b" ${ARGS:-}
-               rm -rf outputs/onnx_cache/llama2-*
-             done ;;
+             done
+             [[ ${KEEP_EXPORT:-0} == 1 ]] || rm -rf outputs/onnx_cache/llama2-* ;;
     traces)  (cd outputs/sweeps && find fidelity holdout -name "trace-block*.json" -o -name summary.json 2>/dev/null \
                | tar czf "$OUT/traces.tgz" -T -) ; ls -la "$OUT/traces.tgz" | tee -a "$LOG" ;;
     pack)    ls -d outputs/runs/*llama2*ort* >/dev/null 2>&1 && \

@@ -94,6 +94,35 @@ def test_export_is_cached_and_keeps_module_scopes(cache_dir):
     assert other_shape.path != first.path
 
 
+@pytest.mark.slow
+def test_dynamic_batch_export_serves_every_batch_size_from_one_entry(tmp_path):
+    """flow.dynamic_batch: the inputs' first dimension is the symbol `batch`, the cache key leaves it out, so a
+    batch-2 bundle reuses the batch-1 export, and ONNX Runtime runs it at batch 3; a fixed-shape export of the
+    same model is another entry, with its batch size in the graph."""
+    import onnx
+    import onnxruntime as ort
+
+    from ngbench.flows.onnx.export import BATCH_AXIS, export_onnx
+    from ngbench.models.base import ModelBundle
+
+    args = dict(model_name="gpt2_tiny", model_cfg={}, precision="fp32", opset=18, cache_dir=str(tmp_path))
+    one = _gpt2_bundle()
+    two = ModelBundle(model=one.model, kwargs={"input_ids": torch.randint(0, 100, (2, 8))}, input_names=["input_ids"],
+                      output_names=["logits"])
+    first = export_onnx(one, dynamic_batch=True, **args)
+    second = export_onnx(two, dynamic_batch=True, **args)
+    assert not first.cache_hit and second.cache_hit and second.path == first.path
+    assert first.exporter == "dynamo"   # not the TorchScript fallback: the dynamic shapes suit torch.export
+    dims = onnx.load(first.path, load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == [BATCH_AXIS, 8]
+    logits = ort.InferenceSession(first.path).run(None, {"input_ids": np.zeros((3, 8), dtype=np.int64)})[0]
+    assert logits.shape == (3, 8, 100)
+    fixed = export_onnx(two, **args)
+    assert fixed.path != first.path
+    dims = onnx.load(fixed.path, load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == [2, 8]
+
+
 def test_contiguous_initializers_copies_strided_views_to_the_same_values(tmp_path):
     import ml_dtypes
     import onnx

@@ -190,6 +190,25 @@ def test_flows_sweep_runs_torch_and_ort_cells(tmp_path):
 
 
 @pytest.mark.slow
+def test_flows_sweep_exports_once_for_every_batch_size(tmp_path):
+    """make fig7's ONNX Runtime cells (sweeps/paper/flow/ort.yaml: flow.dynamic_batch, as the seed's optimum
+    export): the batch-2 cell runs the export the batch-1 cell made, from the one cache entry."""
+    sweep, cache = tmp_path / "flows", tmp_path / "onnx_cache"
+    result = run_cli("--config-dir", "sweeps", "--config-name", "flows", "-m", "model=gpt2", "flow=ort",
+                     "batch_size=1,2", f"flow.cache_dir={cache}", *TINY, f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # named without the cache's path (conf/config.yaml: exclude_keys), which would nest the directories
+    assert sorted(p.parent.name for p in sweep.rglob("summary.json")) == [
+        f"batch_size={b},flow=ort,model=gpt2,platform=cpu,variant=tiny" for b in (1, 2)]
+    cells = sorted((read_summary(p.parent) for p in sweep.rglob("summary.json")), key=lambda s: s["batch_size"])
+    facts = [cell["flow_facts"] for cell in cells]
+    assert [cell["batch_size"] for cell in cells] == [1, 2] and all(f["dynamic_batch"] for f in facts)
+    assert {f["exporter"] for f in facts} == {"dynamo"}
+    assert [f["export_cache_hit"] for f in facts] == [False, True] and facts[0]["onnx_path"] == facts[1]["onnx_path"]
+    assert len([entry for entry in cache.iterdir() if not entry.name.startswith(".")]) == 1
+
+
+@pytest.mark.slow
 def test_fusion_sweep_ends_saying_which_cells_failed(tmp_path):
     """TensorRT is not installable here: its cell fails, eager and Inductor run, and the sweep says so on its
     last line and exits 1."""

@@ -100,31 +100,48 @@ def _output_names(bundle, count: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- cache key
-def cache_key(model_name: str, model_cfg: dict, tensors: list, precision: str, opset: int) -> str:
-    """Directory name of the cache entry: readable prefix + hash of everything the export depends on."""
+def cache_key(model_name: str, model_cfg: dict, tensors: list, precision: str, opset: int,
+              dynamic_batch: bool = False) -> str:
+    """Directory name of the cache entry: readable prefix + hash of everything the export depends on. With
+    `dynamic_batch` the inputs' first dimension is not part of it: one export serves every batch size."""
     import torch
 
+    shapes = [list(t.shape)[1:] if dynamic_batch and t.dim() else list(t.shape) for t in tensors]
     described = {
         "model": model_name, "model_cfg": model_cfg, "precision": precision, "opset": opset,
-        "inputs": [[list(t.shape), str(t.dtype)] for t in tensors], "torch": torch.__version__,
+        "inputs": [[shape, str(t.dtype)] for shape, t in zip(shapes, tensors, strict=True)], "torch": torch.__version__,
     }
+    if dynamic_batch:   # the key of a static export stays what it was: its cached files stay valid
+        described["dynamic_batch"] = True
     digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name)
     return f"{safe}-{precision}-op{opset}-{digest[:16]}"
 
 
 # ----------------------------------------------------------------------------- export
-def _export_to(wrapper, tensors, path: Path, names: tuple[list[str], list[str]], opset: int):
-    """Run the exporter (dynamo, else TorchScript) into `path`; returns (exporter name, scopes)."""
+BATCH_AXIS = "batch"   # the name of the inputs' symbolic first dimension in a dynamic_batch export
+
+
+def _export_to(wrapper, tensors, path: Path, names: tuple[list[str], list[str]], opset: int,
+               dynamic_batch: bool = False):
+    """Run the exporter (dynamo, else TorchScript) into `path`; returns (exporter name, scopes). With
+    `dynamic_batch`, every input's first dimension is one symbol, BATCH_AXIS (as the seed artifact's optimum
+    export has it: its batch and sequence axes are symbolic)."""
     import torch
 
     input_names, output_names = names
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):   # their INFO lines would flood the run log
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    dynamic_shapes = dynamic_axes = None
+    if dynamic_batch:
+        batch = torch.export.Dim(BATCH_AXIS)
+        # the wrapper's forward takes the tensors as one *args: a tuple of them, in the one positional argument
+        dynamic_shapes = (tuple({0: batch} if t.dim() else None for t in tensors),)
+        dynamic_axes = {name: {0: BATCH_AXIS} for name, t in zip(input_names, tensors, strict=True) if t.dim()}
     try:
         program = torch.onnx.export(wrapper, tuple(tensors), None, dynamo=True, verbose=False,
                                     opset_version=max(opset, DYNAMO_MIN_OPSET), input_names=input_names,
-                                    output_names=output_names, optimize=True)
+                                    output_names=output_names, optimize=True, dynamic_shapes=dynamic_shapes)
         # read the scopes before any opset conversion: converters drop metadata_props, not node names
         scopes = {n.name: scope_from_metadata(n.name, dict(n.metadata_props))
                   for n in program.model.graph.all_nodes() if n.name}
@@ -141,7 +158,7 @@ def _export_to(wrapper, tensors, path: Path, names: tuple[list[str], list[str]],
     except Exception as dynamo_exc:  # noqa: BLE001 - every exporter failure becomes one user-facing line
         try:
             torch.onnx.export(wrapper, tuple(tensors), str(path), dynamo=False, opset_version=opset,
-                              input_names=input_names, output_names=output_names)
+                              input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes)
         except Exception:  # noqa: BLE001
             raise dynamo_exc  # noqa: B904 - keep the dynamo error and its __cause__ (the root cause)
     import onnx
@@ -186,7 +203,7 @@ def release_initializers(model) -> None:
         value.const_value = None
 
 
-def _write_entry(bundle, tensors, names, opset: int, final: Path) -> str:
+def _write_entry(bundle, tensors, names, opset: int, final: Path, dynamic_batch: bool = False) -> str:
     """Export into a temporary sibling directory, write scopes.json, then rename it into place."""
     import torch
 
@@ -194,7 +211,7 @@ def _write_entry(bundle, tensors, names, opset: int, final: Path) -> str:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         with torch.no_grad():
-            exporter, scopes = _export_to(_wrapper(bundle), tensors, tmp / MODEL_FILE, names, opset)
+            exporter, scopes = _export_to(_wrapper(bundle), tensors, tmp / MODEL_FILE, names, opset, dynamic_batch)
         meta = {"exporter": exporter, "input_names": names[0], "output_names": names[1], "scopes": scopes}
         (tmp / SCOPES_FILE).write_text(json.dumps(meta))
         if final.exists():                      # a concurrent run finished first: keep theirs
@@ -220,14 +237,15 @@ def load_entry(entry: Path, export_s: float = 0.0, cache_hit: bool = True) -> Ex
 
 
 def export_onnx(bundle, *, model_name: str, model_cfg: dict, precision: str, opset: int,
-                cache_dir: str | os.PathLike) -> ExportedModel:
-    """Export `bundle` to ONNX (or reuse the cached file); raises UserError when the exporter fails."""
+                cache_dir: str | os.PathLike, dynamic_batch: bool = False) -> ExportedModel:
+    """Export `bundle` to ONNX (or reuse the cached file); raises UserError when the exporter fails. With
+    `dynamic_batch` the inputs' first dimension is symbolic and one cached export serves every batch size."""
     require("onnx", "onnx", "ONNX export")
     require("onnxscript", "onnxscript", "ONNX export (torch's dynamo exporter)")
     import torch
 
     tensors, input_names = flat_inputs(bundle)
-    entry = Path(cache_dir) / cache_key(model_name, model_cfg, tensors, precision, opset)
+    entry = Path(cache_dir) / cache_key(model_name, model_cfg, tensors, precision, opset, dynamic_batch)
     if (entry / SCOPES_FILE).exists():
         return load_entry(entry)
     start = time.perf_counter()
@@ -235,7 +253,7 @@ def export_onnx(bundle, *, model_name: str, model_cfg: dict, precision: str, ops
         with torch.no_grad():
             outputs = _flat_tensors(bundle())
         names = (input_names, _output_names(bundle, len(outputs)))
-        _write_entry(bundle, tensors, names, opset, entry)
+        _write_entry(bundle, tensors, names, opset, entry, dynamic_batch)
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"ONNX export of {model_name} failed: {first_line(exc, root_cause=True)}") from exc
     return load_entry(entry, time.perf_counter() - start, cache_hit=False)

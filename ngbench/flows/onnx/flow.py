@@ -20,10 +20,13 @@ class OnnxFlow(Flow):
         from ngbench.measure.memory import device_used_bytes
 
         ctx = self.ctx
+        dynamic_batch = bool(getattr(self.cfg, "dynamic_batch", False))
         exported = export_onnx(bundle, model_name=ctx.model_name, model_cfg=ctx.model_cfg,
-                               precision=ctx.precision, opset=self.cfg.opset, cache_dir=self.cfg.cache_dir)
+                               precision=ctx.precision, opset=self.cfg.opset, cache_dir=self.cfg.cache_dir,
+                               dynamic_batch=dynamic_batch)
         self._facts.update(exporter=exported.exporter, export_s=round(exported.export_s, 3),
-                           export_cache_hit=exported.cache_hit, onnx_path=exported.path, opset=exported.opset)
+                           export_cache_hit=exported.cache_hit, onnx_path=exported.path, opset=exported.opset,
+                           dynamic_batch=dynamic_batch)
         tensors, _ = flat_inputs(bundle)
         self.inputs = dict(zip(exported.input_names, tensors, strict=True))
         self.exported = exported

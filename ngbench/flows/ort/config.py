@@ -43,6 +43,11 @@ class OrtConfig(OnnxConfig):
     # freed at its end and allocated again by the next. At Llama-2 batch 4 and 8 on the H100, the [idle] row
     # (run time outside any node) was 19.5-19.6% of the rebuilt run, against 0.2-0.5% at batch 1 and 2 without it.
     arena_shrinkage: bool = False
+    # Export with a symbolic batch axis (every input's first dimension): one export, cached once, serves every
+    # batch size, as in the seed artifact, whose optimum export makes the batch and sequence axes symbolic. The
+    # paper sweeps turn it on (sweeps/paper/flow/ort.yaml); a single run keeps the fixed-shape export, whose graph
+    # ONNX Runtime can specialise to the shapes (constant-folded Reshape targets, say).
+    dynamic_batch: bool = False
 
     def resolved_provider(self, ctx: RunContext) -> str:
         """`auto` follows the platform: the CUDA provider on a GPU, the CPU provider otherwise."""
