@@ -143,8 +143,10 @@ def test_html_page_tables_match_the_data(report):
     column = {name: k for k, name in enumerate(header)}
     for row, cell in zip(rows, cells.itertuples()):  # same order as cells.csv
         assert [row[column["model"]], row[column["flow"]], row[column["batch"]]] == [cell.model, cell.flow, "1"]
+        # the fixture's cells time 2 clean inferences: their range, which holds the median with 50% confidence
+        assert cell.clean_iters == 2
         assert row[column["clean ms (95% CI)"]] == (f"{cell.clean_ms:.3f} ({cell.clean_ci95_lo_ms:.3f}–"
-                                                    f"{cell.clean_ci95_hi_ms:.3f})")
+                                                    f"{cell.clean_ci95_hi_ms:.3f}; range of 2, 50%)")
         assert row[column["rebuilt/clean"]] == f"{cell.reconstructed_over_clean:.2f}"
         assert row[column["profiled/clean"]] == f"{cell.profiled_over_clean:.2f}"
         half = (cell.gemm_pct_ci95_hi - cell.gemm_pct_ci95_lo) / 2
