@@ -244,15 +244,15 @@ def test_the_host_probe_measures_this_host():
 @pytest.mark.parametrize("n,coverage", [(2, 0.5), (3, 0.75), (4, 0.875), (5, 0.9375), (6, 0.96875)])
 def test_the_median_interval_of_few_values_is_their_range_and_says_its_confidence(n, coverage):
     """Below 6 values no pair of order statistics reaches 95%: median_ci is then their range, and
-    median_ci_coverage its exact confidence (1 - 2 * 0.5^n), the same the report prints (format.range_coverage)."""
-    from ngbench.measure.timing import median_ci, median_ci_coverage
-    from ngbench.report.format import RANGE_ONLY, range_coverage
+    median_ci_coverage its exact confidence (1 - 2 * 0.5^n), the same the report prints (format.with_range)."""
+    from ngbench.measure.timing import RANGE_ONLY, median_ci, median_ci_coverage
+    from ngbench.report.format import with_range
 
     values = [float(v) for v in range(10, 10 + n)][::-1]
     assert median_ci_coverage(n) == pytest.approx(coverage)
     if n < RANGE_ONLY:
         assert median_ci(values) == (10.0, 10.0 + n - 1)
-        assert range_coverage(n) == pytest.approx(coverage)
+        assert with_range(12.0, 10.0, 10.0 + n - 1, 1, count=n).endswith(f"; range of {n}, {100 * coverage:g}%)")
     else:
         assert median_ci_coverage(n) >= 0.95
 

@@ -3,6 +3,7 @@ and the top non-GEMM group in the report's view, warnings) and the failed-cells 
 
 from __future__ import annotations
 
+from ngbench.measure.timing import RANGE_ONLY
 from ngbench.report import format as fmt
 from ngbench.report.load import FAILED_COLUMNS
 from ngbench.report.parts import Report, Table
@@ -48,7 +49,7 @@ def cells_table(report: Report) -> Table:
     display["warnings"] = cells["warnings"].fillna("")
     note = (f"Shares in the {VIEW_TITLES[report.view]} view, ± the half-width of their 95% CI across profiled "
             "iterations; clean latency is the median with its 95% CI (from fewer than "
-            f"{fmt.RANGE_ONLY} inferences, their range and the confidence it has).")
+            f"{RANGE_ONLY} inferences, their range and the confidence it has).")
     return Table("cells", "Reported cells", frame, display, note)
 
 

@@ -20,25 +20,16 @@ def number(value, digits: int = 2) -> str:
 
 def with_range(value, lo, hi, digits: int = 2, count=None) -> str:
     """'12.30 (11.90–12.80)': a median with its (asymmetric) confidence interval. With `count`, the number of
-    values below RANGE_ONLY: '12.30 (11.90–12.80; range of 3, 75%)', the interval being their range and the
-    confidence it has (range_coverage)."""
+    values, below RANGE_ONLY: '12.30 (11.90–12.80; range of 3, 75%)', the interval being their range and the
+    confidence it has (ngbench.measure.timing.median_ci_coverage)."""
+    from ngbench.measure.timing import RANGE_ONLY, median_ci_coverage
+
     if number(lo) == MISSING or number(hi) == MISSING:
         return number(value, digits)
     shown = f"{number(value, digits)} ({number(lo, digits)}–{number(hi, digits)}"
     if count is not None and not (isinstance(count, float) and math.isnan(count)) and int(count) < RANGE_ONLY:
-        shown += f"; range of {int(count)}, {100 * range_coverage(int(count)):g}%"
+        shown += f"; range of {int(count)}, {100 * median_ci_coverage(int(count)):g}%"
     return shown + ")"
-
-
-# From this many values on, the median's distribution-free 95% interval (ngbench.measure.timing.median_ci) lies
-# inside their range; below it, the interval is the range, which holds the median with range_coverage's confidence.
-RANGE_ONLY = 6
-
-
-def range_coverage(count: int) -> float:
-    """The confidence with which the range of `count` values of a continuous distribution holds its median:
-    1 - 2 * 0.5^count (0.5 for 2, 0.75 for 3, 0.9375 for 5); 0 for one value."""
-    return 1.0 - 2.0 * 0.5 ** count if count >= 2 else 0.0
 
 
 def share(pct, lo, hi, digits: int = 1) -> str:
