@@ -234,6 +234,36 @@ def test_ort_cuda_run_puts_nodes_on_the_cuda_provider(tmp_path):
 
 
 @pytest.mark.gpu
+def test_ort_cuda_sessions_share_one_copy_of_the_weights(tmp_path):
+    """flow.share_weights (on by default): the clean and the profiled session of a CUDA run read the weights
+    from one set of GPU values. Zeroing the embedding there changes both sessions' outputs to the bias alone."""
+    import numpy as np
+    import torch
+
+    from ngbench.flows.base import RunContext
+    from ngbench.flows.ort.config import OrtConfig
+    from ngbench.flows.ort.flow import OrtFlow
+    from ngbench.models.base import ModelBundle
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 8), torch.nn.Linear(8, 4)).eval().cuda()
+    ids = torch.randint(0, 10, (2, 3), device="cuda")
+    ctx = RunContext(device="cuda:0", precision="fp32", batch_size=2, quant=None, model_name="emb",
+                     run_dir=str(tmp_path / "run"), model_cfg={"name": "emb"})
+    flow = OrtFlow(ctx, OrtConfig(name="ort", cache_dir=str(tmp_path / "onnx")))
+    flow.prepare(ModelBundle(model=model, args=(ids,), input_names=["ids"], output_names=["y"]))
+    shared = flow.facts()["shared_weights"]
+    assert shared["initializers"] == 2 and all(v.device_name().lower() == "cuda" for v in flow.shared.values())
+    plain = flow.infer().copy_outputs_to_cpu()[0]
+    with flow.profiler() as profiler:
+        profiled = profiler.session
+        assert np.allclose(profiled.run().copy_outputs_to_cpu()[0], plain, atol=1e-5)
+        next(v for v in flow.shared.values() if v.shape() == [10, 8]).update_inplace(np.zeros((10, 8), np.float32))
+        for out in (flow.infer().copy_outputs_to_cpu()[0], profiled.run().copy_outputs_to_cpu()[0]):
+            assert np.allclose(out, out[0, 0]) and not np.allclose(plain, plain[0, 0])
+
+
+@pytest.mark.gpu
 def test_ort_cuda_io_binding_reads_the_torch_tensor_in_place(tmp_path):
     """The clean session is bound to the torch CUDA input: overwriting that tensor in place changes the output,
     and the outputs stay on the GPU."""

@@ -268,6 +268,35 @@ def test_arena_shrinkage_passes_the_run_option_to_both_sessions(tmp_path, cache_
     assert flow.facts()["arena_shrinkage"] is True
 
 
+def _embedding_bundle():
+    """An embedding (a Gather, which reads its weight at run time on every provider) and a Linear."""
+    from ngbench.models.base import ModelBundle
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 8), torch.nn.Linear(8, 4)).eval()
+    return ModelBundle(model=model, args=(torch.randint(0, 10, (2, 3)),), input_names=["ids"], output_names=["y"])
+
+
+def test_shared_weights_are_read_in_place_by_every_session(tmp_path, cache_dir):
+    """flow.share_weights: the weights handed to two sessions are one memory. Zeroing the embedding's shared
+    value after both sessions are built makes both output the Linear's bias alone, for every token."""
+    from ngbench.flows.ort.flow import OrtSession, shared_weights
+
+    flow = _flow(_ctx(tmp_path, "emb"), cache_dir)
+    flow.prepare(_embedding_bundle())
+    assert "shared_weights" not in flow.facts()          # the CPU provider: each session loads its own
+    plain = flow.infer()[0]
+    flow.shared = shared_weights(flow.model_path, "cpu", 0)
+    assert {tuple(v.shape()) for v in flow.shared.values()} == {(10, 8), (8, 4)}   # the 1-D bias is not shared
+    first, second = OrtSession(flow.model_path, flow), OrtSession(flow.model_path, flow)
+    assert np.array_equal(first.run()[0], plain) and np.array_equal(second.run()[0], plain)
+    embedding = next(v for v in flow.shared.values() if v.shape() == [10, 8])
+    embedding.update_inplace(np.zeros((10, 8), np.float32))
+    for session in (first, second):
+        out = session.run()[0]
+        assert np.allclose(out, out[0, 0]) and not np.allclose(plain, plain[0, 0])   # every row: the bias
+
+
 @pytest.mark.slow
 def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
     from ngbench.taxonomy import classify

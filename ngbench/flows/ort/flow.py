@@ -28,6 +28,7 @@ LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
 SAVE_OPTIMIZED_MAX_BYTES = 1_500_000_000   # above this the optimized graph is not written (2 GB protobuf cap)
 INT8_FILE = "model.int8-dynamic.onnx"
 CPU_FALLBACK_WARN_SHARE = 0.10   # above this share of the time on the CPU provider, a GPU session warns
+FLOAT_TYPES = (1, 10, 11, 16)     # onnx.TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16: the weights shared
 
 
 def onnx_bytes(path: str) -> int:
@@ -73,6 +74,26 @@ def cpu_fallback(ops, cpu_nodes: int) -> tuple[dict, list[str]]:
                    "them; int8 on this GPU runs on flow=torch +quant=int8 (LLM.int8) or flow=trt"]
 
 
+def shared_weights(model_path: str, device: str, device_id: int) -> dict:
+    """The model's weights (floating-point initializers of two or more dimensions), each loaded once as an OrtValue
+    on `device` ("cuda" or "cpu"), for SessionOptions.add_initializer: sessions given the same values use that
+    memory in place, where the value sits on the device the session planned for it (`flow.share_weights`)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    from onnxruntime import OrtValue
+
+    model = onnx.load(model_path, load_external_data=False)
+    base = str(Path(model_path).parent)
+    values = {}
+    for tensor in model.graph.initializer:
+        if len(tensor.dims) < 2 or tensor.data_type not in FLOAT_TYPES:
+            continue
+        array = np.ascontiguousarray(numpy_helper.to_array(tensor, base))
+        values[tensor.name] = OrtValue.ortvalue_from_numpy(array, device, device_id)
+    return values
+
+
 class OrtSession:
     """One InferenceSession with its inputs bound: numpy feeds on the CPU, io_binding on a GPU (inputs read in
     place from the torch CUDA tensors, outputs left on the GPU)."""
@@ -93,6 +114,8 @@ class OrtSession:
             options.profile_file_prefix = profile_prefix
         if optimized_path:
             options.optimized_model_filepath = optimized_path
+        for name, value in flow.shared.items():
+            options.add_initializer(name, value)
         try:
             self.session = ort.InferenceSession(model_path, options, providers=flow.provider_list(model_path))
         except Exception as exc:  # noqa: BLE001
@@ -145,6 +168,7 @@ class OrtFlow(OnnxFlow):
         self.provider = cfg.resolved_provider(ctx)
         self.model_path: str | None = None
         self.clean: OrtSession | None = None
+        self.shared: dict = {}            # OrtValues both sessions use in place (flow.share_weights)
 
     # ------------------------------------------------------------------------------- prepare
     def prepare(self, bundle) -> None:
@@ -155,6 +179,12 @@ class OrtFlow(OnnxFlow):
         if self.ctx.quant and self.ctx.quant.name == "int8":
             self.model_path = self._quantize(exported.path)
         start = time.perf_counter()
+        if self.cfg.share_weights and self.provider == "cuda" and not self.ctx.quant:
+            self.shared = shared_weights(self.model_path, "cuda", self.ctx.device_index)
+            self._facts["shared_weights"] = {
+                "initializers": len(self.shared), "load_s": round(time.perf_counter() - start, 3),
+                "mib": round(sum(v.tensor_size_in_bytes() for v in self.shared.values()) / 2**20, 1)}
+            start = time.perf_counter()
         self.clean = OrtSession(self.model_path, self)
         self._facts["session_build_s"] = round(time.perf_counter() - start, 3)
         import onnxruntime as ort
