@@ -286,7 +286,7 @@ def test_shared_weights_are_read_in_place_by_every_session(tmp_path, cache_dir):
     flow.prepare(_embedding_bundle())
     assert "shared_weights" not in flow.facts()          # the CPU provider: each session loads its own
     plain = flow.infer()[0]
-    flow.shared = shared_weights(flow.model_path, "cpu", 0)
+    flow.shared = shared_weights(flow.model_path, "cpu")
     assert {tuple(v.shape()) for v in flow.shared.values()} == {(10, 8), (8, 4)}   # the 1-D bias is not shared
     first, second = OrtSession(flow.model_path, flow), OrtSession(flow.model_path, flow)
     assert np.array_equal(first.run()[0], plain) and np.array_equal(second.run()[0], plain)

@@ -28,7 +28,7 @@ LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
 SAVE_OPTIMIZED_MAX_BYTES = 1_500_000_000   # above this the optimized graph is not written (2 GB protobuf cap)
 INT8_FILE = "model.int8-dynamic.onnx"
 CPU_FALLBACK_WARN_SHARE = 0.10   # above this share of the time on the CPU provider, a GPU session warns
-FLOAT_TYPES = (1, 10, 11, 16)     # onnx.TensorProto FLOAT, FLOAT16, DOUBLE, BFLOAT16: the weights shared
+FLOAT_TYPES = (1, 10, 11)         # onnx.TensorProto FLOAT, FLOAT16, DOUBLE: the weights shared
 
 
 def onnx_bytes(path: str) -> int:
@@ -74,14 +74,14 @@ def cpu_fallback(ops, cpu_nodes: int) -> tuple[dict, list[str]]:
                    "them; int8 on this GPU runs on flow=torch +quant=int8 (LLM.int8) or flow=trt"]
 
 
-def shared_weights(model_path: str, device: str, device_id: int) -> dict:
-    """The model's weights (floating-point initializers of two or more dimensions), each loaded once as an OrtValue
-    on `device` ("cuda" or "cpu"), for SessionOptions.add_initializer: sessions given the same values use that
-    memory in place, where the value sits on the device the session planned for it (`flow.share_weights`)."""
-    import numpy as np
+def shared_weights(model_path: str, device: str) -> dict:
+    """The model's weights (floating-point initializers of two or more dimensions), each loaded once into a torch
+    tensor on `device` and wrapped, without a copy, as an OrtValue for SessionOptions.add_initializer (which takes
+    only memory the caller owns): sessions given the same values use that memory in place, where it sits on the
+    device the session planned for it (`flow.share_weights`)."""
     import onnx
+    import torch
     from onnx import numpy_helper
-    from onnxruntime import OrtValue
 
     model = onnx.load(model_path, load_external_data=False)
     base = str(Path(model_path).parent)
@@ -89,9 +89,20 @@ def shared_weights(model_path: str, device: str, device_id: int) -> dict:
     for tensor in model.graph.initializer:
         if len(tensor.dims) < 2 or tensor.data_type not in FLOAT_TYPES:
             continue
-        array = np.ascontiguousarray(numpy_helper.to_array(tensor, base))
-        values[tensor.name] = OrtValue.ortvalue_from_numpy(array, device, device_id)
+        values[tensor.name] = _ortvalue(torch.from_numpy(numpy_helper.to_array(tensor, base).copy()).to(device))
     return values
+
+
+def _ortvalue(tensor):
+    """An OrtValue over a torch tensor's memory (DLPack; the value keeps the tensor alive)."""
+    from onnxruntime import OrtValue
+    from onnxruntime.capi import _pybind_state
+
+    capsule = tensor.__dlpack__()
+    try:
+        return OrtValue(_pybind_state.OrtValue.from_dlpack(capsule))
+    except TypeError:                  # onnxruntime before 1.32: from_dlpack(capsule, is_bool_tensor)
+        return OrtValue(_pybind_state.OrtValue.from_dlpack(capsule, False))
 
 
 class OrtSession:
@@ -180,7 +191,7 @@ class OrtFlow(OnnxFlow):
             self.model_path = self._quantize(exported.path)
         start = time.perf_counter()
         if self.cfg.share_weights and self.provider == "cuda" and not self.ctx.quant:
-            self.shared = shared_weights(self.model_path, "cuda", self.ctx.device_index)
+            self.shared = shared_weights(self.model_path, f"cuda:{self.ctx.device_index}")
             self._facts["shared_weights"] = {
                 "initializers": len(self.shared), "load_s": round(time.perf_counter() - start, 3),
                 "mib": round(sum(v.tensor_size_in_bytes() for v in self.shared.values()) / 2**20, 1)}
