@@ -1,5 +1,7 @@
 """Integration: the real CLI on tiny models, read back ops.parquet and summary.json."""
 
+import json
+
 import pandas as pd
 import pytest
 from conftest import TINY, check_ratios_against_their_inputs, read_summary, run_cli
@@ -13,20 +15,40 @@ def run_tiny(model: str, run_dir) -> dict:
     """The real CLI on the model's tiny variant; its summary, checked for status, mapping and reconciliation."""
     result = run_cli(f"model={model}", *TINY, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = read_summary(run_dir)
-    assert summary["status"] == "ok" and summary["model"] == model
+    return check_tiny(model, read_summary(run_dir))
+
+
+def check_tiny(model: str, summary: dict) -> dict:
+    assert summary["status"] == "ok" and summary["model"] == model, (model, summary.get("error"))
     # every op the model emits is mapped on purpose: nothing fell through to "unmapped"
-    assert summary["unmapped_ops"] == {}, summary["unmapped_ops"]
+    assert summary["unmapped_ops"] == {}, (model, summary["unmapped_ops"])
     # the rebuilt iteration is the profiled one less the profiler's calibrated cost, never more
     assert 0 < summary["reconstructed_ms"] <= summary["profiled_ms"]
     assert summary["calibration"]["costs_us"]["op"] >= 0
     return summary
 
 
+def tiny_sweep(models: list[str], sweep) -> dict:
+    """The models' tiny variants in one sweep, as a user sweeps them (one process, cell after cell): {model: its
+    run directory}, each cell checked as run_tiny checks a run."""
+    result = run_cli("-m", f"model={','.join(models)}", *TINY, f"hydra.sweep.dir={sweep}", timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = {read_summary(p.parent)["model"]: p.parent for p in sweep.rglob("summary.json")}
+    assert sorted(runs) == sorted(models)
+    for model, run_dir in runs.items():
+        check_tiny(model, read_summary(run_dir))
+    return runs
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", FOUNDATION_MODELS)
-def test_tiny_model_end_to_end(model, run_dir):
-    summary = run_tiny(model, run_dir)
+def test_tiny_foundation_models_end_to_end(tmp_path):
+    """The six foundation models: each cell's tables and summary agree with each other."""
+    for model, run_dir in tiny_sweep(FOUNDATION_MODELS, tmp_path / "sweep").items():
+        check_end_to_end(model, run_dir)
+
+
+def check_end_to_end(model: str, run_dir) -> None:
+    summary = read_summary(run_dir)
     ops = pd.read_parquet(run_dir / "ops.parquet")
     assert list(ops.columns[: len(OPS_COLUMNS)]) == OPS_COLUMNS
     assert set(ops["op_group"]) <= set(GROUPS) and "GEMM" in set(ops["op_group"])
@@ -96,9 +118,9 @@ OTHER_MODELS = ["vit_l16", "vit_h14", "swin_s", "swin_b", "mask_rcnn", "maskform
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", OTHER_MODELS)
-def test_rest_of_the_zoo_profiles_with_every_op_mapped(model, run_dir):
-    run_tiny(model, run_dir)
+def test_rest_of_the_zoo_profiles_with_every_op_mapped(tmp_path):
+    """The other twelve models in one sweep, each cell checked as run_tiny checks a run."""
+    tiny_sweep(OTHER_MODELS, tmp_path / "sweep")
 
 
 @pytest.mark.slow
@@ -137,10 +159,18 @@ def test_pin_cpus_pins_the_run_and_its_threads(tmp_path):
 
 @pytest.mark.slow
 def test_each_block_is_priced_by_the_hosts_speed_when_told_to(tmp_path):
-    """As typed, twice on one calibration: with calibration.scale_by_probe=true a block's records cost the
-    calibrated price times its host probe over the calibration's, so record cost / scale is one figure
-    (records x price) in every iteration; by default every iteration costs that same figure, unscaled."""
-    calibration_dir = f"calibration.dir={tmp_path / 'calibration'}"
+    """As typed, twice on one calibration (a cached one, with a known price and host probe): with
+    calibration.scale_by_probe=true a block's records cost the calibrated price times its host probe over the
+    calibration's, so record cost / scale is one figure (records x price) in every iteration; by default every
+    iteration costs that same figure, unscaled."""
+    from ngbench.measure.calibration import METHOD, cache_file, host_key
+
+    key = {**host_key("cpu"), "method": METHOD}
+    cached = cache_file(str(tmp_path / "calibration"), key)
+    cached.parent.mkdir()
+    cached.write_text(json.dumps({"key": key, "loops": {}, "host_probe_us": 2.5, "host_probe_mean_us": 2.6,
+                                  "costs_us": {"op": 1.5, "runtime": 1.5, "driver": 1.5, "host_slowdown": 0.0}}))
+    calibration_dir = f"calibration.dir={cached.parent}"
     runs = {}
     for name, extra in (("scaled", ["calibration.scale_by_probe=true"]), ("plain", [])):
         run_dir = tmp_path / name
@@ -149,7 +179,9 @@ def test_each_block_is_priced_by_the_hosts_speed_when_told_to(tmp_path):
         runs[name] = read_summary(run_dir)
     scaled, plain = runs["scaled"], runs["plain"]
     assert scaled["calibration"]["scaled_by_probe"] and not plain["calibration"]["scaled_by_probe"]
+    assert not scaled["calibration"]["measured_now"] and scaled["calibration"]["costs_us"]["op"] == 1.5
     calibrated = scaled["calibration"]["host_probe_us"]
+    assert calibrated == 2.5
     scale = {b["block"]: b["host_probe_us"] / calibrated for b in scaled["reconciliation"]["by_block"]}
     unit = [it["record_cost_us"] / scale[it["block"]] for it in scaled["iterations"]]
     flat = [it["record_cost_us"] for it in plain["iterations"]]
