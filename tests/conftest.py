@@ -17,6 +17,18 @@ TINY = ["model.overrides=${model.tiny}", "iters=2", "profile_iters=2", "blocks=2
         "warmup=1", "platform=cpu"]
 
 
+def pytest_configure(config):
+    """Under pytest-xdist, torch in each worker, and in every command a test runs, gets the cores divided among
+    the workers (OMP_NUM_THREADS, unless set). With torch's default of one thread per core, the workers' OpenMP
+    threads spin against each other: on 2 cores, two profiler calibrations at once took 206 s each, against
+    19 s each on one thread apiece. Tests that are about threads run their command without it."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+        if "torch" in sys.modules:   # imported already (by a plugin): OpenMP read the variable before it was set
+            sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
 def pytest_collection_modifyitems(config, items):
     """The GPU tier (`-m gpu`) needs CUDA: on a machine without it, each such test is skipped, saying why."""
     gpu_tests = [item for item in items if item.get_closest_marker("gpu")]

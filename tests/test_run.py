@@ -150,7 +150,8 @@ def test_pin_cpus_pins_the_run_and_its_threads(tmp_path):
     """`pin_cpus=[0]` as typed: the run is held to CPU 0 and torch runs one intra-op thread on it (not one per
     core, which spun against each other on the H100 host: maskformer took 5.1 s an iteration instead of 0.13 s)."""
     run_dir = tmp_path / "run"
-    done = run_cli("model=gpt2", *TINY, "pin_cpus=[0]", "calibration.mode=off", f"hydra.run.dir={run_dir}")
+    done = run_cli("model=gpt2", *TINY, "pin_cpus=[0]", "calibration.mode=off", f"hydra.run.dir={run_dir}",
+                   env={"OMP_NUM_THREADS": None})    # torch's own default, a thread per core, as users run it
     assert done.returncode == 0, done.stderr[-2000:]
     summary = read_summary(run_dir)
     assert summary["host"]["before"]["affinity"] == [0] and summary["host"]["after"]["affinity"] == [0]
