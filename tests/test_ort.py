@@ -297,6 +297,20 @@ def test_shared_weights_are_read_in_place_by_every_session(tmp_path, cache_dir):
         assert np.allclose(out, out[0, 0]) and not np.allclose(plain, plain[0, 0])   # every row: the bias
 
 
+def test_shared_weights_without_dlpack_say_what_to_do(tmp_path, cache_dir, monkeypatch):
+    """An onnxruntime without OrtValue.from_dlpack: one line naming the option that turns sharing off."""
+    from onnxruntime.capi import _pybind_state
+
+    from ngbench.errors import UserError
+    from ngbench.flows.ort.flow import shared_weights
+
+    flow = _flow(_ctx(tmp_path, "emb"), cache_dir)
+    flow.prepare(_embedding_bundle())
+    monkeypatch.delattr(_pybind_state.OrtValue, "from_dlpack")
+    with pytest.raises(UserError, match=r"flow.share_weights needs OrtValue.from_dlpack.*flow.share_weights=false"):
+        shared_weights(flow.model_path, "cpu")
+
+
 @pytest.mark.slow
 def test_ort_cpu_tiny_gpt2_profile_and_groups(tmp_path, cache_dir):
     from ngbench.taxonomy import classify

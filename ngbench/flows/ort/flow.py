@@ -95,14 +95,18 @@ def shared_weights(model_path: str, device: str) -> dict:
 
 def _ortvalue(tensor):
     """An OrtValue over a torch tensor's memory (DLPack; the value keeps the tensor alive)."""
-    from onnxruntime import OrtValue
+    import onnxruntime
     from onnxruntime.capi import _pybind_state
 
+    from_dlpack = getattr(_pybind_state.OrtValue, "from_dlpack", None)
+    if from_dlpack is None:
+        raise UserError(f"flow.share_weights needs OrtValue.from_dlpack, which onnxruntime {onnxruntime.__version__} "
+                        "lacks: upgrade onnxruntime-gpu, or set flow.share_weights=false")
     capsule = tensor.__dlpack__()
     try:
-        return OrtValue(_pybind_state.OrtValue.from_dlpack(capsule))
+        return onnxruntime.OrtValue(from_dlpack(capsule))
     except TypeError:                  # onnxruntime before 1.32: from_dlpack(capsule, is_bool_tensor)
-        return OrtValue(_pybind_state.OrtValue.from_dlpack(capsule, False))
+        return onnxruntime.OrtValue(from_dlpack(capsule, False))
 
 
 class OrtSession:
