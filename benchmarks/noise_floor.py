@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", type=Path)
     parser.add_argument("--by-noise", action="store_true",
-                        help="the check as run, counted apart for cells whose clean halves agree within ±10% and the others")
+                        help="the check as run, counted apart for cells whose clean halves agree within ±10% "
+                             "and the others")
     args = parser.parse_args(argv)
     if args.by_noise:
         return by_noise([s for s in args.sweeps if s.is_dir()])
@@ -82,9 +83,13 @@ def by_noise(sweeps: list[Path]) -> int:
             part[1] += 1
         for quiet in (True, False):
             total[quiet] = [a + b for a, b in zip(total[quiet], counts[quiet], strict=True)]
-        print(f"{sweep.name[:28]:28s} {counts[True][0]:8d} {counts[True][1]:6d} | {counts[False][0]:8d} {counts[False][1]:6d}")
-    print(f"{'all':28s} {total[True][0]:8d} {total[True][1]:6d} | {total[False][0]:8d} {total[False][1]:6d}")
+        print(_by_noise_row(sweep.name[:28], counts))
+    print(_by_noise_row("all", total))
     return 0
+
+
+def _by_noise_row(name: str, counts: dict) -> str:
+    return f"{name:28s} {counts[True][0]:8d} {counts[True][1]:6d} | {counts[False][0]:8d} {counts[False][1]:6d}"
 
 
 if __name__ == "__main__":

@@ -232,7 +232,8 @@ def _summarise(cfg, ctx, key: CellKey, facts: dict, flow, profile, clean_blocks,
         idle_ms=groups.get("Idle", {}).get("wall_ms", 0.0), reconciliation=recon, calibration=calibration,
         energy=energy, memory=memory, unmapped_ops=unmapped_ops(ops), profile_notes=notes,
         **inside, environment=environment, sampling=sampling,
-        warnings=(sampling_warnings(sampling) + ci_warnings(clean) + warnings_for(recon, notes.get("annotation_unmatched_ops", 0))
+        warnings=(sampling_warnings(sampling) + ci_warnings(clean)
+                  + warnings_for(recon, notes.get("annotation_unmatched_ops", 0))
                   + coverage_warnings(inside["coverage"]) + flow.warnings() + power_warnings(energy)))
     return summary, ops, kernels
 

@@ -11,14 +11,8 @@ from ngbench.schema import GROUPS, OPS_COLUMNS
 FOUNDATION_MODELS = ["gpt2", "vit_b16", "swin_t", "faster_rcnn", "detr", "segformer"]
 
 
-def run_tiny(model: str, run_dir) -> dict:
-    """The real CLI on the model's tiny variant; its summary, checked for status, mapping and reconciliation."""
-    result = run_cli(f"model={model}", *TINY, f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return check_tiny(model, read_summary(run_dir))
-
-
 def check_tiny(model: str, summary: dict) -> dict:
+    """A tiny model's summary, checked for status, mapping and reconciliation."""
     assert summary["status"] == "ok" and summary["model"] == model, (model, summary.get("error"))
     # every op the model emits is mapped on purpose: nothing fell through to "unmapped"
     assert summary["unmapped_ops"] == {}, (model, summary["unmapped_ops"])
@@ -30,7 +24,7 @@ def check_tiny(model: str, summary: dict) -> dict:
 
 def tiny_sweep(models: list[str], sweep) -> dict:
     """The models' tiny variants in one sweep, as a user sweeps them (one process, cell after cell): {model: its
-    run directory}, each cell checked as run_tiny checks a run."""
+    run directory}, each cell's summary checked by check_tiny."""
     result = run_cli("-m", f"model={','.join(models)}", *TINY, f"hydra.sweep.dir={sweep}", timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = {read_summary(p.parent)["model"]: p.parent for p in sweep.rglob("summary.json")}
@@ -119,7 +113,7 @@ OTHER_MODELS = ["vit_l16", "vit_h14", "swin_s", "swin_b", "mask_rcnn", "maskform
 
 @pytest.mark.slow
 def test_rest_of_the_zoo_profiles_with_every_op_mapped(tmp_path):
-    """The other twelve models in one sweep, each cell checked as run_tiny checks a run."""
+    """The other twelve models in one sweep, each cell checked by check_tiny."""
     tiny_sweep(OTHER_MODELS, tmp_path / "sweep")
 
 

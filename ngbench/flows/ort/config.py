@@ -38,10 +38,11 @@ class OrtConfig(OnnxConfig):
     graph_optimization: GraphOptimization = GraphOptimization.all
     # Return each session's unused arena memory to the device after every run (ONNX Runtime's run option
     # memory.enable_memory_arena_shrinkage): the clean and the profiled session then never hold their activations
-    # at once. Before share_weights, each of a run's two sessions held its own copy of the weights, and Llama-2-7B
-    # fp32 at batch 4 ran out of an 80 GB GPU without this. It costs time inside every run, clean ones included: the
-    # activations are freed at its end and allocated again by the next. At Llama-2 batch 4 and 8 on the H100, the [idle] row
-    # (run time outside any node) was 19.5-19.6% of the rebuilt run, against 0.2-0.5% at batch 1 and 2 without it.
+    # at once. Before share_weights, each of a run's two sessions held its own copy of the weights, and
+    # Llama-2-7B fp32 at batch 4 ran out of an 80 GB GPU without this. It costs time inside every run, clean ones
+    # included: the activations are freed at its end and allocated again by the next. At Llama-2 batch 4 and 8 on
+    # the H100, the [idle] row (run time outside any node) was 19.5-19.6% of the rebuilt run, against 0.2-0.5% at
+    # batch 1 and 2 without it.
     arena_shrinkage: bool = False
     # Give both sessions one copy of the weights on the CUDA provider: every floating-point initializer of two or
     # more dimensions is loaded once onto the GPU and handed to each session with SessionOptions.add_initializer,
